@@ -98,6 +98,28 @@ def test_export_to_a_closed_pipe_ends_quietly(
     assert main(["export"]) == 0
 
 
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # about the output, not the ledger
+@pytest.mark.parametrize("command", [["report"], ["report", "--json"], ["subscription", "list"]])
+def test_a_table_to_a_reader_that_has_gone_ends_with_exit_0(command: list[str]) -> None:
+    """`cost-mcp report | head -1` in a real process, the reader gone before the first line: rich
+    exited 1 on it ("something checked is not right"), so `set -o pipefail` scripts failed."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE, as once head has what it wanted
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", *command],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert b"Traceback" not in done.stderr and b"Error" not in done.stderr, done.stderr
+
+
 @pytest.mark.usefixtures("logs")
 @pytest.mark.sqlite_only  # about the output file, not the ledger
 @pytest.mark.parametrize(
@@ -249,6 +271,39 @@ def test_budget_status_lists_budgets(capsys: pytest.CaptureFixture[str]) -> None
     code, out, _ = run(capsys, "budget", "status", "--json")
     assert code == 0
     assert json.loads(out)["budgets"][0]["budget"]["name"] == "monthly"
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("logs")
+async def test_the_summary_resource_labels_a_budget_spent_in_part_on_unpriced_calls(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """cost://summary said "monthly: $0.0045 of $150.00" where budget_status and the dashboard say
+    "$0.0045 + unpriced": a call with no known price counts nothing against the budget, unsaid."""
+    await client.call_tool("set_budget", {"name": "monthly", "amount_usd": 150, "period": "month"})
+    summary = await client.read_resource("cost://summary")
+    text = getattr(summary.contents[0], "text", "")
+    [line] = [s.strip() for s in text.splitlines() if s.strip().startswith("monthly:")]
+    code, out, _ = run(capsys, "budget", "status")
+    [row] = [r for r in out.splitlines() if r.startswith("monthly")]
+    assert code == 0 and "+ unpriced" in row
+    assert line.startswith("monthly: $0.0045 + unpriced of $150.00 per month"), line
+
+
+@pytest.mark.usefixtures("home")
+def test_budget_status_with_no_budget_says_how_to_make_one_once_as_a_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A first `cost-mcp budget status` printed its advice twice: as a command, then as the MCP
+    tool's note, `set_budget(name, amount_usd, period)`, which no shell runs."""
+    for command in (("budget", "status"), ("budget", "list")):
+        code, out, err = run(capsys, *command)
+        assert code == 0
+        assert out.count("cost-mcp budget set") == 1, out
+        assert "set_budget(" not in out + err
+    code, out, _ = run(capsys, "budget", "status", "--json")
+    [said] = json.loads(out)["warnings"]
+    assert "cost-mcp budget set" in said and "set_budget(" not in said
 
 
 @pytest.mark.usefixtures("home")

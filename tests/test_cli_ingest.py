@@ -107,6 +107,24 @@ def test_ingest_refuses_a_named_file_that_is_not_a_log_and_stores_nothing(home: 
     assert IngestResult.model_validate_json(named.stdout).events_added == 1
 
 
+def test_ingest_of_a_folder_with_no_log_file_says_so(home: Path) -> None:
+    """`cost-mcp ingest ~/.config/claude` (a Claude folder with no projects/ yet) or any folder with
+    no .jsonl file said "0 files (...), 0 new calls", as if its logs had been read and held nothing
+    new; it now says that nothing there is a Claude Code log, and what to give instead."""
+    empty = home / "not-logs"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("nothing here\n", encoding="utf-8")
+    done = run("ingest", str(empty), env={"COLUMNS": "400"})
+    assert done.returncode == 0, done.stderr
+    assert f"no Claude Code log (.jsonl file) under {empty}" in done.stdout
+    assert "give a Claude folder (e.g. ~/.claude)" in done.stdout
+    # A folder whose logs are all read already is not such a folder.
+    _logs(home)
+    assert run("ingest", env={"COLUMNS": "400"}).returncode == 0
+    again = run("ingest", str(home / "claude"), env={"COLUMNS": "400"})
+    assert again.returncode == 0 and "no Claude Code log" not in again.stdout
+
+
 def test_ingest_of_another_agents_folder_says_it_found_no_claude_code_call(home: Path) -> None:
     """`cost-mcp ingest ~/.codex/sessions` read Codex's lines as Claude Code's, found nothing and said
     nothing; it now says what it read and where other agents' logs are read."""

@@ -11,10 +11,9 @@ import io
 
 import pytest
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
-from cost_mcp.cli.app import _cell_width, column_widths, show
+from cost_mcp.cli.app import Console, _cell_width, column_widths, show
 from cost_mcp.cli.spend import TOKEN_COLUMNS_LEFT_OUT, _print_tokens_table, _readable_keys, _tokens_table
 
 CELLS = [

@@ -556,6 +556,38 @@ async def test_plan_limits_tool_gives_the_pace(home: Path, client: Client, setti
     )
 
 
+@pytest.mark.anyio
+async def test_plan_limits_of_a_window_reset_since_its_last_reading_project_nothing(
+    home: Path, client: Client, settings: Settings
+) -> None:
+    """Codex's last reading two days ago said 40%, rising fast: asked now, the window has reset
+    since, so that 40% is not where the plan stands and its "100% at" moment is long gone."""
+    from cost_mcp.analytics.plan_limits import record_reading
+
+    conn = connect(settings.db)
+    resets = NOW - timedelta(days=2)
+    resets_ms = int(resets.timestamp() * 1000)
+    # 60 points an hour: at that pace 100% came an hour before the reset, two days ago.
+    record_reading(conn, "codex", "five_hour", 10.0, resets_ms, "s1", resets - timedelta(hours=3))
+    record_reading(conn, "codex", "five_hour", 40.0, resets_ms, "s1", resets - timedelta(hours=2.5))
+    # Another window still running, read as before: its projection stays.
+    week_resets = int((NOW + timedelta(days=3)).timestamp() * 1000)
+    record_reading(conn, "codex", "seven_day", 10.0, week_resets, "s1", NOW - timedelta(hours=2))
+    record_reading(conn, "codex", "seven_day", 12.0, week_resets, "s1", NOW - timedelta(hours=1))
+    conn.close()
+    result = await client.call_tool("plan_limits", {"days": 7})
+    assert result.structured_content is not None
+    windows = {w["window"]: w for w in result.structured_content["windows"]}
+    five, week = windows["five_hour"], windows["seven_day"]
+    assert five["used_percent"] == 40.0  # the latest reading, as read
+    assert five["reaches_100_at"] is None
+    assert week["reaches_100_at"] is not None
+    stamp = resets.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    said = [w for w in result.structured_content["warnings"] if w.startswith("codex five_hour:")]
+    assert len(said) == 1 and stamp in said[0] and "40%" in said[0], result.structured_content["warnings"]
+    assert not any(w.startswith("codex seven_day:") for w in result.structured_content["warnings"])
+
+
 def _hook(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], event: Mapping[str, object]
 ) -> dict[str, object] | None:

@@ -108,6 +108,24 @@ async def test_results_are_structured_behind_a_minimal_output_schema(client: Cli
             "provider, model, day, week, month, project, agent, session, member, source, basis",
         ),
         (
+            # A time where a day goes, as a model often sends it: it was "allowed: text of at most
+            # 10 characters", which does not say what to send.
+            "get_spend",
+            {"start": "2026-12-01T00:00:00Z", "end": "2026-12-02"},
+            "get_spend: argument 'start' got \"2026-12-01T00:00:00Z\"; allowed: a date, YYYY-MM-DD",
+        ),
+        (
+            "set_subscription",
+            {
+                "name": "max",
+                "vendor": "anthropic",
+                "amount_usd": 200,
+                "period": "monthly",
+                "start": "2026-12-01T00:00",
+            },
+            "set_subscription: argument 'start' got \"2026-12-01T00:00\"; allowed: a date, YYYY-MM-DD",
+        ),
+        (
             "usage_blocks",
             {"days": 100},
             "usage_blocks: argument 'days' got 100; allowed: an integer from 1 to 31",
@@ -258,11 +276,13 @@ Example: show_dashboard(period="last_30_days", providers=["anthropic"])\
                             "maxLength": 10,
                             "type": "string",
                             "description": "First day, YYYY-MM-DD, instead of period.",
+                            "format": "date",
                         },
                         "end": {
                             "maxLength": 10,
                             "type": "string",
                             "description": "Last day, YYYY-MM-DD, inclusive; default today.",
+                            "format": "date",
                         },
                         "timezone": {
                             "maxLength": 64,
@@ -525,11 +545,13 @@ Example: get_spend(period="last_30_days", group_by=["session"], limit=50)\
                             "maxLength": 10,
                             "type": "string",
                             "description": "First day, YYYY-MM-DD, instead of period.",
+                            "format": "date",
                         },
                         "end": {
                             "maxLength": 10,
                             "type": "string",
                             "description": "Last day, YYYY-MM-DD, inclusive; default today.",
+                            "format": "date",
                         },
                         "group_by": {
                             "default": [],
@@ -615,11 +637,13 @@ Example: model_breakdown(period="last_30_days", top_n=5)\
                             "maxLength": 10,
                             "type": "string",
                             "description": "First day, YYYY-MM-DD, instead of period.",
+                            "format": "date",
                         },
                         "end": {
                             "maxLength": 10,
                             "type": "string",
                             "description": "Last day, YYYY-MM-DD, inclusive; default today.",
+                            "format": "date",
                         },
                         "timezone": {
                             "maxLength": 64,
@@ -681,11 +705,13 @@ Example: savings_report(period="last_week")\
                             "maxLength": 10,
                             "type": "string",
                             "description": "First day, YYYY-MM-DD, instead of period.",
+                            "format": "date",
                         },
                         "end": {
                             "maxLength": 10,
                             "type": "string",
                             "description": "Last day, YYYY-MM-DD, inclusive; default today.",
+                            "format": "date",
                         },
                         "group_by": {
                             "items": {
@@ -1148,11 +1174,13 @@ Example: spend_forecast(period="this_month")\
                             "maxLength": 10,
                             "type": "string",
                             "description": "First day, YYYY-MM-DD, instead of period.",
+                            "format": "date",
                         },
                         "end": {
                             "maxLength": 10,
                             "type": "string",
                             "description": "Last day, YYYY-MM-DD, inclusive; default today.",
+                            "format": "date",
                         },
                         "timezone": {
                             "maxLength": 64,
@@ -1204,6 +1232,7 @@ start="2026-01-15", member="ana@example.com")\
                         },
                         "start": {
                             "description": "First day billed, YYYY-MM-DD.",
+                            "format": "date",
                             "maxLength": 10,
                             "type": "string",
                         },
@@ -1211,6 +1240,7 @@ start="2026-01-15", member="ana@example.com")\
                             "maxLength": 10,
                             "type": "string",
                             "description": "Last day counted (YYYY-MM-DD); omit if still running.",
+                            "format": "date",
                         },
                         "member": {"maxLength": 200, "type": "string", "description": "Whose seat it is."},
                     },

@@ -10,7 +10,7 @@ import dataclasses
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
 
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import USD, to_nanos
@@ -649,12 +649,22 @@ PeriodName = Annotated[
         description="Whole calendar periods; omit with start/end.",
     ),
 ]
+DAY_FORMAT: dict[str, JsonValue] = {"format": "date"}
+"""JSON Schema's format of a day (YYYY-MM-DD), so that a bad one is answered "allowed: a date,
+YYYY-MM-DD", not "text of at most 10 characters" (an ISO time, `2026-12-01T00:00:00Z`, is one)."""
 StartDate = Annotated[
-    str | None, Field(max_length=10, description="First day, YYYY-MM-DD, instead of period.")
+    str | None,
+    Field(
+        max_length=10, description="First day, YYYY-MM-DD, instead of period.", json_schema_extra=DAY_FORMAT
+    ),
 ]
 EndDate = Annotated[
     str | None,
-    Field(max_length=10, description="Last day, YYYY-MM-DD, inclusive; default today."),
+    Field(
+        max_length=10,
+        description="Last day, YYYY-MM-DD, inclusive; default today.",
+        json_schema_extra=DAY_FORMAT,
+    ),
 ]
 TimezoneName = Annotated[
     str | None,
@@ -1582,7 +1592,10 @@ class PlanLimitWindow(Result):
         description="Percentage points per hour since this window's current period began; "
         "null with one reading."
     )
-    reaches_100_at: str | None = Field(description="When 100% is reached at this pace, if before the reset.")
+    reaches_100_at: str | None = Field(
+        description="When 100% is reached at this pace, if before the reset; null once the reset has "
+        "passed with no reading since (the window started again: `warnings` says so)."
+    )
     readings: list[PlanLimitReading] = Field(description="Oldest first; the newest ones when truncated.")
 
 

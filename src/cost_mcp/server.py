@@ -60,6 +60,7 @@ from cost_mcp.analytics import dashboard as dashboard_views
 from cost_mcp.config import Settings, StartedSettings
 from cost_mcp.errors import CostMcpError, NotFoundError
 from cost_mcp.models import (
+    DAY_FORMAT,
     MAX_TOKENS,
     AgentName,
     AmountUSD,
@@ -1357,9 +1358,16 @@ async def set_subscription(
     vendor: VendorName,
     amount_usd: AmountUSD,
     period: Annotated[SubscriptionPeriod, Field(description="How often it is billed.")],
-    start: Annotated[str, Field(max_length=10, description="First day billed, YYYY-MM-DD.")],
+    start: Annotated[
+        str, Field(max_length=10, description="First day billed, YYYY-MM-DD.", json_schema_extra=DAY_FORMAT)
+    ],
     end: Annotated[
-        str | None, Field(max_length=10, description="Last day counted (YYYY-MM-DD); omit if still running.")
+        str | None,
+        Field(
+            max_length=10,
+            description="Last day counted (YYYY-MM-DD); omit if still running.",
+            json_schema_extra=DAY_FORMAT,
+        ),
     ] = None,
     member: OptionalMember = None,
 ) -> SubscriptionSet:

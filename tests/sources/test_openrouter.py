@@ -14,10 +14,10 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from rich.console import Console
 
 from cost_mcp import sync
 from cost_mcp.analytics.spend import get_spend, resolve
+from cost_mcp.cli.app import Console
 from cost_mcp.cli.data import _render_sync
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError

@@ -198,7 +198,9 @@ def summary_text(conn: Conn, settings: Settings, now: datetime | None = None) ->
     if states:
         lines.append("budgets:")
         lines += [
-            f"  {st.budget.name}: {format_usd(st.spent_usd)} of {format_usd(st.budget.amount_usd)} per "
+            # Its calls with no price count nothing against it: "+ unpriced", as budget_status says.
+            f"  {st.budget.name}: {format_cost(st.spent_usd, st.unpriced_requests)} of "
+            f"{format_usd(st.budget.amount_usd)} per "
             f"{st.budget.period} ({st.percent}%), {st.status}"
             for st in states
         ]

@@ -482,6 +482,10 @@ def _status(budget: Budget, spent: Decimal, projected: Decimal) -> BudgetStatusN
     return status_name(budget.amount_usd, budget.thresholds, spent, projected)
 
 
+NO_BUDGETS_YET = "no budgets yet: create one with set_budget(name, amount_usd, period)"
+"""budget_status's warning with no budget set, worded for an assistant (the CLI words its own)."""
+
+
 def budget_status(
     conn: Conn,
     settings: Settings,
@@ -513,7 +517,7 @@ def budget_status(
         # A member cannot call set_budget: saying so would send the model to a refusal.
         warnings = [f"no budget counts {member}'s spend yet: a team admin sets budgets"]
     else:
-        warnings = ["no budgets yet: create one with set_budget(name, amount_usd, period)"]
+        warnings = [NO_BUDGETS_YET]
     for b in budgets:
         warnings += scope_warnings(conn, b if member is None else seen_by(conn, b, member), member)
     mine = {f"budget '{b.name}' " for b in budgets}

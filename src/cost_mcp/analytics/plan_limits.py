@@ -48,7 +48,9 @@ def plan_limits(
 
     Per window: the latest reading, its reset time, the rate in percentage points per hour since the
     window's current period began (readings with the same reset time), and when it would reach
-    100% at that rate (None when not rising or already past the reset).
+    100% at that rate (None when not rising or already past the reset). A window whose reset time
+    has passed since its latest reading has started again: that reading is no longer its use, so
+    it gets no projection and a warning says so.
     """
     moment = now or datetime.now(UTC)
     now_ms = to_ms(moment)
@@ -58,6 +60,7 @@ def plan_limits(
         windows.setdefault((agent, kind), []).append((ts, used, resets))
     result: list[PlanLimitWindow] = []
     pages: list[rows.Page[tuple[int, float, int | None]]] = []
+    notes: list[str] = []
     for (agent, name), readings in windows.items():
         ts, used, resets = readings[-1]
         current = [r for r in readings if r[2] == resets]
@@ -65,7 +68,15 @@ def plan_limits(
         hours = (ts - first_ts) / HOUR_MS
         rate = round((used - first_used) / hours, 2) if hours > 0 else None
         full_at = None
-        if rate and rate > 0 and used < 100:
+        if resets is not None and resets <= now_ms:
+            # Read two days ago, "13%, 100% at 09:14" was shown as where the plan stands, with a
+            # projection already in the past, though the window had reset (to 0%) since.
+            notes.append(
+                f"{agent} {name}: its latest reading ({used:g}% at {iso_utc(ts)}) is from before the window "
+                f"reset at {iso_utc(resets)}; nothing was read since, so its use now is not known "
+                "(it started again from 0%)"
+            )
+        elif rate and rate > 0 and used < 100:
             full_ms = ts + int((100 - used) / rate * HOUR_MS)
             if resets is None or full_ms < resets:
                 full_at = iso_utc(full_ms)
@@ -99,7 +110,7 @@ def plan_limits(
     next_cursor, paging_notes = rows.follow(window, *pages)
     return PlanLimits(
         windows=result,
-        warnings=warnings + paging_notes,
+        warnings=warnings + notes + paging_notes,
         truncated=any(p.truncated for p in pages),
         total_rows=sum(p.total_rows for p in pages),
         next_cursor=next_cursor,

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+import rich.console
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import ConsoleOptions, RenderableType, RenderResult
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Column, Table
@@ -35,6 +36,22 @@ if TYPE_CHECKING:
     from cost_mcp.config import Settings
     from cost_mcp.core_settings import HasCoreSettings
     from cost_mcp.periods import Period, PeriodArguments
+
+
+class Console(rich.console.Console):
+    """Every command's console: rich's, except that a reader that has gone (`cost-mcp report | head
+    -1`) ends the command as a closed pipe does anywhere else here, quietly with exit 0
+    (:meth:`_Root.invoke`). rich's own handling exits 1, which the exit codes reserve for
+    "something checked is not right": a script with ``set -o pipefail`` took `report | head` for a
+    failure."""
+
+    def on_broken_pipe(self) -> None:
+        """Raise the closed pipe instead of exiting 1; the command's caller ends it quietly."""
+        import errno
+        import os
+
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
 
 # config (pydantic-settings) and models are imported by the commands that use them: `cost-mcp
 # ingest` reads its settings without pydantic and prints a plain result, and the two imports were
@@ -236,10 +253,10 @@ class _WidthProbe:
         self.measurement = measurement
         self.given = 0
 
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+    def __rich_measure__(self, console: rich.console.Console, options: ConsoleOptions) -> Measurement:
         return self.measurement
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+    def __rich_console__(self, console: rich.console.Console, options: ConsoleOptions) -> RenderResult:
         self.given = options.max_width
         return iter(())
 

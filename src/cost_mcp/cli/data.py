@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from cost_mcp.cli.app import (
     EXIT_FAILED,
     EXIT_OK,
+    Console,
     GreedyCommand,
     cli,
     core_ledger,
@@ -120,6 +120,14 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
             f"none of the {result.lines_read:,} lines read is a Claude Code call: is {', '.join(paths)} a "
             "Claude Code log folder? Other agents' logs (Codex, Gemini CLI, OpenCode...) are read from "
             "their own folders by every report command, e.g. `cost-mcp report --group-by agent`",
+            "[yellow]warning:[/yellow]",
+        )
+    if paths and not result.files_seen:
+        # `cost-mcp ingest ~/.config/claude` (no projects/ there) or a typo'd folder that exists said
+        # "0 files ... 0 new calls", as if those logs had been read and held nothing new.
+        note(
+            out,
+            f"no Claude Code log (.jsonl file) under {', '.join(paths)}: {claude_code.WHAT_TO_INGEST}",
             "[yellow]warning:[/yellow]",
         )
     skipped = {k: v for k, v in result.skipped.items() if v}

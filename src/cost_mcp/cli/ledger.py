@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
-from rich.console import Console
 from rich.table import Column, Table
 
 from cost_mcp.cli.app import (
     EXIT_OK,
+    Console,
     NumberArgumentsCommand,
     answer,
     cli,
@@ -235,14 +235,25 @@ def _show_budgets(as_json: bool) -> int:
         # let those attempts finish first, so what is printed about them is what happened, not
         # "not delivered yet" for an alert delivered a moment later. Exiting drains them anyway.
         notify.drain()
-        return budgets.budget_status(conn, settings)
+        status = budgets.budget_status(conn, settings)
+        # The tool's advice names set_budget(...), which a person at a shell cannot call; the table
+        # says it their way (and --json carries it their way), not twice in two syntaxes.
+        said = [] if not as_json else [f"no budgets yet: create one with `{CREATE_BUDGET}`"]
+        warnings = [w for w in status.warnings if w != budgets.NO_BUDGETS_YET]
+        if len(warnings) == len(status.warnings):
+            return status
+        return status.model_copy(update={"warnings": said + warnings})
 
     return answer(compute, as_json=as_json, render=_render_budgets)
 
 
+CREATE_BUDGET = "cost-mcp budget set monthly 150 --period month"
+"""The command `budget status` suggests when no budget is set."""
+
+
 def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
     if not status.budgets:
-        out.print("No budgets yet. Create one: cost-mcp budget set monthly 150 --period month")
+        out.print(f"No budgets yet. Create one: {CREATE_BUDGET}")
         return
     # Five amounts of up to ten characters and three words take 80 columns with one space between
     # columns, not two: with two, "$1,631.90" was folded into "$1,631.9" over a "0" and the first day

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from cost_mcp.cli.app import (
     EXIT_FAILED,
     EXIT_OK,
+    Console,
     cli,
     command_path,
     json_option,

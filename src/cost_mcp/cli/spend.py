@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo
 
 import click
 from pydantic import Field
-from rich.console import Console, RenderableType
+from rich.console import RenderableType
 from rich.style import StyleType
 from rich.table import Column, Table
 from rich.text import Text
 
 from cost_mcp.cli.app import (
     EXIT_OK,
+    Console,
     GreedyCommand,
     answer,
     cli,

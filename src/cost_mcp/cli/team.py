@@ -8,10 +8,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from cost_mcp.cli.app import (
     EXIT_OK,
+    Console,
     cli,
     ledger,
     period_options,

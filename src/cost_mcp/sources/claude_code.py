@@ -589,6 +589,12 @@ def default_targets(configured: Sequence[Path]) -> list[Target]:
     return targets
 
 
+WHAT_TO_INGEST = (
+    "give a Claude folder (e.g. ~/.claude), its projects/ folder, a project folder or a .jsonl file"
+)
+"""What `ingest PATH` reads, said when a PATH holds nothing of it."""
+
+
 def targets_for(paths: Sequence[Path]) -> list[Target]:
     """Targets for paths a user named: a Claude folder, a ``projects/`` folder, one project's
     folder, or a single ``.jsonl`` file. Raises InvalidInputError for a path that does not exist
@@ -615,10 +621,7 @@ def targets_for(paths: Sequence[Path]) -> list[Target]:
         else:
             # A pipe, socket or device is there but is no file to read (a pipe would wait forever).
             what = "is not a file or folder" if path.exists() else "does not exist"
-            raise InvalidInputError(
-                f"{raw} {what}; give a Claude folder (e.g. ~/.claude), its projects/ folder, "
-                "a project folder or a .jsonl file"
-            )
+            raise InvalidInputError(f"{raw} {what}; {WHAT_TO_INGEST}")
     return targets
 
 
