@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +26,7 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.store import connect
 from cost_mcp.store import holds as hold_store
 from cost_mcp.store.connection import Conn, is_postgres
+from tests import fleet
 from tests.analytics.repriced import CALL, SONNET, marked, repriced_ledger
 
 # CALL: $0.315 at list price, so 3 fit in the hard $1 budget of gate()
@@ -86,36 +86,20 @@ def _worker(db: str, name: str, ready: Barrier, out: multiprocessing.Queue[bool]
         out.put(check(conn, settings, agent=name).allowed)
 
 
-def _fleet(db: str, names: list[str], ready: Barrier, out: multiprocessing.Queue[bool]) -> None:
-    """Fork a worker process per name, each with its own connection, and exit 1 if any failed.
-
-    Started by spawn, with the test's environment and clock (tests/tools/site), it imports the code
-    once for all its workers: eight spawned workers each imported it themselves, 8 s of CPU on a
-    2-core machine (31-44 s for the test when other work shared it). Forked from a process that has
-    no connection and no thread yet, each worker is as separate as a spawned one."""
-    if is_postgres(db):
-        import cost_mcp.store.postgres  # noqa: F401  (imported once here, not in each worker)
-    fork = multiprocessing.get_context("fork")
-    workers = [fork.Process(target=_worker, args=(db, name, ready, out)) for name in names]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(60)
-    sys.exit(0 if all(w.exitcode == 0 for w in workers) else 1)
-
-
 @pytest.mark.usefixtures("clock")
 def test_workers_checking_at_once_are_allowed_only_the_calls_that_fit(conn: Conn, settings: Settings) -> None:
     gate(conn)
     context = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[bool] = context.Queue()
     names = [f"w{i}" for i in range(8)]
-    ready = context.Barrier(len(names))  # held here until the fleet has it: its semaphores go with it
-    fleet = context.Process(target=_fleet, args=(str(settings.db), names, ready, out))
-    fleet.start()
+    ready = context.Barrier(len(names))  # held here until the workers have it: its semaphores go with it
+    # Eight processes, each with its own connection, forked from one that imported the code once
+    # (tests/fleet.py): eight spawned ones took 31-44 s under load, importing it eight times.
+    preload = ["cost_mcp.store.postgres"] if is_postgres(settings.db) else []
+    workers = fleet.start(_worker, [(str(settings.db), n, ready, out) for n in names], preload=preload)
     answers = [out.get(timeout=60) for _ in names]
-    fleet.join(60)
-    assert fleet.exitcode == 0  # every worker exited 0
+    workers.join(60)
+    assert workers.exitcode == 0  # every worker exited 0
     assert sorted(answers) == [False] * 5 + [True] * 3
     refused = check(conn, settings)
     assert refused.allowed is False
