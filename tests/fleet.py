@@ -18,10 +18,11 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 
-def _fork_each(target: Callable[..., None], each: Sequence[tuple[Any, ...]], preload: Sequence[str]) -> None:
+def _fork_each(target: Callable[..., None], each: Sequence[tuple[Any, ...]]) -> None:
     """Run ``target(*args)`` in a forked process per ``args`` of ``each``; exit 1 if any failed."""
-    for module in preload:
-        importlib.import_module(module)
+    # The ledger's code and its PostgreSQL driver, which connect() imports at its first call: once
+    # here, not in each worker (importing them opens nothing).
+    importlib.import_module("cost_mcp.store.postgres")
     fork = multiprocessing.get_context("fork")
     workers = [fork.Process(target=target, args=args) for args in each]
     for w in workers:
@@ -34,15 +35,10 @@ def _fork_each(target: Callable[..., None], each: Sequence[tuple[Any, ...]], pre
     sys.exit(1 if failed else 0)
 
 
-def start(
-    target: Callable[..., None], each: Sequence[tuple[Any, ...]], *, preload: Sequence[str] = ()
-) -> BaseProcess:
+def start(target: Callable[..., None], each: Sequence[tuple[Any, ...]]) -> BaseProcess:
     """Start a worker process running ``target(*args)`` for each ``args`` of ``each`` (a module-level
-    function; arguments such as a Barrier or Queue made by the spawn context), after importing the
-    modules ``preload`` names once for all of them (say, one the target imports when it runs). The
-    process returned exits 0 once every worker exited 0: join it and assert so."""
-    fleet = multiprocessing.get_context("spawn").Process(
-        target=_fork_each, args=(target, list(each), preload)
-    )
+    function; arguments such as a Barrier or Queue made by the spawn context). The process returned
+    exits 0 once every worker exited 0: join it and assert so."""
+    fleet = multiprocessing.get_context("spawn").Process(target=_fork_each, args=(target, list(each)))
     fleet.start()
     return fleet

@@ -25,7 +25,7 @@ from cost_mcp.periods import calendar_period
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import connect
 from cost_mcp.store import holds as hold_store
-from cost_mcp.store.connection import Conn, is_postgres
+from cost_mcp.store.connection import Conn
 from tests import fleet
 from tests.analytics.repriced import CALL, SONNET, marked, repriced_ledger
 
@@ -95,8 +95,7 @@ def test_workers_checking_at_once_are_allowed_only_the_calls_that_fit(conn: Conn
     ready = context.Barrier(len(names))  # held here until the workers have it: its semaphores go with it
     # Eight processes, each with its own connection, forked from one that imported the code once
     # (tests/fleet.py): eight spawned ones took 31-44 s under load, importing it eight times.
-    preload = ["cost_mcp.store.postgres"] if is_postgres(settings.db) else []
-    workers = fleet.start(_worker, [(str(settings.db), n, ready, out) for n in names], preload=preload)
+    workers = fleet.start(_worker, [(str(settings.db), n, ready, out) for n in names])
     answers = [out.get(timeout=60) for _ in names]
     workers.join(60)
     assert workers.exitcode == 0  # every worker exited 0

@@ -102,9 +102,7 @@ def test_processes_creating_the_ledger_at_once_all_open_it(tmp_path: Path) -> No
     out: multiprocessing.Queue[str] = context.Queue()
     ready = context.Barrier(OPENERS)
     # Forked from one process that imported the code once (tests/fleet.py), each its own process.
-    workers = fleet.start(
-        _open_each_round, [(str(tmp_path), ready, out)] * OPENERS, preload=["cost_mcp.store"]
-    )
+    workers = fleet.start(_open_each_round, [(str(tmp_path), ready, out)] * OPENERS)
     answers = [out.get(timeout=120) for _ in range(OPENERS * ROUNDS)]
     workers.join(60)
     assert workers.exitcode == 0  # every opener exited 0
