@@ -26,6 +26,7 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.store import connect
 from cost_mcp.store import holds as hold_store
 from cost_mcp.store.connection import Conn
+from tests import fleet
 from tests.analytics.repriced import CALL, SONNET, marked, repriced_ledger
 
 # CALL: $0.315 at list price, so 3 fit in the hard $1 budget of gate()
@@ -90,16 +91,14 @@ def test_workers_checking_at_once_are_allowed_only_the_calls_that_fit(conn: Conn
     gate(conn)
     context = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[bool] = context.Queue()
-    ready = context.Barrier(8)
-    workers = [
-        context.Process(target=_worker, args=(str(settings.db), f"w{i}", ready, out)) for i in range(8)
-    ]
-    for w in workers:
-        w.start()
-    answers = [out.get(timeout=60) for _ in workers]
-    for w in workers:
-        w.join(30)
-        assert w.exitcode == 0
+    names = [f"w{i}" for i in range(8)]
+    ready = context.Barrier(len(names))  # held here until the workers have it: its semaphores go with it
+    # Eight processes, each with its own connection, forked from one that imported the code once
+    # (tests/fleet.py): eight spawned ones took 31-44 s under load, importing it eight times.
+    workers = fleet.start(_worker, [(str(settings.db), n, ready, out) for n in names])
+    answers = [out.get(timeout=60) for _ in names]
+    workers.join(60)
+    assert workers.exitcode == 0  # every worker exited 0
     assert sorted(answers) == [False] * 5 + [True] * 3
     refused = check(conn, settings)
     assert refused.allowed is False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import connect, deliveries, write_transaction
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.reported import Selection
+from tests import fleet
 
 SONNET = "claude-sonnet-4-5"
 FLAT = "gpt-4o"  # $2.50 per million input tokens at any size: amounts below are exact token counts
@@ -811,13 +811,10 @@ def test_two_processes_recording_at_once_lose_nothing(conn: Conn, settings: Sett
     # Every call at one moment, and the budget read at it: recorded at "now" over a few seconds, the
     # calls of a run begun just before midnight fell on two days and today's budget saw some.
     at = datetime.now(UTC) - timedelta(seconds=1)
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_record_many, args=(str(settings.db), w, 60, at)) for w in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
+    # Two processes forked from one that imported the code once (tests/fleet.py), not each spawned.
+    recorders = fleet.start(_record_many, [(str(settings.db), w, 60, at) for w in range(2)])
+    recorders.join(120)
+    assert recorders.exitcode == 0  # both exited 0
     assert conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 120
     state = budgets.budget_status(conn, settings, now=at).budgets[0]
     assert state.spent_usd == Decimal("0.3")  # 120 x 1,000 tokens x $2.50/MTok

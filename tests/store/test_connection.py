@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cost_mcp.store.connection import Conn, dialect, lock_timeout, sqlite_pragma
+from tests import fleet
 
 
 def _waited_ms(conn: Conn) -> int:
@@ -100,15 +101,11 @@ def test_processes_creating_the_ledger_at_once_all_open_it(tmp_path: Path) -> No
     context = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[str] = context.Queue()
     ready = context.Barrier(OPENERS)
-    workers = [
-        context.Process(target=_open_each_round, args=(str(tmp_path), ready, out)) for _ in range(OPENERS)
-    ]
-    for w in workers:
-        w.start()
+    # Forked from one process that imported the code once (tests/fleet.py), each its own process.
+    workers = fleet.start(_open_each_round, [(str(tmp_path), ready, out)] * OPENERS)
     answers = [out.get(timeout=120) for _ in range(OPENERS * ROUNDS)]
-    for w in workers:
-        w.join(30)
-        assert w.exitcode == 0
+    workers.join(60)
+    assert workers.exitcode == 0  # every opener exited 0
     assert [a for a in answers if a != "ok"] == []
     for n in range(ROUNDS):
         from cost_mcp.store import connect

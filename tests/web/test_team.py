@@ -1190,9 +1190,13 @@ def test_two_replicas_on_one_ledger_agree(team: Team, home: Path) -> None:
         _stop(second)
 
 
-def test_worker_processes_share_the_port_and_the_ledger(team: Team, home: Path) -> None:
+def test_worker_processes_share_the_port_and_the_ledger(home: Path, sqlite_template: Path) -> None:
+    # The ``team`` fixture's tokens and ledger, without its server: this test serves them with its
+    # own workers, and a server started to sit idle beside them cost a whole start (1-2 s of CPU).
+    server_db = _made_server_ledger(home, sqlite_template)
+    tokens = _tokens(server_db, TEAM)
     port = _free_port()
-    served = _start(_env(home, team.server_db), port, home / "workers.log", "--workers", "2")
+    served = _start(_env(home, server_db), port, home / "workers.log", "--workers", "2")
     try:
         base = f"http://127.0.0.1:{port}"
         # uvicorn's supervisor and its two workers, each a server process with its own ledger
@@ -1220,7 +1224,7 @@ def test_worker_processes_share_the_port_and_the_ledger(team: Team, home: Path) 
             procs = [
                 subprocess.Popen(
                     [sys.executable, "-m", "cost_mcp", "push", "--server", base],
-                    env=laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]),
+                    env=laptop.env(home, COST_MCP_TEAM_TOKEN=tokens[name]),
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                 )
@@ -1235,13 +1239,13 @@ def test_worker_processes_share_the_port_and_the_ledger(team: Team, home: Path) 
                 conn.close()
         # Several questions, so both workers answer some.
         for _ in range(4):
-            answer = _spend_by_member(base, team.tokens["admin"])
+            answer = _spend_by_member(base, tokens["admin"])
             assert not answer.is_error, answer.content
             by_member = {
                 r["group"]["member"]: Decimal(str(r["cost_usd"])) for r in answer.structured_content["rows"]
             }
             assert by_member == {laptop.member: _total(laptop.db) for _, laptop in laptops}
-        _assert_rollup_exact(team.server_db)
+        _assert_rollup_exact(server_db)
     finally:
         _stop(served)
 
