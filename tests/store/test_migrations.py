@@ -155,7 +155,7 @@ def test_a_ledger_another_process_creates_while_it_is_checked_is_not_refused(tmp
         creator.close()
 
 
-def _noted_nowhere(conn: Conn, events: object, received_ms: int | None) -> None:
+def _noted_nowhere(conn: Conn, events: object) -> None:
     """The OTLP receiver's note of its senders as releases before m041 made it: none."""
 
 

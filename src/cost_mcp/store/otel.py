@@ -121,9 +121,7 @@ class Written(NamedTuple):
     """Events not added because their call was forgotten (a tombstone in ``forgotten_calls``)."""
 
 
-def write(
-    conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint], *, received_ms: int | None = None
-) -> Written:
+def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> Written:
     """Store one OTLP request's events and metric points in one transaction.
 
     An event already stored (same source and key: an exporter's retry) is left as it was; one whose
@@ -134,8 +132,8 @@ def write(
     tombstone), under its own key or, for a Claude Code event, as its log copy, is not stored again,
     as a push of it is not.
 
-    Each sender (source, agent, member) of the events kept is noted as heard from at
-    ``received_ms`` (default: now), for the answers' ``sources`` (:func:`received_from`).
+    Each sender (source, agent, member) of the events kept is noted as heard from now, for the
+    answers' ``sources`` (:func:`received_from`).
     """
     with write_transaction(conn):
         # Before the insert, under the write lock: what the insert must not store at all.
@@ -178,7 +176,7 @@ def write(
         if events:
             rollup.mark_dirty(conn, [e[_TS_MS] for e in events])
             meta.note_pricing(conn)
-            _note_senders(conn, events, received_ms)
+            _note_senders(conn, events)
         conn.executemany(
             """
             INSERT INTO otel_metric_points (stream, point, metric, session_id, time_ms, tokens, cost_nanos)
@@ -205,10 +203,10 @@ ON CONFLICT (source, agent, member) DO UPDATE SET
 """
 
 
-def _note_senders(conn: Conn, events: Sequence[Row], received_ms: int | None) -> None:
-    """Each sender of ``events`` heard from at ``received_ms`` (now by default), with their count:
-    one row per sender, what every answer reads (a request holds one or a few)."""
-    at = int(time.time() * 1000) if received_ms is None else received_ms
+def _note_senders(conn: Conn, events: Sequence[Row]) -> None:
+    """Each sender of ``events`` heard from now, with their count: one row per sender, what every
+    answer reads (a request holds one or a few)."""
+    at = int(time.time() * 1000)
     conn.executemany(
         _NOTE_SENDER,
         [
