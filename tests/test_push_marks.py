@@ -302,6 +302,39 @@ def test_a_project_stored_under_its_folder_slug_leaves_as_its_folder_name(
     assert sent["m3"].startswith("p-") and "secret" not in sent["m3"]
 
 
+def test_a_slugs_folder_name_comes_from_a_path_still_waiting_for_the_rollup(
+    home: Path, conn: Conn, laptop: Settings
+) -> None:
+    """The only call naming the folder's path was one the rollup had not rebuilt yet (an agent's
+    record_usage marks its quarter-hour, and no answer read it since): the push looked the path up
+    in the rollup alone, and sent the null-cwd call's slug as an id, its project lost to the team."""
+    from cost_mcp.pricing import Tokens
+    from cost_mcp.sources.reported import record_call
+    from cost_mcp.store.known import known_values
+
+    write(
+        session_file(home / "claude", "s1", "-home-dev-web-app"),
+        assistant("m1", "req-m1", _when(1), session="s1", output=5),
+    )
+    _ingest(conn, laptop)
+    record_call(
+        conn,
+        Pricer(),
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        tokens=Tokens(input=10, output=5),
+        agent="reviewer",
+        project="/home/dev/web-app",
+        timestamp=datetime.now(UTC) - timedelta(days=3),
+    )
+    assert known_values(conn, "project") == {"-home-dev-web-app"}  # the path: only in marked quarter-hours
+    server = Server()
+    push.push(conn, laptop, send=server)
+    sent = {r.message_id: r.project for batch in server.batches for r in batch}
+    assert sent["m1"] == "web-app"
+    assert "/home/dev/web-app" not in sent.values()
+
+
 def test_a_server_that_takes_the_connection_but_never_answers_is_not_called_unreachable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -751,11 +751,12 @@ class SourceCoverage(Result):
 
 
 class SourceStatus(Result):
-    """How fresh one refresh job is: a log reader, one provider's billing and usage APIs, or (on a
-    team server) one laptop's pushes."""
+    """How fresh one refresh job is: a log reader, one provider's billing and usage APIs, (on a
+    team server) one laptop's pushes, or what one agent sent the OTLP receiver."""
 
     source: str = Field(
-        description="The refresh job: a log reader (claude_code, codex...) or a provider's APIs (openai...)."
+        description="The refresh job: a log reader (claude_code, codex...), a provider's APIs (openai...), "
+        "a laptop's pushes (push:<token>) or an agent's OpenTelemetry (otlp:claude-code...)."
     )
     data_sources: list[str] = Field(
         default_factory=list,
@@ -763,8 +764,10 @@ class SourceStatus(Result):
         "(claude_code, openai-costs, openai-usage...).",
     )
     kind: str = Field(
-        description="'logs' (local files), 'billing api' / 'usage api', or 'push' (on a team server: "
-        "a member's laptop sending its usage; last_success is its last push)."
+        description="'logs' (local files), 'billing api' / 'usage api', 'push' (on a team server: "
+        "a member's laptop sending its usage; last_success is its last push), or 'telemetry' (events "
+        "an agent's OpenTelemetry exporter sent to serve --http; last_success is when the last one "
+        "was received, never stale: agents send only while someone works)."
     )
     status: Literal["ok", "stale", "error", "never"]
     last_success: str | None

@@ -51,7 +51,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -749,7 +749,7 @@ def push(
     if problem := url_problem(url):  # --server's; the setting's is checked where it is read
         raise InvalidInputError(f"the team server URL (--server) is {problem}")
     hide = settings.team_hide_projects.get_secret_value() if settings.team_hide_projects else None
-    names: dict[str, str] | None = {} if hide else None  # read with the first batch: most pushes send none
+    names: FolderNames | None = None  # read with the first batch: most pushes send none
     sender = send or http_sender
     stats = PushStats()
     # The marks are kept under the server's name without the secrets its URL may carry.
@@ -769,8 +769,8 @@ def push(
         sent = 0
         if batch:
             nonlocal names
-            if names is None:
-                names = folder_names(conn)
+            if names is None and not hide:
+                names = FolderNames(conn)
             wire = [_wire(row, hide, names) for row in batch]
             body = gzip.compress(msgspec.json.encode(WireBatch(rows=wire)), compresslevel=5)
             try:
@@ -968,33 +968,66 @@ def _refused_forget(said: str, count: int) -> int | None:
     return at if at < count else None
 
 
-def folder_names(conn: Conn) -> dict[str, str]:
+class FolderNames:
     """Claude Code's folder slug of each project path the ledger knows, to the folder's name.
 
     A call whose log line carried no ``cwd`` is stored under its folder's slug
     (``-home-ana-src-webapp``), which spells out the whole path: only the folder name may leave
-    the laptop, and it is found from a path of the same project."""
+    the laptop, and it is found from a path of the same project.
+
+    The paths the rollup knows first; a slug none of them spells looks at the calls still waiting
+    for the rollup's rebuild too (marked quarter-hours: a path reported through record_usage, or
+    read while another process held the ledger), once, as the answers' filters do
+    (:class:`cost_mcp.analytics.vocabulary.Names`): only for such a slug, since while a
+    ``reprice --all`` runs the marks cover years of calls."""
+
+    def __init__(self, conn: Conn) -> None:
+        from cost_mcp.store.known import known_values
+
+        self._conn = conn
+        self._names = _slug_names(known_values(conn, "project"))
+        self._marks_read = False
+
+    def get(self, slug: str) -> str | None:
+        """The folder name of ``slug``, or None when no path the ledger holds spells it."""
+        if slug not in self._names and not self._marks_read:
+            from cost_mcp.store.known import marked_values
+
+            self._marks_read = True
+            self._names.update(_slug_names(marked_values(self._conn, "project")))
+        return self._names.get(slug)
+
+
+def _slug_names(projects: Iterable[str]) -> dict[str, str]:
+    """Each folder slug of the paths among ``projects``, to the folder's name."""
     from cost_mcp.analytics.vocabulary import project_slugs
-    from cost_mcp.store.known import known_values
 
     names: dict[str, str] = {}
-    for project in known_values(conn, "project"):
-        if "/" in project or "\\" in project:
+    for project in projects:
+        if _is_path(project):
             name = _folder(project)
             names.update(dict.fromkeys(project_slugs(project), name))
     return names
+
+
+def _is_path(project: str) -> bool:
+    return "/" in project or "\\" in project
 
 
 def _folder(project: str) -> str:
     return project.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
 
 
-def _wire(r: team_store.PushedRow, hide: str | None, names: dict[str, str]) -> WireRow:
+def _wire(r: team_store.PushedRow, hide: str | None, names: FolderNames | None) -> WireRow:
     fields = {name: getattr(r, name) for name in WireRow.__struct_fields__}
+    # Only what may be a slug is looked up (a miss reads the marks): a path's separators are
+    # dashes in its slugs, and a path is no slug.
+    maybe_slug = "-" in r.project and not _is_path(r.project)
+    named = names.get(r.project) if names is not None and maybe_slug else None
     if hide:
         fields["project"] = hide_project(hide, r.project)
-    elif r.project in names:
-        fields["project"] = names[r.project]
+    elif named is not None:
+        fields["project"] = named
     elif r.project.startswith("-") and "/" not in r.project:
         # A slug with no path known for it: its name cannot be told from the path it spells, which
         # must not leave the laptop; an id of it keeps its calls together on the server.

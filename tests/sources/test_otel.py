@@ -678,9 +678,10 @@ def test_calls_stored_both_ways_before_are_given_their_member_on_upgrade(
 ) -> None:
     """A ledger whose log copies were stored without the OTel copy's member and cost (m031)."""
     from cost_mcp.store import MIGRATIONS, migrations, rollup
+    from cost_mcp.store import otel as store_otel
     from cost_mcp.store import reported as reported_store
     from cost_mcp.store.connection import is_postgres
-    from tests.store.test_migrations import _blank_postgres
+    from tests.store.test_migrations import _blank_postgres, _noted_nowhere
 
     when = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
     write(
@@ -701,6 +702,8 @@ def test_calls_stored_both_ways_before_are_given_their_member_on_upgrade(
         before.setattr(reported_store, "forgotten_request_ids", lambda conn, source, ids: set())
         # Nor m036's second mark table: its refresh knew only rollup_dirty.
         before.setattr(rollup, "MARKS", ("rollup_dirty",))
+        # Nor m041's senders.
+        before.setattr(store_otel, "_note_senders", _noted_nowhere)
         old = connect(settings.db)
         try:
             claude_code.ingest(old, settings, Pricer())

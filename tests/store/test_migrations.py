@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -12,9 +12,11 @@ import pytest
 from cost_mcp.config import Settings
 from cost_mcp.errors import DatabaseError
 from cost_mcp.store import MIGRATIONS, connect, migrate, rollup, write_transaction
+from cost_mcp.store import otel as otel_store
 from cost_mcp.store import team as team_store
 from cost_mcp.store.bulk import index_names
 from cost_mcp.store.connection import Conn, connect_sqlite, is_postgres
+from cost_mcp.store.otel import OtlpSender
 
 
 def test_blank_database_gets_every_migration_once(tmp_path: Path) -> None:
@@ -151,6 +153,15 @@ def test_a_ledger_another_process_creates_while_it_is_checked_is_not_refused(tmp
         creator.close()
 
 
+def _noted_nowhere(conn: Conn, events: object) -> None:
+    """The OTLP receiver's note of its senders as releases before m041 made it: none."""
+
+
+def _none_received(conn: Conn, members: Sequence[str] | None = None) -> list[OtlpSender]:
+    """The OTLP senders the answers of releases before m041 read: none."""
+    return []
+
+
 def _blank_postgres(url: str) -> None:
     """Empty a PostgreSQL ledger of every table, function and record of migrations: a blank database."""
     import psycopg
@@ -175,6 +186,10 @@ def _ledger_before(settings: Settings, monkeypatch: pytest.MonkeyPatch, migratio
             before.setattr(rollup, "MARKS", ("rollup_dirty",))  # what those releases read and emptied
         if names.index(migration) <= names.index("m039_push_beats"):
             before.setattr(team_store, "HEARD", "NULL")  # no beats before: answers read none
+        if names.index(migration) <= names.index("m041_otlp_senders"):
+            # The receiver kept no senders, and answers read none.
+            before.setattr(otel_store, "_note_senders", _noted_nowhere)
+            before.setattr(otel_store, "received_from", _none_received)
         old = connect(settings.db)
         try:
             yield old
@@ -499,8 +514,9 @@ def test_doctor_on_a_team_ledger_not_yet_upgraded_says_to_start_the_server(
             )
     report = diagnose(settings)
     assert report.received_pushes == [] and report.never_pushed == []
+    behind = len(MIGRATIONS) - [n for n, _ in MIGRATIONS].index("m039_push_beats")  # m039 and those after
     assert (
-        "the ledger is 2 migration(s) behind this cost-mcp, so the laptops' pushes cannot be listed "
+        f"the ledger is {behind} migration(s) behind this cost-mcp, so the laptops' pushes cannot be listed "
         "(doctor changes nothing): start the team server with this version once (`cost-mcp serve --http`), "
         "which upgrades the ledger (README, Upgrading), then run doctor again"
     ) in report.warnings
@@ -532,5 +548,33 @@ def test_a_projects_latest_session_is_found_on_a_ledger_from_before_its_index(
         assert sessions.latest_session(conn, ["claude_code"], ("/home/me/a", "/home/me/c")) == "s2"
         assert sessions.latest_session(conn, ["claude_code"], ("/home/me/c",)) is None
         assert "usage_events_project_ts" in index_names(conn)
+    finally:
+        conn.close()
+
+
+def test_otlp_senders_start_from_the_calls_received_over_otlp_already_held(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """m041: a ledger that already holds OTel calls names their senders in the answers' sources at
+    once (their latest call standing for when they were received), not only after the next event;
+    a log copy or a laptop's push of the same kind of call is no OTLP sender."""
+    with _ledger_before(settings, monkeypatch, "m041_otlp_senders") as old, write_transaction(old):
+        old.executemany(
+            "INSERT INTO usage_events (source, message_id, ts_ms, provider, model, agent, member, origin) "
+            "VALUES (?, ?, ?, 'anthropic', 'claude-sonnet-4-5', ?, ?, ?)",
+            [
+                ("claude_code_otel", "r1", 1_000, "claude-code", "ana@x", "otel"),
+                ("claude_code_otel", "r2", 3_000, "claude-code", "ana@x", "otel"),
+                ("otel", "r3", 2_000, "codex", "", "otel"),
+                ("claude_code", "l1", 4_000, "claude-code", "ana@x", "/home/ana/.claude/projects/a.jsonl"),
+                ("claude_code_otel", "p1", 5_000, "claude-code", "bob@x", team_store.PUSH_ORIGIN),
+            ],
+        )
+    conn = connect(settings.db)
+    try:
+        ana = OtlpSender("claude_code_otel", "claude-code", "ana@x", 1_000, 3_000, 2)
+        assert otel_store.received_from(conn) == [ana, OtlpSender("otel", "codex", "", 2_000, 2_000, 1)]
+        assert otel_store.received_from(conn, ["ana@x", "bob@x"]) == [ana]
+        assert otel_store.received_from(conn, []) == []
     finally:
         conn.close()

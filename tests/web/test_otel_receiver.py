@@ -1159,3 +1159,72 @@ def test_a_budget_set_on_a_model_names_the_ids_just_received(server: str, settin
         assert budgets.model_notes(conn, made) == [
             f"budget 'sonnet': model {UNDATED!r} also counts the calls recorded as the same model: {SONNET}"
         ]
+
+
+def _otlp_sources(sources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {s["source"]: s for s in sources if s["source"].startswith("otlp:")}
+
+
+def test_answers_name_the_otlp_receiver_and_when_it_last_received(server: str, settings: Settings) -> None:
+    """Someone who only sends their agents' OpenTelemetry saw spend in get_spend and on the dashboard
+    with no source saying where it came from, or how fresh it was: each agent sending now has one,
+    `otlp:<agent>`, saying when its last event was received (not when the call was: a batch may be
+    late), never stale: agents send only while someone works."""
+    p = spend.resolve(settings, "last_7_days", None, None, None)
+    with closing(connect(settings.db)) as conn:
+        before = spend.get_spend(conn, settings, p, [], take_alerts=False)
+    assert not _otlp_sources([s.model_dump() for s in before.sources])
+
+    sent_from = datetime.now(UTC).replace(microsecond=0)
+    _send_logs(server, [_api_request(f"req_src{i}", _ago(40), Tokens(input=10, output=5)) for i in range(3)])
+    ns = int(_ago(30).timestamp() * 1e9)
+    codex = {
+        "_ns": ns,
+        "event.name": "codex.sse_event",
+        "event.kind": "response.completed",
+        "model": "gpt-4o-2024-08-06",
+        "conversation.id": "conv-src",
+        "input_token_count": 100,
+        "output_token_count": 10,
+    }
+    response = httpx2.post(
+        f"{server}/v1/logs", json=_otlp_json_logs([codex], {"service.name": "codex_cli_rs"})
+    )
+    assert response.status_code == 200, response.text
+    sent_until = datetime.now(UTC)
+
+    with closing(connect(settings.db)) as conn:
+        answer = spend.get_spend(conn, settings, p, [], take_alerts=False)
+    over_http = httpx2.get(f"{server}/api/spend", params={"period": "last_7_days"}).json()
+    dashboard = httpx2.get(f"{server}/api/dashboard").json()
+    for sources in (
+        [s.model_dump() for s in answer.sources],
+        over_http["sources"],
+        dashboard["this_month"]["sources"],
+    ):
+        seen = _otlp_sources(sources)
+        assert set(seen) == {"otlp:claude-code", "otlp:codex"}, sources
+        claude, other = seen["otlp:claude-code"], seen["otlp:codex"]
+        assert (claude["kind"], claude["status"], claude["data_sources"]) == (
+            "telemetry",
+            "ok",
+            ["claude_code_otel"],
+        )
+        assert (other["kind"], other["status"], other["data_sources"]) == ("telemetry", "ok", ["otel"])
+        received = datetime.fromisoformat(claude["last_success"])
+        assert sent_from <= received <= sent_until  # when it came, not the call's time 40 minutes ago
+        assert claude["last_refresh"] == (
+            f"3 events received over OTLP since {received:%Y-%m-%d} from dev@example.com; "
+            f"last event received at {received:%Y-%m-%d %H:%M} UTC"
+        )
+        assert other["last_refresh"].startswith("1 event received over OTLP since ")
+    assert not [w for w in answer.warnings if "otlp:" in w]
+
+    # An exporter's retry and a later batch move it on; the calls counted do not change.
+    _send_logs(server, [_api_request("req_src0", _ago(40), Tokens(input=10, output=5))])
+    with closing(connect(settings.db)) as conn:
+        later = spend.get_spend(conn, settings, p, [], take_alerts=False)
+    again = _otlp_sources([s.model_dump() for s in later.sources])["otlp:claude-code"]
+    assert datetime.fromisoformat(again["last_success"]) >= received
+    assert again["last_refresh"].startswith("4 events received over OTLP since ")
+    assert later.total_usd == answer.total_usd

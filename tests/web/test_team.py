@@ -1935,6 +1935,36 @@ def test_answers_say_when_each_laptop_last_pushed(team: Team, home: Path) -> Non
     assert "pushes from   ana (ana@example.com): last " in table.stdout
 
 
+def test_answers_say_when_the_otlp_receiver_last_heard_from_each_members_agent(team: Team) -> None:
+    """What came over OTLP had no source in the answers: a member's telemetry-only usage said
+    neither where it came from nor how fresh it was. A member sees the receiver's line for their
+    own events only; an admin's names each member who sent."""
+    from tests.web.test_otel_receiver import _ago, _api_request, _send_logs
+
+    one = Tokens(input=10, output=5)
+    _send_logs(
+        team.base,
+        [_api_request("req_ana1", _ago(20), one), _api_request("req_ana2", _ago(19), one)],
+        token=team.tokens["ana"],
+    )
+    _send_logs(team.base, [_api_request("req_bob1", _ago(18), one)], token=team.tokens["bob"])
+
+    def received(token: str) -> dict[str, Any]:
+        answer = _spend_by_member(team.base, token)
+        assert not answer.is_error, answer.content
+        return {s["source"]: s for s in answer.structured_content["sources"] if s["kind"] == "telemetry"}
+
+    [(source, ana)] = received(team.tokens["ana"]).items()
+    assert source == "otlp:claude-code" and ana["status"] == "ok"
+    assert ana["last_refresh"].startswith("2 events received over OTLP since ")
+    assert "from ana@example.com;" in ana["last_refresh"] and "bob" not in ana["last_refresh"]
+    assert received(team.tokens["cy"]) == {}  # sent nothing: no line, and nothing of the others'
+    admins = received(team.tokens["admin"])["otlp:claude-code"]
+    assert admins["last_refresh"].startswith("3 events received over OTLP since ")
+    assert "bob@example.com" in admins["last_refresh"] and "ana@example.com" in admins["last_refresh"]
+    assert datetime.fromisoformat(admins["last_success"]) >= datetime.fromisoformat(ana["last_success"])
+
+
 def test_doctor_on_a_team_server_set_up_but_not_pushed_to_finds_no_problem(home: Path) -> None:
     """An admin following the README made the tokens and ran `cost-mcp doctor` on the server before
     any laptop pushed: "problem: no coding agent's logs found" (exit 1), though a team server has no

@@ -53,6 +53,7 @@ from cost_mcp.sources import azure, registry
 from cost_mcp.sources.billing import MAX_SYNC_DAYS
 from cost_mcp.sources.logfiles import COPIES_REMOVED
 from cost_mcp.store import alerts as alert_store
+from cost_mcp.store import otel as otel_store
 from cost_mcp.store import rollup, session_rows, source_state
 from cost_mcp.store import spend as spend_store
 from cost_mcp.store import team as team_store
@@ -60,6 +61,7 @@ from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.coverage import latest_covered_by_kind
 from cost_mcp.store.known import data_source, provider_data_sources
+from cost_mcp.store.otel import OtlpSender
 from cost_mcp.store.otel import gap_warnings as otel_gap_warnings
 
 QH_MS = rollup.QUARTER_HOUR_MS
@@ -1032,8 +1034,9 @@ def source_statuses(
     *,
     data_sources: bool = True,
 ) -> list[SourceStatus]:
-    """Freshness of every source that has ever run, plus configured providers that never have, and
-    on a team server when each laptop last pushed (only ``members``' laptops, with them).
+    """Freshness of every source that has ever run, plus configured providers that never have, on
+    a team server when each laptop last pushed, and when the OTLP receiver last accepted events of
+    each agent (only ``members``' laptops and events, with them).
     Without ``data_sources`` each provider's ``data_sources`` is left empty (a read of every bucket's
     provider and kind: ~10 ms on 200k buckets), for callers that only weigh freshness."""
     moment = now or datetime.now(UTC)
@@ -1109,10 +1112,53 @@ def source_statuses(
                 + (_REVOKED if sender.revoked else ""),
             )
         )
+    statuses += otlp_statuses(otel_store.received_from(conn, members))
     return statuses
 
 
 _REVOKED = " (revoked since: it pushes no more, what it pushed still counts)"
+
+OTLP_KIND = "telemetry"
+"""The ``kind`` of the OTLP receiver's sources (``otlp:<agent>``): usage an agent's OpenTelemetry
+exporter sends to ``serve --http`` as it works, beside ``logs`` read from disk and ``push``."""
+_NAMED_MEMBERS = 3
+"""Most members an OTLP source's line names; beyond, it says how many (a team's admin)."""
+
+
+def otlp_statuses(senders: Sequence[OtlpSender]) -> list[SourceStatus]:
+    """One source per agent whose events the OTLP receiver accepted (``otlp:claude-code``): when it
+    last did, and how many since when from whom. Always ``ok``: OTel sends only while someone
+    works, so a receiver nobody sent to since the weekend lacks nothing (``cost-mcp doctor`` names
+    the senders that went quiet); the line says when the last event came instead."""
+    by_agent: dict[str, list[OtlpSender]] = {}
+    for sender in senders:  # most recent first: so are the agents
+        by_agent.setdefault(sender.agent, []).append(sender)
+    statuses = []
+    for agent, theirs in by_agent.items():
+        last = datetime.fromtimestamp(max(s.last_ms for s in theirs) / 1000, UTC)
+        first = datetime.fromtimestamp(min(s.first_ms for s in theirs) / 1000, UTC)
+        members = list(dict.fromkeys(s.member for s in theirs if s.member))
+        who = (
+            ""
+            if not members
+            else f" from {', '.join(members)}"
+            if len(members) <= _NAMED_MEMBERS
+            else f" from {len(members):,} members"
+        )
+        events = sum(s.events for s in theirs)
+        statuses.append(
+            SourceStatus(
+                source=f"otlp:{agent}",
+                kind=OTLP_KIND,
+                data_sources=sorted({s.source for s in theirs}),
+                status="ok",
+                last_success=last.isoformat(),
+                last_error=None,
+                last_refresh=f"{events:,} event{'' if events == 1 else 's'} received over OTLP since "
+                f"{first:%Y-%m-%d}{who}; last event received at {last:%Y-%m-%d %H:%M} UTC",
+            )
+        )
+    return statuses
 
 
 def copies_removed_notes(statuses: Sequence[SourceStatus]) -> list[str]:
@@ -1238,7 +1284,7 @@ def missing_bill_partials(
     statuses = [
         s
         for s in source_statuses(conn, settings, data_sources=False)
-        if s.kind not in ("logs", "push") and (providers is None or s.source in providers)
+        if s.kind not in ("logs", "push", OTLP_KIND) and (providers is None or s.source in providers)
     ]
     told = member_sources(statuses) if member else statuses
     lines = _warnings([], settings, conn, told, False, [], p.end_ms) + _not_usd_warnings(told, settings, p)

@@ -1320,6 +1320,37 @@ def m040_project_calls_by_time(conn: Conn) -> None:
     conn.execute("CREATE INDEX usage_events_project_ts ON usage_events (project, ts_ms) WHERE counted = 1")
 
 
+@migration
+def m041_otlp_senders(conn: Conn) -> None:
+    """When each agent and member last had events accepted over OTLP, and how many: every answer's
+    ``sources`` lists the receiver (``otlp:<agent>``), where a user who only sent Claude Code's
+    OpenTelemetry saw spend with nothing saying where it came from or how fresh it was. One row per
+    (source, agent, member), moved forward by each OTLP request in its transaction, as
+    ``push_senders`` is by pushes: counting the OTel rows per answer read every one of the period.
+
+    Filled from the OTel rows already held, their latest call standing for when it was received
+    (the receiver takes a call within seconds of it; the count, every row the receiver kept)."""
+    text = 'TEXT COLLATE "C"' if dialect(conn) == "postgresql" else "TEXT"
+    conn.execute(
+        f"""
+        CREATE TABLE otlp_senders (
+            source {text} NOT NULL,
+            agent {text} NOT NULL,
+            member {text} NOT NULL,
+            first_ms BIGINT NOT NULL,
+            last_ms BIGINT NOT NULL,
+            events BIGINT NOT NULL,
+            PRIMARY KEY (source, agent, member)
+        )
+        """
+    )
+    conn.execute(
+        "INSERT INTO otlp_senders (source, agent, member, first_ms, last_ms, events) "
+        "SELECT source, agent, member, MIN(ts_ms), MAX(ts_ms), COUNT(*) FROM usage_events "
+        "WHERE origin = 'otel' GROUP BY source, agent, member"
+    )
+
+
 def _create_rollup_levels_dirty(conn: Conn) -> None:
     """m036's table and its trigger on rollup_dirty."""
     if dialect(conn) == "postgresql":

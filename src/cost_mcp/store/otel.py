@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import itemgetter
 from typing import Final, NamedTuple
 
 from cost_mcp import tokens
@@ -128,6 +131,9 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
     copy is another member's). An event whose call was forgotten (``team forget-pushes``: a
     tombstone), under its own key or, for a Claude Code event, as its log copy, is not stored again,
     as a push of it is not.
+
+    Each sender (source, agent, member) of the events kept is noted as heard from now, for the
+    answers' ``sources`` (:func:`received_from`).
     """
     with write_transaction(conn):
         # Before the insert, under the write lock: what the insert must not store at all.
@@ -170,6 +176,7 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
         if events:
             rollup.mark_dirty(conn, [e[_TS_MS] for e in events])
             meta.note_pricing(conn)
+            _note_senders(conn, events)
         conn.executemany(
             """
             INSERT INTO otel_metric_points (stream, point, metric, session_id, time_ms, tokens, cost_nanos)
@@ -185,6 +192,30 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
 
 _MEMBER: Final = 8
 """EventRow's ``member``."""
+_SENDER = itemgetter(0, 7, _MEMBER)
+"""EventRow's ``source``, ``agent`` and ``member``: who sent it, as :func:`received_from` tells them."""
+_NOTE_SENDER: Final = """
+INSERT INTO otlp_senders (source, agent, member, first_ms, last_ms, events) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (source, agent, member) DO UPDATE SET
+    last_ms = CASE WHEN excluded.last_ms > otlp_senders.last_ms
+                   THEN excluded.last_ms ELSE otlp_senders.last_ms END,
+    events = otlp_senders.events + excluded.events
+"""
+
+
+def _note_senders(conn: Conn, events: Sequence[Row]) -> None:
+    """Each sender of ``events`` heard from now, with their count: one row per sender, what every
+    answer reads (a request holds one or a few)."""
+    at = int(time.time() * 1000)
+    conn.executemany(
+        _NOTE_SENDER,
+        [
+            (source, agent, member, at, at, n)
+            for (source, agent, member), n in Counter(map(_SENDER, events)).items()
+        ],
+    )
+
+
 _PAIRS_PER_LOOK_UP = 400
 
 
@@ -496,3 +527,32 @@ def quiet_senders(conn: Conn, since_ms: int, until_ms: int) -> list[Sender]:
         (since_ms, until_ms),
     ).fetchall()
     return [Sender(str(agent), str(member), int(n), int(last)) for agent, member, n, last in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class OtlpSender:
+    """What the OTLP receiver accepted from one sender (a data source, an agent, a member), for
+    as long as the ledger has received anything from them."""
+
+    source: str
+    agent: str
+    member: str
+    first_ms: int
+    """When the receiver first accepted an event of theirs (for events held before m041: the
+    earliest call's time)."""
+    last_ms: int
+    """When it last did (before m041: the latest call's time)."""
+    events: int
+    """Events accepted, an exporter's retry of a batch counted again."""
+
+
+def received_from(conn: Conn, members: Sequence[str] | None = None) -> list[OtlpSender]:
+    """Every sender the OTLP receiver accepted events from (only ``members``' with them), heard
+    from most recently first: a read of one row per sender (m041), cheap enough for every answer."""
+    sql = "SELECT source, agent, member, first_ms, last_ms, events FROM otlp_senders"
+    params: list[str] = []
+    if members is not None:
+        sql += f" WHERE member IN ({marks(members)})" if members else " WHERE false"
+        params = list(members)
+    rows = conn.execute(sql + " ORDER BY last_ms DESC, agent, member, source", params).fetchall()
+    return [OtlpSender(str(s), str(a), str(m), int(f), int(la), int(n)) for s, a, m, f, la, n in rows]
