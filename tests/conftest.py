@@ -166,6 +166,7 @@ def isolation(root: Path) -> tuple[dict[str, str], list[str]]:
         "CLINE_DATA_DIR": str(root / "cline-data"),
         # gcloud's application-default credentials of whoever runs the tests never configure Google.
         "CLOUDSDK_CONFIG": str(root / "gcloud"),
+        "COPILOT_HOME": str(root / "copilot"),
         "COST_MCP_COPILOT_OTEL_DIR": str(root / "copilot-otel"),
     }
     (root / "claude" / "projects").mkdir(parents=True)

@@ -184,6 +184,22 @@ async def test_record_usage_refuses_a_provider_with_control_characters(client: C
 
 @pytest.mark.anyio
 @pytest.mark.usefixtures("home")
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5\n; DROP TABLE x", "gpt-4o\x1b[2J", "gpt-4o\t"])
+async def test_record_usage_refuses_a_model_with_control_characters(client: Client, model: str) -> None:
+    """genai-prices matched such a name by its first part and priced it as the real model, stored as
+    a model no filter could name."""
+    call = {"provider": "anthropic", "model": model, "input_tokens": 1000, "output_tokens": 1, "agent": "a"}
+    result = await client.call_tool("record_usage", call)
+    assert result.is_error is True
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert f"model {model!r} holds control characters" in text and "such as gpt-4o" in text
+    assert "\n" not in text and "\x1b" not in text and "\t" not in text
+    spend = await client.call_tool("get_spend", {"group_by": ["model"]})
+    assert spend.structured_content is not None and spend.structured_content["rows"] == []
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("home")
 async def test_record_usage_refuses_a_nul_character_saying_which_argument(client: Client) -> None:
     """PostgreSQL cannot store a NUL in text: the team server told a member its ledger "cannot be
     used", naming the ledger's address; SQLite stored it. Now both refuse it, naming the argument."""

@@ -130,10 +130,16 @@ class Settings(BaseSettings):
         description="Cline 4.x's session folder (CLINE_SESSION_DATA_DIR, as Cline reads it); "
         "default the data folder's sessions/.",
     )
+    copilot_home: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("COPILOT_HOME"),
+        description="GitHub Copilot CLI's own folder (COPILOT_HOME, as Copilot reads it); default "
+        "~/.copilot.",
+    )
     copilot_otel_dir: str | None = Field(
         default=None,
         description="Where GitHub Copilot CLI's OpenTelemetry JSONL files are kept "
-        "(COST_MCP_COPILOT_OTEL_DIR); default ~/.copilot/otel.",
+        "(COST_MCP_COPILOT_OTEL_DIR); default otel in Copilot's folder (COPILOT_HOME, else ~/.copilot).",
     )
     copilot_otel_file: str | None = Field(
         default=None,
@@ -381,13 +387,15 @@ class Settings(BaseSettings):
             else Path.home() / ".local" / "share" / "amp"
         )
 
+    def copilot_dir(self) -> Path:
+        """Copilot CLI's folder: COPILOT_HOME, which moves all of it, else ~/.copilot."""
+        return Path(self.copilot_home).expanduser() if self.copilot_home else Path.home() / ".copilot"
+
     def copilot_otel_paths(self) -> list[Path]:
-        """Copilot CLI's OTel exports: the folder (COST_MCP_COPILOT_OTEL_DIR, else ~/.copilot/otel)
-        and the exporter's own file (COPILOT_OTEL_FILE_EXPORTER_PATH) when it is set."""
+        """Copilot CLI's OTel exports: the folder (COST_MCP_COPILOT_OTEL_DIR, else otel in
+        :meth:`copilot_dir`) and the exporter's own file (COPILOT_OTEL_FILE_EXPORTER_PATH) when set."""
         folder = (
-            Path(self.copilot_otel_dir).expanduser()
-            if self.copilot_otel_dir
-            else Path.home() / ".copilot" / "otel"
+            Path(self.copilot_otel_dir).expanduser() if self.copilot_otel_dir else self.copilot_dir() / "otel"
         )
         file = self.copilot_otel_file.strip() if self.copilot_otel_file else ""
         return [folder, Path(file).expanduser()] if file else [folder]

@@ -112,6 +112,7 @@ def diagnose(
         found, warned = log_access_findings(logs, unreadable, read_error, fix)
         problems += found
         log_warnings += warned
+    log_warnings += copilot_export_warnings(settings, agent_roots)
     read_pushes = health.received_pushes(settings.db)
     received = read_pushes or []
     live_tokens = [t for t in health.tokens(settings.db) if t.revoked_at is None]
@@ -637,6 +638,36 @@ def log_access_findings(
             f"counted until they can be read ({fix})"
         ]
     return [], []
+
+
+MAX_SESSIONS_COUNTED = 10_000
+"""Copilot sessions counted at most (a folder listing, not a read of each)."""
+
+
+def copilot_export_warnings(settings: Settings, agent_roots: Sequence[AgentLogs]) -> list[str]:
+    """Copilot CLI used without its OpenTelemetry export: its session logs are not read (they give
+    no input or cache tokens per call, see README), so a user with sessions and no export found no
+    Copilot spend and no word why. Said when no export file is found and sessions are."""
+    copilot = [a for a in agent_roots if a.source == "copilot_cli"]
+    if not copilot or any(a.unreadable or any(f.log_files for f in a.folders) for a in copilot):
+        return []
+    state = settings.copilot_dir() / "session-state"
+    try:
+        with os.scandir(state) as entries:
+            # A folder per session (<id>/events.jsonl), or <id>.jsonl from older versions.
+            sessions = sum(1 for _ in zip(range(MAX_SESSIONS_COUNTED), entries, strict=False))
+    except OSError:
+        return []
+    if not sessions:
+        return []
+    folder = settings.copilot_otel_paths()[0]
+    more = "+" if sessions == MAX_SESSIONS_COUNTED else ""
+    return [
+        f"GitHub Copilot CLI: {sessions:,}{more} session(s) in {state} but no OpenTelemetry export in "
+        f"{folder}: their calls are not counted (Copilot's session logs give no input or cache tokens "
+        "per call). Start Copilot with COPILOT_OTEL_ENABLED=true COPILOT_OTEL_EXPORTER_TYPE=file "
+        f"COPILOT_OTEL_FILE_EXPORTER_PATH={folder}/copilot-$(date +%s).jsonl (README, coding agents)"
+    ]
 
 
 def agent_log_roots(settings: Settings, read_errors: Mapping[str, str]) -> list[AgentLogs]:

@@ -2546,3 +2546,38 @@ def test_a_missing_log_folder_already_said_is_not_written_again_on_every_refresh
         later = refresh()
     assert later[3] == said  # re-noted, so never "not refreshed since"
     assert later[0] != noted[0]
+
+
+def test_doctor_says_copilot_sessions_without_the_otel_export_are_not_counted(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copilot CLI's session logs are not read (no input or cache tokens per call): a user with
+    sessions and no export found no Copilot spend and no word why. Doctor now says how to turn the
+    export on; an export found, or COPILOT_HOME's own otel folder holding one, ends the warning."""
+    from cost_mcp.cli import main
+    from cost_mcp.config import load_settings
+    from cost_mcp.sources.agents import copilot
+
+    state = home / "copilot" / "session-state"
+    (state / "3f2a").mkdir(parents=True)
+    (state / "3f2a" / "events.jsonl").write_text('{"type": "session.start"}\n', encoding="utf-8")
+    (state / "legacy-1.jsonl").write_text('{"type": "session.start"}\n', encoding="utf-8")
+    assert main(["doctor", "--json"]) == 0
+    said = [w for w in json.loads(capsys.readouterr().out)["warnings"] if "Copilot" in w]
+    export = home / "copilot-otel"
+    assert said == [
+        f"GitHub Copilot CLI: 2 session(s) in {state} but no OpenTelemetry export in {export}: their calls "
+        "are not counted (Copilot's session logs give no input or cache tokens per call). Start Copilot with "
+        "COPILOT_OTEL_ENABLED=true COPILOT_OTEL_EXPORTER_TYPE=file "
+        f"COPILOT_OTEL_FILE_EXPORTER_PATH={export}/copilot-$(date +%s).jsonl (README, coding agents)"
+    ]
+    # Without COST_MCP_COPILOT_OTEL_DIR the export is looked for in COPILOT_HOME, where Copilot keeps
+    # everything else: a file there is read, and the warning goes.
+    monkeypatch.delenv("COST_MCP_COPILOT_OTEL_DIR")
+    assert load_settings().copilot_otel_paths() == [home / "copilot" / "otel"]
+    shutil.copytree(FIXTURES / "copilot" / "otel", home / "copilot" / "otel")
+    assert main(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert not [w for w in report["warnings"] if "Copilot" in w]
+    [agent] = [a for a in report["agent_log_roots"] if a["source"] == copilot.SOURCE]
+    assert agent["folders"] == [{"path": str(home / "copilot" / "otel"), "found": True, "log_files": 2}]

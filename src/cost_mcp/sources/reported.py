@@ -89,6 +89,13 @@ def record_call(
             # PostgreSQL cannot store one: the error said the team's ledger "cannot be used", and
             # named its address to whoever called.
             raise InvalidInputError(f"{name} holds a NUL character (\\u0000); send it without")
+    if not model.isprintable():
+        # A model id is a name that prices the call: "claude-sonnet-4-5\n; …" was priced as Sonnet
+        # 4.5 by its first line and stored as a new model, a row no filter could name.
+        raise InvalidInputError(
+            f"model {model!r} holds control characters; give the model id as the provider names it, "
+            "such as gpt-4o or claude-sonnet-4-5"
+        )
     provider_id = normalize_provider(provider)
     if not provider_id.isprintable():
         # A provider is an id that prices and groups calls: an escape sequence there is no provider.
