@@ -16,6 +16,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Literal
@@ -30,7 +31,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cost_mcp import access, push
+from cost_mcp import access, otel_config, push
 from cost_mcp.access import Caller
 from cost_mcp.analytics.alerts import ReceivedUsageAlerts
 from cost_mcp.config import Settings
@@ -385,31 +386,65 @@ REFUSED_TOKEN = (
 """Said to a request whose token the server does not take, and never the token itself."""
 
 
+def unusable_authorization(header: bytes) -> str | None:
+    """What is wrong with an ``Authorization`` header that cannot carry a token the server takes,
+    naming the fix, or None for a ``Bearer <token>`` one (the token then decides). Never quotes the
+    token: a bare token, or one behind another scheme, is described, not repeated."""
+    scheme, _, rest = header.strip().partition(b" ")
+    rest = rest.strip()
+    if scheme.lower() == b"bearer":
+        if not rest:
+            return (
+                "the Authorization header says Bearer with no token after it (a variable such as "
+                f"${otel_config.TOKEN_ENV} that is not set where the client runs?): send "
+                "`Authorization: Bearer cmt_...` with the token an admin made (cost-mcp token create "
+                "NAME --member EMAIL)"
+            )
+        if re.fullmatch(rb"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", rest):
+            return (
+                f"the bearer token is the text {rest.decode()}, a variable the client did not replace "
+                "with its value: put the token itself in the client's settings (`Authorization: Bearer "
+                "cmt_...`), or set the variable where the client runs, in the client's own syntax"
+            )
+        return None
+    if not rest or scheme.startswith(team_store.TOKEN_PREFIX.encode()):
+        said = "holds the token without the word Bearer before it"
+    elif re.fullmatch(rb"[A-Za-z][A-Za-z0-9_-]{0,19}", scheme):
+        said = f"uses the {scheme.decode()} scheme"
+    else:
+        said = "is not in the form Bearer <token>"
+    return (
+        f"the Authorization header {said}: this server takes `Authorization: Bearer cmt_...` (the "
+        "word Bearer, a space, then the token)"
+    )
+
+
 class TokenRefused:
-    """401 with what to do for a request that sent a bearer token the server refused: the SDK's
-    check said "Authentication required" to a member whose token was revoked, as to a request
-    with none. A request without a token, or with one taken, goes on to the SDK's check."""
+    """401 with what to do for a request that sent a token the server refused: the SDK's check said
+    "Authentication required" to a member whose token was revoked, as to a request with none, and
+    to one whose header lacked the word Bearer or the token (an unset variable). A request without
+    an Authorization header, or with a token taken, goes on to the SDK's check."""
 
     def __init__(self, app: ASGIApp, metadata_url: str) -> None:
         self.app = app
-        self.challenge = (
-            f'Bearer error="invalid_token", error_description="{REFUSED_TOKEN}", '
-            f'resource_metadata="{metadata_url}"'
-        )
+        self.metadata_url = metadata_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         user = scope.get("user")
-        sent = any(
-            name == b"authorization" and value[:7].lower() == b"bearer "
-            for name, value in scope.get("headers", [])
-        )
-        if scope["type"] != "http" or not sent or getattr(user, "is_authenticated", False):
+        header = next((v for n, v in scope.get("headers", []) if n == b"authorization"), None)
+        if scope["type"] != "http" or header is None or getattr(user, "is_authenticated", False):
             await self.app(scope, receive, send)
             return
+        why = unusable_authorization(header) or REFUSED_TOKEN
+        # The description goes in the challenge too (RFC 6750 quotes it: no '"' or '\\' in ours).
+        challenge = (
+            f'Bearer error="invalid_token", error_description="{why}", '
+            f'resource_metadata="{self.metadata_url}"'
+        )
         refused = JSONResponse(
-            {"error": "invalid_token", "error_description": REFUSED_TOKEN},
+            {"error": "invalid_token", "error_description": why},
             status_code=401,
-            headers={"WWW-Authenticate": self.challenge},
+            headers={"WWW-Authenticate": challenge},
         )
         await refused(scope, receive, send)
 
