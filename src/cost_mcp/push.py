@@ -1334,6 +1334,14 @@ def _check_server_url(url: str, server: str) -> None:
         parts = urlsplit(url)
     except ValueError:
         return  # httpx says so, without quoting it (above)
+    if "://" not in url:
+        # "cost.example.com:4318" parses as scheme "cost.example.com": shown as the server, that
+        # read "the team server URL cost.example.com://?/… must start with https://".
+        raise PushError(
+            f"the team server URL has no https:// (or http://) in front: write it as "
+            f"{team_store.server_key('https://' + url.strip())} (http:// only on a trusted network) in "
+            "COST_MCP_TEAM_SERVER (or --server)"
+        )
     if parts.scheme not in ("http", "https"):
         raise PushError(
             f"the team server URL {server} must start with https:// (or http:// on a trusted network), "
