@@ -2579,6 +2579,14 @@ def test_push_limits_over_http(settings: Settings) -> None:
             assert statuses == [200, 200, 200]
             limited = http.post("/api/push", json={"rows": []}, headers=auth)
             assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        # QA: with the bucket a few milliseconds short, the answer said "retry after 0.0 s" beside
+        # a Retry-After of 1 (here, half a second short: "0.5 s"): both now say the same whole seconds.
+        app = create_http_app(ledger, settings, Pricer(), push_limiter=push.RateLimiter(rate=2, burst=1))
+        with TestClient(app, base_url="http://127.0.0.1") as http:
+            assert http.post("/api/push", json={"rows": []}, headers=auth).status_code == 200
+            soon = http.post("/api/push", json={"rows": []}, headers=auth)
+            assert (soon.status_code, soon.headers["retry-after"]) == (429, "1")
+            assert soon.json()["error"] == "too many pushes for token ana; retry after 1 s"
     finally:
         ledger.close()
 

@@ -15,6 +15,7 @@ import gc
 import ipaddress
 import json
 import logging
+import math
 import os
 import re
 import socket
@@ -519,10 +520,13 @@ def push_endpoint(
             return JSONResponse({"error": why}, status_code=status)
         wait = limiter.take(caller.token_name)
         if wait:
+            # Whole seconds, as Retry-After has them: the text said "retry after 0.0 s" beside a
+            # Retry-After of 1 when the bucket lacked a few milliseconds.
+            retry = max(1, math.ceil(wait))
             return JSONResponse(
-                {"error": f"too many pushes for token {caller.token_name}; retry after {wait:.1f} s"},
+                {"error": f"too many pushes for token {caller.token_name}; retry after {retry} s"},
                 status_code=429,
-                headers={"Retry-After": str(max(1, round(wait)))},
+                headers={"Retry-After": str(retry)},
             )
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > push.MAX_BODY_BYTES:
