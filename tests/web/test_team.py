@@ -1246,6 +1246,37 @@ def test_worker_processes_share_the_port_and_the_ledger(team: Team, home: Path) 
         _stop(served)
 
 
+def test_worker_processes_log_one_line_per_record_as_one_process_does(team: Team, home: Path) -> None:
+    """QA: `serve --http --workers 2` logged through the MCP SDK's handler: "[12/07/26 01:17:50] INFO
+    dashboard sign-in from 127.0.0.1 with signin.py:183" and the token's name on the next line, so
+    a grep for "cost_mcp.http" or a log shipper found nothing whole. The workers now write what
+    the single process writes: "LEVEL logger: message", one line each."""
+    log = home / "workers.log"
+    port = _free_port()
+    served = _start(_env(home, team.server_db), port, log, "--workers", "2")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(2):  # either worker may take it
+            signed = httpx2.post(
+                f"{base}/signin", data={"token": team.tokens["admin"]}, headers={"Origin": base}
+            )
+            assert signed.status_code == 303, signed.text
+    finally:
+        _stop(served)
+    lines = log.read_text().splitlines()
+    signins = [line for line in lines if "dashboard sign-in" in line]
+    assert len(signins) == 2, lines
+    for line in signins:
+        assert line.startswith("INFO cost_mcp.http: dashboard sign-in from 127.0.0.1 with token 'admin' ("), (
+            line
+        )
+    serving = [
+        line for line in lines if line.startswith("INFO cost_mcp: cost-mcp ") and " serving, ledger " in line
+    ]
+    assert len(serving) == 2, lines  # each worker says what it serves, on one line
+    assert team.tokens["admin"] not in log.read_text()
+
+
 def test_local_server_pushes_on_its_own(team: Team, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mcp import Client
 

@@ -691,12 +691,15 @@ _WORKER_ENV = "COST_MCP_HTTP_WORKER"
 def worker_app() -> Starlette:
     """The app of one ``serve --http --workers N`` process (uvicorn calls this in each worker)."""
     from cost_mcp.config import load_settings_leniently
-    from cost_mcp.log_records import scrub_log_records
+    from cost_mcp.log_records import command_logging, server_logging
     from cost_mcp.web.app import _pricer
 
     served = json.loads(os.environ[_WORKER_ENV])
     settings, problems = load_settings_leniently()
-    scrub_log_records(settings)  # as `serve --http` did in the parent (server_logging)
+    # As `serve --http` logs in one process: without, the MCP SDK's handler wrote each record as
+    # columns wrapped over two or three lines, which a grep or a log shipper takes apart.
+    command_logging(replace=True)
+    server_logging(settings)
     for problem in problems:
         logger.warning("%s", problem)
     # Lives as long as the worker process: the process ends with the server.
