@@ -591,9 +591,12 @@ def refusal_warning(refused: int) -> str:
 def forgotten_warning(forgotten: int) -> str:
     """What a push answer says of rows not stored because an admin forgot their calls."""
     rows = "1 row is a call" if forgotten == 1 else f"{forgotten:,} rows are calls"
+    # A laptop cannot tell which command forgot them; the member's next step is the same either way.
     return (
-        f"{rows} an admin forgot on the team server (`cost-mcp reported forget`): not stored, not "
-        "counted, and not sent again"
+        f"{rows} an admin forgot on the team server (`cost-mcp reported forget` or `cost-mcp team "
+        "forget-pushes` there): not stored, not counted, and not sent again; if they should count, "
+        "ask the admin to lift the forget (`cost-mcp reported unforget ID` or `cost-mcp team "
+        "unforget-pushes --member EMAIL`), then run `cost-mcp push --full`"
     )
 
 

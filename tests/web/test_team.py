@@ -1539,7 +1539,15 @@ def test_a_call_forgotten_on_the_server_stays_forgotten_whatever_laptops_send(te
         "pushed 2 usage rows in 1 batch(es), 0 new or grown on the server, 1 forgotten there; 0 left"
         in full.stderr
     ), full.stderr
-    assert "warning: 1 row is a call an admin forgot on the team server" in full.stderr
+    # QA: it named only `reported forget` (an admin may have used `team forget-pushes`) and no way
+    # back: now both, and what lifts the forget.
+    said = " ".join(full.stderr.split())
+    assert (
+        "warning: 1 row is a call an admin forgot on the team server (`cost-mcp reported forget` or "
+        "`cost-mcp team forget-pushes` there): not stored, not counted, and not sent again; if they "
+        "should count, ask the admin to lift the forget (`cost-mcp reported unforget ID` or `cost-mcp "
+        "team unforget-pushes --member EMAIL`), then run `cost-mcp push --full`"
+    ) in said, said
     # Acknowledged: the next push does not send it again.
     assert "pushed 0 usage rows" in _cli(env, "push", "--server", team.base).stderr
     other = _reporting_laptop(home, "ana-desk", ana, [("req-wrong", 4_000_000)])
