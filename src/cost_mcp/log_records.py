@@ -46,6 +46,9 @@ def server_logging(loaded: Settings) -> None:
     scrub_log_records(loaded)
     logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("cost_mcp.analytics.alerts").setLevel(logging.NOTSET)
+    # The SDK's stateless HTTP transport says "Terminating session: None" at INFO after every MCP
+    # request: a team's agents asking check_budget before each call buried the server's own lines.
+    logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
     # A server's writes wait for the lock unseen (its answers say when they did not wait): telling a
     # person who is not watching, from many threads, is only noise in the host's log.
     set_lock_wait_teller(None)

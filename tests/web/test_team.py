@@ -1277,6 +1277,29 @@ def test_worker_processes_log_one_line_per_record_as_one_process_does(team: Team
     assert team.tokens["admin"] not in log.read_text()
 
 
+def test_the_servers_log_has_no_line_per_mcp_request(team: Team) -> None:
+    """QA: every MCP request to `serve --http` added "INFO mcp.server.streamable_http: Terminating
+    session: None" to the server's log (the SDK's stateless transport): a team whose agents ask
+    check_budget before each call filled the journal with it, around the lines that matter."""
+    for tool in ("budget_status", "get_spend", "budget_status"):
+        answer = anyio.run(_call, team.base, team.tokens["ana"], tool, {})
+        assert not answer.is_error, answer.content
+    # As an agent's client sends them when it does not wait for the stream's end (curl, say).
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    auth = {"Authorization": f"Bearer {team.tokens['ana']}", "Accept": "application/json, text/event-stream"}
+    for _ in range(5):
+        assert httpx2.post(f"{team.base}/mcp", json=listing, headers=auth).status_code == 200
+    # Something the server does log at INFO, after the calls: the log was being written.
+    refused = httpx2.post(
+        f"{team.base}/signin", data={"token": "cmt_" + "x" * 43}, headers={"Origin": team.base}
+    )
+    assert refused.status_code == 401
+    _stop(team.proc)
+    log = team.stderr.read_text()
+    assert "dashboard sign-in from 127.0.0.1: token not accepted" in log, log
+    assert "Terminating session" not in log, log
+
+
 def test_local_server_pushes_on_its_own(team: Team, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mcp import Client
 
