@@ -1300,6 +1300,41 @@ def test_the_servers_log_has_no_line_per_mcp_request(team: Team) -> None:
     assert "Terminating session" not in log, log
 
 
+def test_the_server_logs_requests_whose_token_it_refused(team: Team) -> None:
+    """QA: a fleet's agents sending OTLP with a revoked or mistyped token got 401s and dropped the
+    events without a word, and the server's log said nothing either: the admin learnt of it days
+    later (`otlp quiet`). Each refusal is now logged with the client's address and the reason, at
+    most once a minute per address and path, and never the token."""
+    conn = connect(team.server_db)
+    try:
+        team_store.revoke_token(conn, "cy")
+    finally:
+        conn.close()
+    events: dict[str, list[Any]] = {"resourceLogs": []}
+    for _ in range(3):  # an exporter retrying: one line
+        sent = httpx2.post(
+            f"{team.base}/v1/logs", json=events, headers={"Authorization": f"Bearer {team.tokens['cy']}"}
+        )
+        assert sent.status_code == 401
+    bare = httpx2.post(
+        f"{team.base}/api/push", json={"rows": []}, headers={"Authorization": team.tokens["ana"]}
+    )
+    assert bare.status_code == 401
+    _stop(team.proc)
+    log = team.stderr.read_text()
+    refused = [line for line in log.splitlines() if "refused a request" in line]
+    assert refused == [
+        "WARNING cost_mcp.http: refused a request to '/v1/logs' from 127.0.0.1: the bearer token was "
+        "refused: it is wrong, revoked or expired; ask a team admin for a new one (cost-mcp token create "
+        "NAME --member EMAIL on the server)",
+        "WARNING cost_mcp.http: refused a request to '/api/push' from 127.0.0.1: the Authorization header "
+        "holds the token without the word Bearer before it: this server takes `Authorization: Bearer "
+        "cmt_...` (the word Bearer, a space, then the token)",
+    ], log
+    for token in (team.tokens["cy"], team.tokens["ana"]):
+        assert token not in log and token.removeprefix("cmt_") not in log
+
+
 def test_local_server_pushes_on_its_own(team: Team, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mcp import Client
 

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Literal
 
@@ -218,12 +219,14 @@ def create_http_app(
     resource = AnyHttpUrl(f"{public}/mcp")
     metadata_url = build_resource_metadata_url(resource)
 
+    refusals = RefusedTokenLog()
+
     def guarded(app: ASGIApp, *, admin: bool = False) -> ASGIApp:
         if not require_auth:
             return app
         if admin:
             app = AdminOnly(app, str(metadata_url))
-        return TokenRefused(RequireAuthMiddleware(app, [], metadata_url), str(metadata_url))
+        return TokenRefused(RequireAuthMiddleware(app, [], metadata_url), str(metadata_url), refusals)
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -420,15 +423,45 @@ def unusable_authorization(header: bytes) -> str | None:
     )
 
 
+class RefusedTokenLog:
+    """The server's log line for requests whose token it refused: at most one a minute per client
+    address and path, so a fleet's agents sending with a revoked or mistyped token (which drop
+    what they cannot send without a word) show in the admin's log, and a client retrying every
+    second does not fill it. Never the token: the reason is :func:`unusable_authorization`'s, or
+    :data:`REFUSED_TOKEN`."""
+
+    def __init__(self, every: float = 60.0, keep: int = 1024) -> None:
+        self.every = every
+        self.keep = keep
+        self._last: dict[tuple[str, str], float] = {}
+
+    def note(self, scope: Scope, why: str) -> None:
+        """Log the refusal of ``scope``'s request, unless one like it was logged within a minute."""
+        client = scope.get("client")
+        address = str(client[0]) if client else "?"
+        path = str(scope.get("path", ""))[:100]
+        now = time.monotonic()
+        last = self._last.get((address, path))
+        if last is not None and now - last < self.every:
+            return
+        if len(self._last) >= self.keep:  # addresses come and go: the map stays small
+            self._last.clear()
+        self._last[(address, path)] = now
+        # %r: the path is the client's text (a newline in it would forge a line of the log).
+        logger.warning("refused a request to %r from %s: %s", path, address, why)
+
+
 class TokenRefused:
     """401 with what to do for a request that sent a token the server refused: the SDK's check said
     "Authentication required" to a member whose token was revoked, as to a request with none, and
     to one whose header lacked the word Bearer or the token (an unset variable). A request without
-    an Authorization header, or with a token taken, goes on to the SDK's check."""
+    an Authorization header, or with a token taken, goes on to the SDK's check. Each refusal is
+    logged (:class:`RefusedTokenLog`, shared by every route)."""
 
-    def __init__(self, app: ASGIApp, metadata_url: str) -> None:
+    def __init__(self, app: ASGIApp, metadata_url: str, refusals: RefusedTokenLog | None = None) -> None:
         self.app = app
         self.metadata_url = metadata_url
+        self.refusals = refusals or RefusedTokenLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         user = scope.get("user")
@@ -437,6 +470,7 @@ class TokenRefused:
             await self.app(scope, receive, send)
             return
         why = unusable_authorization(header) or REFUSED_TOKEN
+        self.refusals.note(scope, why)
         # The description goes in the challenge too (RFC 6750 quotes it: no '"' or '\\' in ours).
         challenge = (
             f'Bearer error="invalid_token", error_description="{why}", '
