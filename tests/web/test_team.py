@@ -3204,6 +3204,13 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
     listed = capsys.readouterr().out
     assert "ana-laptop\tana@example.com\tmember" in listed and "live" in listed and token not in listed
     assert main(["token", "revoke", "ana-laptop"]) == 0
+    assert capsys.readouterr().err == "token ana-laptop revoked\n"
+    # QA: revoking it again said "token ana-laptop revoked" as if it had been live until then.
+    assert main(["token", "revoke", "ana-laptop"]) == 0
+    again = capsys.readouterr().err
+    assert again.startswith("token ana-laptop was revoked already, on 20") and len(again) == len(
+        "token ana-laptop was revoked already, on 2026-12-07T01:14:45\n"
+    ), again
     assert main(["token", "revoke", "nobody"]) != 0
     assert "no token named 'nobody'" in capsys.readouterr().err
     assert main(["team", "set", "platform", "Ana@example.com", "bob@example.com", "ana@example.com"]) == 0

@@ -96,10 +96,13 @@ def token_revoke(name: str) -> int:
 
     conn = connect(settings().db)
     try:
-        team_store.revoke_token(conn, name)
+        before = team_store.revoke_token(conn, name)
     finally:
         conn.close()
-    print(f"token {name} revoked", file=sys.stderr)
+    # "token ana-laptop revoked" again, for one revoked weeks ago, read as if it had been live
+    # until now (the admin looking for which token a leak used).
+    said = f"token {name} was revoked already, on {before[:19]}" if before else f"token {name} revoked"
+    print(said, file=sys.stderr)
     return EXIT_OK
 
 
