@@ -1304,7 +1304,7 @@ def test_the_server_logs_requests_whose_token_it_refused(team: Team) -> None:
     """QA: a fleet's agents sending OTLP with a revoked or mistyped token got 401s and dropped the
     events without a word, and the server's log said nothing either: the admin learnt of it days
     later (`otlp quiet`). Each refusal is now logged with the client's address and the reason, at
-    most once a minute per address and path, and never the token."""
+    most once a minute per address, path and reason, and never the token."""
     conn = connect(team.server_db)
     try:
         team_store.revoke_token(conn, "cy")
@@ -1316,10 +1316,10 @@ def test_the_server_logs_requests_whose_token_it_refused(team: Team) -> None:
             f"{team.base}/v1/logs", json=events, headers={"Authorization": f"Bearer {team.tokens['cy']}"}
         )
         assert sent.status_code == 401
-    bare = httpx2.post(
-        f"{team.base}/api/push", json={"rows": []}, headers={"Authorization": team.tokens["ana"]}
-    )
-    assert bare.status_code == 401
+    bare = {"Authorization": team.tokens["ana"]}
+    for _ in range(2):  # another reason on the same path: its own line, once
+        assert httpx2.post(f"{team.base}/v1/logs", json=events, headers=bare).status_code == 401
+    assert httpx2.post(f"{team.base}/api/push", json={"rows": []}, headers=bare).status_code == 401
     _stop(team.proc)
     log = team.stderr.read_text()
     refused = [line for line in log.splitlines() if "refused a request" in line]
@@ -1327,6 +1327,9 @@ def test_the_server_logs_requests_whose_token_it_refused(team: Team) -> None:
         "WARNING cost_mcp.http: refused a request to '/v1/logs' from 127.0.0.1: the bearer token was "
         "refused: it is wrong, revoked or expired; ask a team admin for a new one (cost-mcp token create "
         "NAME --member EMAIL on the server)",
+        "WARNING cost_mcp.http: refused a request to '/v1/logs' from 127.0.0.1: the Authorization header "
+        "holds the token without the word Bearer before it: this server takes `Authorization: Bearer "
+        "cmt_...` (the word Bearer, a space, then the token)",
         "WARNING cost_mcp.http: refused a request to '/api/push' from 127.0.0.1: the Authorization header "
         "holds the token without the word Bearer before it: this server takes `Authorization: Bearer "
         "cmt_...` (the word Bearer, a space, then the token)",

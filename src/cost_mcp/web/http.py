@@ -425,7 +425,7 @@ def unusable_authorization(header: bytes) -> str | None:
 
 class RefusedTokenLog:
     """The server's log line for requests whose token it refused: at most one a minute per client
-    address and path, so a fleet's agents sending with a revoked or mistyped token (which drop
+    address, path and reason, so a fleet's agents sending with a revoked or mistyped token (which drop
     what they cannot send without a word) show in the admin's log, and a client retrying every
     second does not fill it. Never the token: the reason is :func:`unusable_authorization`'s, or
     :data:`REFUSED_TOKEN`."""
@@ -433,7 +433,7 @@ class RefusedTokenLog:
     def __init__(self, every: float = 60.0, keep: int = 1024) -> None:
         self.every = every
         self.keep = keep
-        self._last: dict[tuple[str, str], float] = {}
+        self._last: dict[tuple[str, str, str], float] = {}
 
     def note(self, scope: Scope, why: str) -> None:
         """Log the refusal of ``scope``'s request, unless one like it was logged within a minute."""
@@ -441,12 +441,12 @@ class RefusedTokenLog:
         address = str(client[0]) if client else "?"
         path = str(scope.get("path", ""))[:100]
         now = time.monotonic()
-        last = self._last.get((address, path))
+        last = self._last.get((address, path, why))
         if last is not None and now - last < self.every:
             return
         if len(self._last) >= self.keep:  # addresses come and go: the map stays small
             self._last.clear()
-        self._last[(address, path)] = now
+        self._last[(address, path, why)] = now
         # %r: the path is the client's text (a newline in it would forge a line of the log).
         logger.warning("refused a request to %r from %s: %s", path, address, why)
 
