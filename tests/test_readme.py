@@ -73,11 +73,15 @@ def _leaves(command: click.Command, path: str = "") -> list[tuple[str, click.Com
 
 
 def test_readme_cli_synopsis_names_only_real_commands_and_options() -> None:
+    """An option on a line of alternatives (``team forget-pushes|unforget-pushes``) is one each of
+    them takes: `unforget-pushes --yes`, which the line offered, was "No such option"."""
     checked = 0
     for commands, line in _synopsis():
-        known = set().union(*(_options(c) for c in commands)) | {"--help", "--version"}
+        known = set.intersection(*(_options(c) for c in commands)) | {"--help", "--version"}
         for option in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", line):
-            assert option in known, f"README's `{line.strip()}` names {option}, unknown to the CLI"
+            assert option in known, (
+                f"README's `{line.strip()}` names {option}, unknown to one of its commands"
+            )
             checked += 1
     assert checked > 40
 

@@ -237,7 +237,10 @@ def test_push_names_the_server_as_doctor_does_and_never_its_secrets(
 @pytest.mark.parametrize(
     ("url", "said"),
     [
-        ("cost.example.com:4318", "must start with https://"),
+        ("cost.example.com:4318", "has no https:// (or http://) in front: write it as "
+         "https://cost.example.com:4318 (http:// only"),
+        (f"member:{URL_PASSWORD}@Cost.example.com/team/", "write it as https://cost.example.com/team (http"),
+        ("ftp://cost.example.com", "must start with https://"),
         ("https://cost.example.com/mcp", "ends in /mcp, one of its endpoints: give the server's own address, "
          "e.g. https://cost.example.com,"),
         ("http://127.0.0.1:9/team/v1/", "ends in /v1, one of its endpoints: give the server's own address, "
@@ -253,7 +256,8 @@ def test_a_team_server_url_that_cannot_be_right_is_refused_at_once(
     url: str, said: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pasting the /mcp URL gave "403 Required scope: admin", a URL with no scheme five retries:
-    both are settings mistakes, said at once with the fix."""
+    both are settings mistakes, said at once with the fix. QA: the URL with no scheme was then shown
+    as "cost.example.com://?/…" (its host read as a scheme); it is now written out as it should be."""
     slept: list[float] = []
     monkeypatch.setattr("time.sleep", slept.append)
     with pytest.raises(push.PushError, match=re.escape(said)) as refused:
@@ -261,6 +265,25 @@ def test_a_team_server_url_that_cannot_be_right_is_refused_at_once(
     assert slept == []
     assert_nowhere(URL_PASSWORD, str(refused.value))
     assert_nowhere(URL_TOKEN, str(refused.value))
+
+
+def test_a_team_server_url_without_its_scheme_is_named_as_written(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: COST_MCP_TEAM_SERVER=cost.example.com:4318 (https:// left out) made `cost-mcp doctor`
+    show the team server as "cost.example.com://?/…" and `cost-mcp push` say "the team server URL
+    ://?/… must start with https://": the host was read as a scheme. Both now name the host as
+    written, and push says the URL to write."""
+    monkeypatch.setenv("COST_MCP_TEAM_SERVER", f"member:{URL_PASSWORD}@cost.example.com:4318")
+    monkeypatch.setenv("COST_MCP_TEAM_TOKEN", TOKEN)
+    doctor = json.loads(run("doctor", "--json").stdout)
+    assert doctor["team"]["server"] == "cost.example.com:4318/…"
+    pushed = run("push")
+    assert pushed.returncode != 0
+    said = " ".join(pushed.stderr.split())
+    assert "has no https:// (or http://) in front: write it as https://cost.example.com:4318 (" in said, said
+    for secret in (TOKEN, URL_PASSWORD):
+        assert_nowhere(secret, pushed.stdout + pushed.stderr, json.dumps(doctor))
 
 
 def test_a_refusal_is_shown_whole(answering: tuple[ThreadingHTTPServer, type[_Answer]]) -> None:

@@ -1,19 +1,57 @@
 """Every log record a server makes, scrubbed of the provider keys before any handler writes it.
 
-Installed by the servers' logging setup: ``server_logging`` (cli/app.py) for stdio and ``serve --http``,
-and each ``serve --http --workers`` process (web/http.py). What a key looks like, in every form it is
-sent or echoed in, is the sources' (:func:`cost_mcp.sources.http.scrub_keys`).
+Installed by the servers' logging setup: :func:`server_logging` for stdio, ``serve --http`` and each
+``serve --http --workers`` process (web/http.py), after :func:`command_logging`, every process's
+format. What a key looks like, in every form it is sent or echoed in, is the sources'
+(:func:`cost_mcp.sources.http.scrub_keys`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-from cost_mcp.config import Settings
-from cost_mcp.sources.http import scrub_keys
+if TYPE_CHECKING:
+    from cost_mcp.config import Settings
 
 _TRACEBACKS = logging.Formatter()
+
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+"""One record, one line: what every cost-mcp process writes on stderr."""
+
+
+def command_logging(*, replace: bool = False) -> None:
+    """Warnings and errors on stderr, one line each (:data:`LOG_FORMAT`): a person reads the
+    command's own output, and "INFO cost_mcp.sync: read 12 new Claude Code call(s)" before every
+    table was noise (servers log at INFO: :func:`server_logging`). ``replace`` drops handlers set
+    before (a ``serve --http --workers`` process, where the MCP SDK's import installed its own)."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format=LOG_FORMAT, force=replace)
+    # A budget alert is shown in the answer that takes it ("alert: ..." lines, once); its log line
+    # printed it a second time on stderr, in the middle of the table.
+    logging.getLogger("cost_mcp.analytics.alerts").setLevel(logging.ERROR)
+    # httpx2 logs every request at INFO; our own sync log says what matters, once per source.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    # stamina logs each scheduled retry (dozens when offline); the sync table says each source's
+    # state once, and a failure's cause is in its row.
+    logging.getLogger("stamina").setLevel(logging.ERROR)
+
+
+def server_logging(loaded: Settings) -> None:
+    """Log at INFO, alerts included, for a server: its stderr is the operator's (or the MCP host's)
+    record of what it read, synced and fired; a command's answer is the person's. Every record is
+    scrubbed of the provider keys ``loaded`` holds, the MCP SDK's tracebacks included."""
+    from cost_mcp.store.connection import set_lock_wait_teller
+
+    scrub_log_records(loaded)
+    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("cost_mcp.analytics.alerts").setLevel(logging.NOTSET)
+    # The SDK's stateless HTTP transport says "Terminating session: None" at INFO after every MCP
+    # request: a team's agents asking check_budget before each call buried the server's own lines.
+    logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
+    # A server's writes wait for the lock unseen (its answers say when they did not wait): telling a
+    # person who is not watching, from many threads, is only noise in the host's log.
+    set_lock_wait_teller(None)
 
 
 def scrub_log_records(settings: Settings) -> None:
@@ -23,6 +61,8 @@ def scrub_log_records(settings: Settings) -> None:
     host writes, a team server's journal): the MCP SDK logs a crashing tool's traceback with
     ``logger.exception``, whatever text its exceptions quote. Installed once per process; a later
     call only changes the keys it scrubs (``settings``, loaded again), never wraps it twice."""
+    from cost_mcp.sources.http import scrub_keys  # here: a command's start need not import httpx2
+
     make = logging.getLogRecordFactory()
     installed: list[Settings] | None = getattr(make, "scrubs_keys_of", None)
     if installed is not None:

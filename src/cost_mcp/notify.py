@@ -66,15 +66,18 @@ _METADATA_IPS = (
 def display_url(url: str) -> str:
     """How a destination is shown and logged: scheme and host (with port), never the userinfo,
     query or path, any of which may be the secret (Slack and Discord keep theirs in the path)."""
+    # Without "://", "cost.example.com:4318" parses as scheme "cost.example.com" (shown as
+    # "cost.example.com://?/…"): read as the host it is, and shown without a scheme.
+    schemeless = "://" not in url
     try:
-        parts = urlsplit(url)
+        parts = urlsplit("//" + url.strip() if schemeless else url)
         host = parts.hostname or "?"
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "(an unreadable URL)"
     if ":" in host:
         host = f"[{host}]"
-    return f"{parts.scheme}://{host}{port}/…"
+    return f"{host}{port}/…" if schemeless else f"{parts.scheme}://{host}{port}/…"
 
 
 def _forbidden_ip(address: str) -> bool:

@@ -591,9 +591,12 @@ def refusal_warning(refused: int) -> str:
 def forgotten_warning(forgotten: int) -> str:
     """What a push answer says of rows not stored because an admin forgot their calls."""
     rows = "1 row is a call" if forgotten == 1 else f"{forgotten:,} rows are calls"
+    # A laptop cannot tell which command forgot them; the member's next step is the same either way.
     return (
-        f"{rows} an admin forgot on the team server (`cost-mcp reported forget`): not stored, not "
-        "counted, and not sent again"
+        f"{rows} an admin forgot on the team server (`cost-mcp reported forget` or `cost-mcp team "
+        "forget-pushes` there): not stored, not counted, and not sent again; if they should count, "
+        "ask the admin to lift the forget (`cost-mcp reported unforget ID` or `cost-mcp team "
+        "unforget-pushes --member EMAIL`), then run `cost-mcp push --full`"
     )
 
 
@@ -1367,6 +1370,14 @@ def _check_server_url(url: str, server: str) -> None:
         parts = urlsplit(url)
     except ValueError:
         return  # httpx says so, without quoting it (above)
+    if "://" not in url:
+        # "cost.example.com:4318" parses as scheme "cost.example.com": shown as the server, that
+        # read "the team server URL cost.example.com://?/… must start with https://".
+        raise PushError(
+            f"the team server URL has no https:// (or http://) in front: write it as "
+            f"{team_store.server_key('https://' + url.strip())} (http:// only on a trusted network) in "
+            "COST_MCP_TEAM_SERVER (or --server)"
+        )
     if parts.scheme not in ("http", "https"):
         raise PushError(
             f"the team server URL {server} must start with https:// (or http:// on a trusted network), "

@@ -7,6 +7,7 @@ with a member's token as their agent would.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,41 @@ def test_a_revoked_or_wrong_token_is_told_what_to_do(team: Team) -> None:
     none = httpx2.post(f"{team.base}/mcp", json=hello)
     assert (none.status_code, none.json()["error_description"]) == (401, "Authentication required")
     assert _ask(team, "ana", "budget_status", {})["budgets"] == []  # a live token still goes through
+
+
+def test_an_authorization_header_not_in_bearer_form_is_told_the_form(team: Team) -> None:
+    """QA: an MCP client configured with `"Authorization": "cmt_..."` (no Bearer), with `Token` or
+    `Basic`, or with `Bearer ${COST_MCP_TEAM_TOKEN}` where that variable was unset (the header
+    then says "Bearer" alone) got 401 "Authentication required", as a request with no header does,
+    from /mcp, /v1/*, /api/push and the dashboard's API alike: nothing said what to change. A
+    literal "$COST_MCP_TEAM_TOKEN" was "wrong, revoked or expired", and "Bearer  cmt_..." (two
+    spaces, which HTTP allows) refused a live token. Each now says what the header must be."""
+    token = team.tokens["ana"]
+    said_of = {
+        token: "holds the token without the word Bearer before it",
+        f"Token {token}": "uses the Token scheme",
+        "Basic " + base64.b64encode(f"ana:{token}".encode()).decode(): "uses the Basic scheme",
+        "Bearer": "says Bearer with no token after it",  # "Bearer " as it arrives (trimmed)
+        "Bearer $COST_MCP_TEAM_TOKEN": "the text $COST_MCP_TEAM_TOKEN, a variable the client did not",
+    }
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    mcp = {"Accept": "application/json, text/event-stream"}
+    for header, said in said_of.items():
+        for method, path in (
+            ("POST", "/mcp"),
+            ("POST", "/v1/logs"),
+            ("GET", "/api/push"),
+            ("GET", "/api/spend"),
+        ):
+            answer = httpx2.request(
+                method, f"{team.base}{path}", json=hello, headers={**mcp, "Authorization": header}
+            )
+            assert (answer.status_code, answer.json()["error"]) == (401, "invalid_token"), (path, answer.text)
+            description = answer.json()["error_description"]
+            assert said in description and "Bearer cmt_..." in description, (path, description)
+            challenge = answer.headers["www-authenticate"]
+            assert said in challenge and "resource_metadata=" in challenge, challenge
+            assert token not in answer.text + challenge
+            assert token.removeprefix("cmt_") not in answer.text + challenge
+    tools = httpx2.post(f"{team.base}/mcp", json=hello, headers={**mcp, "Authorization": f"Bearer  {token}"})
+    assert tools.status_code == 200 and "get_spend" in tools.text, tools.text

@@ -74,6 +74,14 @@ def test_an_admin_sees_who_pushed_what_and_old_pushes_go(home: Path) -> None:
         assert all(line[0].endswith("Z") for line in lines)
         only_bob = _cli(server, "team", "pushes", "--member", "Bob@Example.com", "--limit", "1")
         assert [line.split("\t")[1] for line in only_bob.stdout.splitlines()] == ["bob"]
+        # QA: `--member bob` (a name, where the address goes) said "No pushes from bob in the last
+        # 30 days": read as "bob's laptop is not pushing". It now says whose pushes there are.
+        named = _cli(server, "team", "pushes", "--member", "bob")
+        assert (named.returncode, named.stdout) == (0, ""), named.stderr
+        assert (
+            "No pushes from bob in the last 30 days (members who have pushed: ana@example.com, "
+            "bob@example.com). A laptop pushes once"
+        ) in " ".join(named.stderr.split()), named.stderr
 
 
 def test_the_upgrade_keeps_the_last_30_days_of_pushes(

@@ -1250,6 +1250,98 @@ def test_worker_processes_share_the_port_and_the_ledger(home: Path, sqlite_templ
         _stop(served)
 
 
+def test_worker_processes_log_one_line_per_record_as_one_process_does(team: Team, home: Path) -> None:
+    """QA: `serve --http --workers 2` logged through the MCP SDK's handler: "[12/07/26 01:17:50] INFO
+    dashboard sign-in from 127.0.0.1 with signin.py:183" and the token's name on the next line, so
+    a grep for "cost_mcp.http" or a log shipper found nothing whole. The workers now write what
+    the single process writes: "LEVEL logger: message", one line each."""
+    log = home / "workers.log"
+    port = _free_port()
+    served = _start(_env(home, team.server_db), port, log, "--workers", "2")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(2):  # either worker may take it
+            signed = httpx2.post(
+                f"{base}/signin", data={"token": team.tokens["admin"]}, headers={"Origin": base}
+            )
+            assert signed.status_code == 303, signed.text
+    finally:
+        _stop(served)
+    lines = log.read_text().splitlines()
+    signins = [line for line in lines if "dashboard sign-in" in line]
+    assert len(signins) == 2, lines
+    for line in signins:
+        assert line.startswith("INFO cost_mcp.http: dashboard sign-in from 127.0.0.1 with token 'admin' ("), (
+            line
+        )
+    serving = [
+        line for line in lines if line.startswith("INFO cost_mcp: cost-mcp ") and " serving, ledger " in line
+    ]
+    assert len(serving) == 2, lines  # each worker says what it serves, on one line
+    assert team.tokens["admin"] not in log.read_text()
+
+
+def test_the_servers_log_has_no_line_per_mcp_request(team: Team) -> None:
+    """QA: every MCP request to `serve --http` added "INFO mcp.server.streamable_http: Terminating
+    session: None" to the server's log (the SDK's stateless transport): a team whose agents ask
+    check_budget before each call filled the journal with it, around the lines that matter."""
+    for tool in ("budget_status", "get_spend", "budget_status"):
+        answer = anyio.run(_call, team.base, team.tokens["ana"], tool, {})
+        assert not answer.is_error, answer.content
+    # As an agent's client sends them when it does not wait for the stream's end (curl, say).
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    auth = {"Authorization": f"Bearer {team.tokens['ana']}", "Accept": "application/json, text/event-stream"}
+    for _ in range(5):
+        assert httpx2.post(f"{team.base}/mcp", json=listing, headers=auth).status_code == 200
+    # Something the server does log at INFO, after the calls: the log was being written.
+    refused = httpx2.post(
+        f"{team.base}/signin", data={"token": "cmt_" + "x" * 43}, headers={"Origin": team.base}
+    )
+    assert refused.status_code == 401
+    _stop(team.proc)
+    log = team.stderr.read_text()
+    assert "dashboard sign-in from 127.0.0.1: token not accepted" in log, log
+    assert "Terminating session" not in log, log
+
+
+def test_the_server_logs_requests_whose_token_it_refused(team: Team) -> None:
+    """QA: a fleet's agents sending OTLP with a revoked or mistyped token got 401s and dropped the
+    events without a word, and the server's log said nothing either: the admin learnt of it days
+    later (`otlp quiet`). Each refusal is now logged with the client's address and the reason, at
+    most once a minute per address, path and reason, and never the token."""
+    conn = connect(team.server_db)
+    try:
+        team_store.revoke_token(conn, "cy")
+    finally:
+        conn.close()
+    events: dict[str, list[Any]] = {"resourceLogs": []}
+    for _ in range(3):  # an exporter retrying: one line
+        sent = httpx2.post(
+            f"{team.base}/v1/logs", json=events, headers={"Authorization": f"Bearer {team.tokens['cy']}"}
+        )
+        assert sent.status_code == 401
+    bare = {"Authorization": team.tokens["ana"]}
+    for _ in range(2):  # another reason on the same path: its own line, once
+        assert httpx2.post(f"{team.base}/v1/logs", json=events, headers=bare).status_code == 401
+    assert httpx2.post(f"{team.base}/api/push", json={"rows": []}, headers=bare).status_code == 401
+    _stop(team.proc)
+    log = team.stderr.read_text()
+    refused = [line for line in log.splitlines() if "refused a request" in line]
+    assert refused == [
+        "WARNING cost_mcp.http: refused a request to '/v1/logs' from 127.0.0.1: the bearer token was "
+        "refused: it is wrong, revoked or expired; ask a team admin for a new one (cost-mcp token create "
+        "NAME --member EMAIL on the server)",
+        "WARNING cost_mcp.http: refused a request to '/v1/logs' from 127.0.0.1: the Authorization header "
+        "holds the token without the word Bearer before it: this server takes `Authorization: Bearer "
+        "cmt_...` (the word Bearer, a space, then the token)",
+        "WARNING cost_mcp.http: refused a request to '/api/push' from 127.0.0.1: the Authorization header "
+        "holds the token without the word Bearer before it: this server takes `Authorization: Bearer "
+        "cmt_...` (the word Bearer, a space, then the token)",
+    ], log
+    for token in (team.tokens["cy"], team.tokens["ana"]):
+        assert token not in log and token.removeprefix("cmt_") not in log
+
+
 def test_local_server_pushes_on_its_own(team: Team, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mcp import Client
 
@@ -1512,7 +1604,15 @@ def test_a_call_forgotten_on_the_server_stays_forgotten_whatever_laptops_send(te
         "pushed 2 usage rows in 1 batch(es), 0 new or grown on the server, 1 forgotten there; 0 left"
         in full.stderr
     ), full.stderr
-    assert "warning: 1 row is a call an admin forgot on the team server" in full.stderr
+    # QA: it named only `reported forget` (an admin may have used `team forget-pushes`) and no way
+    # back: now both, and what lifts the forget.
+    said = " ".join(full.stderr.split())
+    assert (
+        "warning: 1 row is a call an admin forgot on the team server (`cost-mcp reported forget` or "
+        "`cost-mcp team forget-pushes` there): not stored, not counted, and not sent again; if they "
+        "should count, ask the admin to lift the forget (`cost-mcp reported unforget ID` or `cost-mcp "
+        "team unforget-pushes --member EMAIL`), then run `cost-mcp push --full`"
+    ) in said, said
     # Acknowledged: the next push does not send it again.
     assert "pushed 0 usage rows" in _cli(env, "push", "--server", team.base).stderr
     other = _reporting_laptop(home, "ana-desk", ana, [("req-wrong", 4_000_000)])
@@ -2613,6 +2713,14 @@ def test_push_limits_over_http(settings: Settings) -> None:
             assert statuses == [200, 200, 200]
             limited = http.post("/api/push", json={"rows": []}, headers=auth)
             assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        # QA: with the bucket a few milliseconds short, the answer said "retry after 0.0 s" beside
+        # a Retry-After of 1 (here, half a second short: "0.5 s"): both now say the same whole seconds.
+        app = create_http_app(ledger, settings, Pricer(), push_limiter=push.RateLimiter(rate=2, burst=1))
+        with TestClient(app, base_url="http://127.0.0.1") as http:
+            assert http.post("/api/push", json={"rows": []}, headers=auth).status_code == 200
+            soon = http.post("/api/push", json={"rows": []}, headers=auth)
+            assert (soon.status_code, soon.headers["retry-after"]) == (429, "1")
+            assert soon.json()["error"] == "too many pushes for token ana; retry after 1 s"
     finally:
         ledger.close()
 
@@ -3133,6 +3241,13 @@ def test_token_and_team_commands(settings: Settings, capsys: pytest.CaptureFixtu
     listed = capsys.readouterr().out
     assert "ana-laptop\tana@example.com\tmember" in listed and "live" in listed and token not in listed
     assert main(["token", "revoke", "ana-laptop"]) == 0
+    assert capsys.readouterr().err == "token ana-laptop revoked\n"
+    # QA: revoking it again said "token ana-laptop revoked" as if it had been live until then.
+    assert main(["token", "revoke", "ana-laptop"]) == 0
+    again = capsys.readouterr().err
+    assert again.startswith("token ana-laptop was revoked already, on 20") and len(again) == len(
+        "token ana-laptop was revoked already, on 2026-12-07T01:14:45\n"
+    ), again
     assert main(["token", "revoke", "nobody"]) != 0
     assert "no token named 'nobody'" in capsys.readouterr().err
     assert main(["team", "set", "platform", "Ana@example.com", "bob@example.com", "ana@example.com"]) == 0

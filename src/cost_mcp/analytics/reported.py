@@ -305,9 +305,11 @@ def unforget_pushes(
 
 
 def _nothing_pushed(conn: Conn, member: str) -> str:
+    return f"{member} pushed nothing in that range: nothing to forget ({pushed_members(conn)})"
+
+
+def pushed_members(conn: Conn) -> str:
+    """Who has pushed to this ledger, for an admin whose ``--member`` matched no push (a misspelt
+    address, or a name where the address goes)."""
     known = sorted({s.member for s in team_store.push_senders(conn)})
-    return f"{member} pushed nothing in that range: nothing to forget" + (
-        f" (members who have pushed: {', '.join(known)})"
-        if known
-        else " (no member has pushed to this ledger)"
-    )
+    return f"members who have pushed: {', '.join(known)}" if known else "no member has pushed to this ledger"

@@ -7,7 +7,6 @@ import copy as _copy
 import functools
 import importlib
 import io
-import logging
 import re
 import sqlite3
 import sys
@@ -27,6 +26,7 @@ from rich.text import Text
 
 from cost_mcp import __version__
 from cost_mcp.errors import CostMcpError
+from cost_mcp.log_records import command_logging
 from cost_mcp.output import safe_text
 from cost_mcp.store.connection import Conn, telling_lock_waits
 
@@ -538,38 +538,9 @@ def cli(ctx: click.Context) -> int:
     return serve_stdio()
 
 
-def server_logging(loaded: Settings) -> None:
-    """Log at INFO, alerts included, for a server: its stderr is the operator's (or the MCP host's)
-    record of what it read, synced and fired; a command's answer is the person's. Every record is
-    scrubbed of the provider keys ``loaded`` holds, the MCP SDK's tracebacks included."""
-    from cost_mcp.log_records import scrub_log_records
-
-    scrub_log_records(loaded)
-    logging.getLogger().setLevel(logging.INFO)
-    logging.getLogger("cost_mcp.analytics.alerts").setLevel(logging.NOTSET)
-    from cost_mcp.store.connection import set_lock_wait_teller
-
-    # A server's writes wait for the lock unseen (its answers say when they did not wait): telling a
-    # person who is not watching, from many threads, is only noise in the host's log.
-    set_lock_wait_teller(None)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cost-mcp` command; returns the exit code."""
-    # Warnings and errors only: a person reads the command's own output, and "INFO cost_mcp.sync:
-    # read 12 new Claude Code call(s)" before every table was noise (servers log at INFO:
-    # server_logging).
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
-    # A budget alert is shown in the answer that takes it ("alert: ..." lines, once); its log line
-    # printed it a second time on stderr, in the middle of the table.
-    logging.getLogger("cost_mcp.analytics.alerts").setLevel(logging.ERROR)
-    # httpx2 logs every request at INFO; our own sync log says what matters, once per source.
-    logging.getLogger("httpx2").setLevel(logging.WARNING)
-    # stamina logs each scheduled retry (dozens when offline); the sync table says each source's
-    # state once, and a failure's cause is in its row.
-    logging.getLogger("stamina").setLevel(logging.ERROR)
+    command_logging()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         return _run(args)

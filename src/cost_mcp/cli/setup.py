@@ -21,13 +21,13 @@ from cost_mcp.cli.app import (
     command_path,
     json_option,
     note,
-    server_logging,
     settings,
     show,
     temporary_environment,
     text,
 )
 from cost_mcp.errors import InvalidInputError, LedgerNewerError
+from cost_mcp.log_records import server_logging
 from cost_mcp.money import format_usd
 
 

@@ -96,10 +96,13 @@ def token_revoke(name: str) -> int:
 
     conn = connect(settings().db)
     try:
-        team_store.revoke_token(conn, name)
+        before = team_store.revoke_token(conn, name)
     finally:
         conn.close()
-    print(f"token {name} revoked", file=sys.stderr)
+    # "token ana-laptop revoked" again, for one revoked weeks ago, read as if it had been live
+    # until now (the admin looking for which token a leak used).
+    said = f"token {name} was revoked already, on {before[:19]}" if before else f"token {name} revoked"
+    print(said, file=sys.stderr)
     return EXIT_OK
 
 
@@ -179,6 +182,7 @@ def team_pushes(member: str | None, limit: int) -> int:
     not running, or its token is wrong), or rows refused or forgotten. A laptop that has said since
     its last push that it runs with nothing to send (a beat) is named after the list, with when.
     """
+    from cost_mcp.analytics.reported import pushed_members
     from cost_mcp.store import connect
     from cost_mcp.store import team as team_store
 
@@ -186,6 +190,9 @@ def team_pushes(member: str | None, limit: int) -> int:
     try:
         pushes = team_store.push_history(conn, member, limit)
         senders = team_store.push_senders(conn, None if member is None else [member.strip().lower()])
+        # `--member bob` (not bob@example.com) or a misspelt address read as "Bob's laptop has not
+        # pushed in 30 days": whose pushes there are, as forget-pushes says.
+        others = f" ({pushed_members(conn)})" if member and not pushes and not senders else ""
     finally:
         conn.close()
     for p in pushes:
@@ -204,7 +211,7 @@ def team_pushes(member: str | None, limit: int) -> int:
     if not pushes:  # stdout stays empty for a script; a person saw nothing at all
         whose = f" from {member.strip().lower()}" if member else ""
         print(
-            f"No pushes{whose} in the last {team_store.PUSH_HISTORY_DAYS} days. A laptop pushes once "
+            f"No pushes{whose} in the last {team_store.PUSH_HISTORY_DAYS} days{others}. A laptop pushes once "
             "COST_MCP_TEAM_SERVER and COST_MCP_TEAM_TOKEN are set there (`cost-mcp doctor` on it says "
             "whether its token is taken)",
             file=sys.stderr,

@@ -111,8 +111,9 @@ def list_tokens(conn: Conn) -> list[TokenInfo]:
     ]
 
 
-def revoke_token(conn: Conn, name: str) -> None:
-    """Revoke a token at once (every server process checks the ledger on each request)."""
+def revoke_token(conn: Conn, name: str) -> str | None:
+    """Revoke a token at once (every server process checks the ledger on each request). Returns
+    None, or when it was revoked before for a token revoked already (nothing changes)."""
     with write_transaction(conn):
         cursor = conn.execute(
             "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
@@ -122,6 +123,8 @@ def revoke_token(conn: Conn, name: str) -> None:
             known = conn.execute("SELECT revoked_at FROM api_tokens WHERE name = ?", (name,)).fetchone()
             if known is None:
                 raise NotFoundError(f"no token named {name!r}; `cost-mcp token list` shows them")
+            return str(known[0])
+    return None
 
 
 def verify_token(conn: Conn, token: str) -> TokenInfo | None:

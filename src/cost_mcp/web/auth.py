@@ -63,6 +63,8 @@ class TeamTokenVerifier:
 
     async def verify_token(self, token: str) -> AccessToken | None:
         """An access token carrying the caller, or None (the SDK then answers 401)."""
+        # HTTP allows more than one space after "Bearer"; the SDK keeps all but the first.
+        token = token.strip()
         if token.startswith(team_store.TOKEN_PREFIX):
             return await anyio.to_thread.run_sync(self._ours, token)
         if self.jwt_enabled:

@@ -15,8 +15,11 @@ import gc
 import ipaddress
 import json
 import logging
+import math
 import os
+import re
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Literal
 
@@ -30,7 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cost_mcp import access, push
+from cost_mcp import access, otel_config, push
 from cost_mcp.access import Caller
 from cost_mcp.analytics.alerts import ReceivedUsageAlerts
 from cost_mcp.config import Settings
@@ -216,12 +219,14 @@ def create_http_app(
     resource = AnyHttpUrl(f"{public}/mcp")
     metadata_url = build_resource_metadata_url(resource)
 
+    refusals = RefusedTokenLog()
+
     def guarded(app: ASGIApp, *, admin: bool = False) -> ASGIApp:
         if not require_auth:
             return app
         if admin:
             app = AdminOnly(app, str(metadata_url))
-        return TokenRefused(RequireAuthMiddleware(app, [], metadata_url), str(metadata_url))
+        return TokenRefused(RequireAuthMiddleware(app, [], metadata_url), str(metadata_url), refusals)
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -385,31 +390,96 @@ REFUSED_TOKEN = (
 """Said to a request whose token the server does not take, and never the token itself."""
 
 
-class TokenRefused:
-    """401 with what to do for a request that sent a bearer token the server refused: the SDK's
-    check said "Authentication required" to a member whose token was revoked, as to a request
-    with none. A request without a token, or with one taken, goes on to the SDK's check."""
+def unusable_authorization(header: bytes) -> str | None:
+    """What is wrong with an ``Authorization`` header that cannot carry a token the server takes,
+    naming the fix, or None for a ``Bearer <token>`` one (the token then decides). Never quotes the
+    token: a bare token, or one behind another scheme, is described, not repeated."""
+    scheme, _, rest = header.strip().partition(b" ")
+    rest = rest.strip()
+    if scheme.lower() == b"bearer":
+        if not rest:
+            return (
+                "the Authorization header says Bearer with no token after it (a variable such as "
+                f"${otel_config.TOKEN_ENV} that is not set where the client runs?): send "
+                "`Authorization: Bearer cmt_...` with the token an admin made (cost-mcp token create "
+                "NAME --member EMAIL)"
+            )
+        if re.fullmatch(rb"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", rest):
+            return (
+                f"the bearer token is the text {rest.decode()}, a variable the client did not replace "
+                "with its value: put the token itself in the client's settings (`Authorization: Bearer "
+                "cmt_...`), or set the variable where the client runs, in the client's own syntax"
+            )
+        return None
+    if not rest or scheme.startswith(team_store.TOKEN_PREFIX.encode()):
+        said = "holds the token without the word Bearer before it"
+    elif re.fullmatch(rb"[A-Za-z][A-Za-z0-9_-]{0,19}", scheme):
+        said = f"uses the {scheme.decode()} scheme"
+    else:
+        said = "is not in the form Bearer <token>"
+    return (
+        f"the Authorization header {said}: this server takes `Authorization: Bearer cmt_...` (the "
+        "word Bearer, a space, then the token)"
+    )
 
-    def __init__(self, app: ASGIApp, metadata_url: str) -> None:
+
+class RefusedTokenLog:
+    """The server's log line for requests whose token it refused: at most one a minute per client
+    address, path and reason, so a fleet's agents sending with a revoked or mistyped token (which drop
+    what they cannot send without a word) show in the admin's log, and a client retrying every
+    second does not fill it. Never the token: the reason is :func:`unusable_authorization`'s, or
+    :data:`REFUSED_TOKEN`."""
+
+    def __init__(self, every: float = 60.0, keep: int = 1024) -> None:
+        self.every = every
+        self.keep = keep
+        self._last: dict[tuple[str, str, str], float] = {}
+
+    def note(self, scope: Scope, why: str) -> None:
+        """Log the refusal of ``scope``'s request, unless one like it was logged within a minute."""
+        client = scope.get("client")
+        address = str(client[0]) if client else "?"
+        path = str(scope.get("path", ""))[:100]
+        now = time.monotonic()
+        last = self._last.get((address, path, why))
+        if last is not None and now - last < self.every:
+            return
+        if len(self._last) >= self.keep:  # addresses come and go: the map stays small
+            self._last.clear()
+        self._last[(address, path, why)] = now
+        # %r: the path is the client's text (a newline in it would forge a line of the log).
+        logger.warning("refused a request to %r from %s: %s", path, address, why)
+
+
+class TokenRefused:
+    """401 with what to do for a request that sent a token the server refused: the SDK's check said
+    "Authentication required" to a member whose token was revoked, as to a request with none, and
+    to one whose header lacked the word Bearer or the token (an unset variable). A request without
+    an Authorization header, or with a token taken, goes on to the SDK's check. Each refusal is
+    logged (:class:`RefusedTokenLog`, shared by every route)."""
+
+    def __init__(self, app: ASGIApp, metadata_url: str, refusals: RefusedTokenLog | None = None) -> None:
         self.app = app
-        self.challenge = (
-            f'Bearer error="invalid_token", error_description="{REFUSED_TOKEN}", '
-            f'resource_metadata="{metadata_url}"'
-        )
+        self.metadata_url = metadata_url
+        self.refusals = refusals or RefusedTokenLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         user = scope.get("user")
-        sent = any(
-            name == b"authorization" and value[:7].lower() == b"bearer "
-            for name, value in scope.get("headers", [])
-        )
-        if scope["type"] != "http" or not sent or getattr(user, "is_authenticated", False):
+        header = next((v for n, v in scope.get("headers", []) if n == b"authorization"), None)
+        if scope["type"] != "http" or header is None or getattr(user, "is_authenticated", False):
             await self.app(scope, receive, send)
             return
+        why = unusable_authorization(header) or REFUSED_TOKEN
+        self.refusals.note(scope, why)
+        # The description goes in the challenge too (RFC 6750 quotes it: no '"' or '\\' in ours).
+        challenge = (
+            f'Bearer error="invalid_token", error_description="{why}", '
+            f'resource_metadata="{self.metadata_url}"'
+        )
         refused = JSONResponse(
-            {"error": "invalid_token", "error_description": REFUSED_TOKEN},
+            {"error": "invalid_token", "error_description": why},
             status_code=401,
-            headers={"WWW-Authenticate": self.challenge},
+            headers={"WWW-Authenticate": challenge},
         )
         await refused(scope, receive, send)
 
@@ -484,10 +554,13 @@ def push_endpoint(
             return JSONResponse({"error": why}, status_code=status)
         wait = limiter.take(caller.token_name)
         if wait:
+            # Whole seconds, as Retry-After has them: the text said "retry after 0.0 s" beside a
+            # Retry-After of 1 when the bucket lacked a few milliseconds.
+            retry = max(1, math.ceil(wait))
             return JSONResponse(
-                {"error": f"too many pushes for token {caller.token_name}; retry after {wait:.1f} s"},
+                {"error": f"too many pushes for token {caller.token_name}; retry after {retry} s"},
                 status_code=429,
-                headers={"Retry-After": str(max(1, round(wait)))},
+                headers={"Retry-After": str(retry)},
             )
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > push.MAX_BODY_BYTES:
@@ -652,12 +725,15 @@ _WORKER_ENV = "COST_MCP_HTTP_WORKER"
 def worker_app() -> Starlette:
     """The app of one ``serve --http --workers N`` process (uvicorn calls this in each worker)."""
     from cost_mcp.config import load_settings_leniently
-    from cost_mcp.log_records import scrub_log_records
+    from cost_mcp.log_records import command_logging, server_logging
     from cost_mcp.web.app import _pricer
 
     served = json.loads(os.environ[_WORKER_ENV])
     settings, problems = load_settings_leniently()
-    scrub_log_records(settings)  # as `serve --http` did in the parent (server_logging)
+    # As `serve --http` logs in one process: without, the MCP SDK's handler wrote each record as
+    # columns wrapped over two or three lines, which a grep or a log shipper takes apart.
+    command_logging(replace=True)
+    server_logging(settings)
     for problem in problems:
         logger.warning("%s", problem)
     # Lives as long as the worker process: the process ends with the server.
