@@ -75,33 +75,37 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
 
 
 @pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
-    """`cost-mcp serve --http` in its own process, on a free loopback port; yields its base URL."""
+def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """`cost-mcp serve --http` in its own process, on a free loopback port; yields its base URL.
+
+    Its output goes to a file, not to pipes nobody reads (a server that logged 64 KiB would have
+    blocked on a full pipe), and the start waits after any answer but 200, not only after a
+    refused connection (a 503 while starting used up the tries at once), as test_team's start."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)],
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    log = tmp_path / "server.stderr"
+    with log.open("ab") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)],
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
             if proc.poll() is not None:
-                raise AssertionError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                raise AssertionError(f"server exited: {log.read_text(errors='replace')}")
             try:
                 if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
             except httpx2.TransportError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         else:
             raise AssertionError("server did not start")
         yield base
     finally:
         stop(proc)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def _ago(minutes: int) -> datetime:
