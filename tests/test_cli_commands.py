@@ -548,6 +548,33 @@ def test_forecast_of_calls_with_no_known_price_never_reads_zero(
     assert json.loads(out)["unpriced_requests"] == 3
 
 
+@pytest.mark.usefixtures("clock")
+def test_blocks_active_speaks_of_the_active_block_alone(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`blocks --active` showed the active block and then named the unpriced model of a block of
+    yesterday it did not show; --json listed every block. Both now hold the active block alone."""
+    now = datetime.now(UTC)
+    write(
+        session_file(home / "claude", "s1"),
+        assistant(
+            "msg_1", "req_1", (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z"), model="old-x"
+        ),
+        assistant(
+            "msg_2", "req_2", (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z"), input=1000
+        ),
+    )
+    code, out, _ = run(capsys, "blocks")
+    assert code == 0 and "old-x: 1 call(s) have no known price" in " ".join(out.split())
+    code, out, _ = run(capsys, "blocks", "--active")
+    assert code == 0 and "active" in out and "1,000" in out
+    assert "old-x" not in out and "no known price" not in out
+    code, out, _ = run(capsys, "blocks", "--active", "--json")
+    result = json.loads(out)
+    assert code == 0 and [b["is_active"] for b in result["blocks"]] == [True]
+    assert not any("old-x" in w for w in result["warnings"])
+
+
 @pytest.mark.usefixtures("logs")
 def test_blocks_session_and_forecast_views(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "blocks", "--active")

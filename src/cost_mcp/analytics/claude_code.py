@@ -239,6 +239,7 @@ def usage_blocks(
     now: datetime | None = None,
     agent: str = CLAUDE_CODE,
     window: rows_.Window | None = None,
+    only_active: bool = False,
 ) -> UsageBlocks:
     """5-hour usage windows over the last ``days`` days, as ccusage builds them.
 
@@ -249,7 +250,8 @@ def usage_blocks(
     however few ``days`` are shown) it also gets a limit status. ``agent``
     picks whose local logs (Claude Code by default; Codex's plans also count 5-hour windows).
     ``window`` bounds the blocks listed to one page, newest first (analytics/rows.py); the active
-    block is always given in ``active``.
+    block is always given in ``active``. ``only_active`` lists the active block alone, and its
+    warnings are of it alone (`cost-mcp blocks --active` named unpriced models of blocks it hid).
     """
     source = agent_source(agent)
     now_ms = to_ms(now or datetime.now(UTC))
@@ -270,13 +272,19 @@ def usage_blocks(
     limit = _resolve_limit(history_blocks, token_limit, now_ms)
     result = [_block_model(b, now_ms, limit) for b in blocks]
     cutoff = now_ms - days * 24 * HOUR_MS
-    shown = [b for b, raw in zip(result, blocks, strict=True) if raw.end_ms > cutoff]
+    kept = [
+        (b, raw)
+        for b, raw in zip(result, blocks, strict=True)
+        if raw.end_ms > cutoff and (b.is_active or not only_active)
+    ]
+    shown = [b for b, _ in kept]
     active = next((b for b in shown if b.is_active), None)
-    unpriced = sum((Counter(raw.unpriced) for raw in blocks if raw.end_ms > cutoff), Counter[str]())
+    unpriced = sum((Counter(raw.unpriced) for _, raw in kept), Counter[str]())
+    whose = "this block's cost" if only_active else "these blocks' costs"
     warnings = unpriced_warnings(
-        ((model, n, None) for model, n in unpriced.items()), settings.prices_file, "these blocks' costs"
+        ((model, n, None) for model, n in unpriced.items()), settings.prices_file, whose
     )
-    most = max((len(raw.models) for raw in blocks if raw.end_ms > cutoff), default=0)
+    most = max((len(raw.models) for _, raw in kept), default=0)
     if most > MAX_BLOCK_MODELS:
         warnings.append(
             f"a block used {most:,} models: each block lists its first {MAX_BLOCK_MODELS} by name "

@@ -679,7 +679,14 @@ def blocks(active: bool, days: str, token_limit: str | None, agent: str | None, 
 
     def query(s: Settings, conn: Conn) -> UsageBlocks:
         zone.append(s.tz)
-        return usage_blocks(conn, s, days=back, token_limit=limit, agent=agent or CLAUDE_CODE)  # type: ignore[arg-type]
+        return usage_blocks(
+            conn,
+            s,
+            days=back,
+            token_limit=limit,  # type: ignore[arg-type]
+            agent=agent or CLAUDE_CODE,
+            only_active=active,
+        )
 
     return answer(
         query,
