@@ -282,6 +282,29 @@ def test_otel_config_refuses_a_server_that_is_no_url(
     assert captured.out == "" and says in captured.err and "s3cret" not in captured.err
 
 
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # about the settings printed; the ledger is not read
+def test_otel_config_for_the_team_server_through_a_tunnel_sends_the_token(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A laptop reaching its team server through an SSH tunnel on 127.0.0.1 got settings with no
+    bearer token and no warning: the team server refused every event (401), and agents drop them
+    unseen. The team server's address on loopback now gets the token, as any team server does."""
+    monkeypatch.setenv("COST_MCP_TEAM_SERVER", "http://127.0.0.1:14318")
+    monkeypatch.delenv("COST_MCP_TEAM_TOKEN", raising=False)
+    assert main(["otel-config", "--server", "http://127.0.0.1:14318/"]) == 0
+    captured = capsys.readouterr()
+    assert "Authorization=Bearer $COST_MCP_TEAM_TOKEN" in captured.out
+    assert "warning: the settings below read the token from $COST_MCP_TEAM_TOKEN" in captured.err
+    # Another port on this machine is this laptop's own server: no token until it has one.
+    assert main(["otel-config", "--server", "http://127.0.0.1:4318"]) == 0
+    captured = capsys.readouterr()
+    assert "Bearer" not in captured.out and captured.err == ""
+    # --no-bearer still wins.
+    assert main(["otel-config", "--server", "http://127.0.0.1:14318", "--no-bearer"]) == 0
+    assert "Bearer" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("command", ["statusline", "hook"])
 def test_the_commands_claude_code_runs_say_they_read_stdin(
     capsys: pytest.CaptureFixture[str], command: str

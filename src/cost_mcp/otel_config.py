@@ -52,6 +52,21 @@ def is_loopback(server: str) -> bool:
         return False
 
 
+def same_server(a: str, b: str) -> bool:
+    """Whether two base URLs reach the same server: scheme, host and port (the default port of
+    the scheme when none is written), whatever their paths."""
+    try:
+        x, y = urlsplit(a), urlsplit(b)
+        ports = [u.port or (443 if u.scheme == "https" else 80) for u in (x, y)]
+    except ValueError:
+        return False
+    return (x.scheme, (x.hostname or "").lower(), ports[0]) == (
+        y.scheme,
+        (y.hostname or "").lower(),
+        ports[1],
+    )
+
+
 def claude_code_env(server: str, token: str | None = None) -> dict[str, str]:
     """Claude Code's telemetry environment: events (the ledger's source) and metrics (cross-check),
     with ``token`` (or a reference to it) as the bearer when given."""

@@ -103,12 +103,24 @@ def serve(http: bool, host: str, port: int, workers: int) -> int:
 )
 def otel_config(server: str | None, bearer: bool | None) -> int:
     """Print settings that send agents' telemetry here."""
-    from cost_mcp.otel_config import DEFAULT_SERVER, TOKEN_ENV, is_loopback, server_problem, snippet
+    from cost_mcp.otel_config import (
+        DEFAULT_SERVER,
+        TOKEN_ENV,
+        is_loopback,
+        same_server,
+        server_problem,
+        snippet,
+    )
 
     server = server or DEFAULT_SERVER
     problem = server_problem(server)
     if problem is not None:
         raise InvalidInputError(problem)
+    team = settings().team_server
+    if bearer is None and is_loopback(server) and team and same_server(server, team):
+        # The team server this laptop pushes to, through a tunnel on this machine: it needs each
+        # member's token like any team server; settings without one were refused (401) unseen.
+        bearer = True
     if bearer is None and is_loopback(server) and _server_needs_token():
         # This machine's server refuses every export without a token once one exists (401), and
         # the agents drop what they could not send without a word: settings without one lose it all.
