@@ -149,7 +149,7 @@ def isolation(root: Path) -> tuple[dict[str, str], list[str]]:
     set, to folders under ``root``, and those unset, so that nothing of whoever runs the tests (their
     agents' folders, provider keys, a team server) reaches them. The ``home`` fixture's, and a
     module's server that outlives one test (tests/web/test_team.py: ``onlooked``)."""
-    unset = [*provider_env_names(), "CLINE_SESSION_DATA_DIR", "COPILOT_OTEL_FILE_EXPORTER_PATH"]
+    unset = [*provider_env_names(), "CLINE_SESSION_DATA_DIR", "COPILOT_OTEL_FILE_EXPORTER_PATH", "QWEN_HOME"]
     # A developer's shell may point at a real team server: tests never push there.
     unset += [n for n in os.environ if n.upper().startswith("COST_MCP_TEAM_")]
     values = {
@@ -162,6 +162,7 @@ def isolation(root: Path) -> tuple[dict[str, str], list[str]]:
         "GEMINI_DIR": str(root / "gemini"),
         "OPENCODE_DATA_DIR": str(root / "opencode"),
         "AMP_DATA_DIR": str(root / "amp"),
+        "QWEN_RUNTIME_DIR": str(root / "qwen"),
         "COST_MCP_VSCODE_USER_DIRS": str(root / "vscode" / "User"),
         "CLINE_DATA_DIR": str(root / "cline-data"),
         # gcloud's application-default credentials of whoever runs the tests never configure Google.

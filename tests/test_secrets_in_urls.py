@@ -77,6 +77,7 @@ def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "GEMINI_DIR",
         "OPENCODE_DATA_DIR",
         "AMP_DATA_DIR",
+        "QWEN_RUNTIME_DIR",
         "COST_MCP_COPILOT_OTEL_DIR",
         "COST_MCP_VSCODE_USER_DIRS",
         "CLINE_DATA_DIR",

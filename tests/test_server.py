@@ -165,6 +165,7 @@ def server_env(home: Path) -> dict[str, str]:
         "GEMINI_DIR",
         "OPENCODE_DATA_DIR",
         "AMP_DATA_DIR",
+        "QWEN_RUNTIME_DIR",
         "COST_MCP_VSCODE_USER_DIRS",
         "CLINE_DATA_DIR",
         "COST_MCP_COPILOT_OTEL_DIR",

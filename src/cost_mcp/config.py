@@ -106,6 +106,17 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("AMP_DATA_DIR"),
         description="Amp's data folder (AMP_DATA_DIR); default ~/.local/share/amp.",
     )
+    qwen_runtime_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("QWEN_RUNTIME_DIR"),
+        description="The folder Qwen Code keeps its sessions in (QWEN_RUNTIME_DIR, as Qwen Code reads it); "
+        "default QWEN_HOME, else ~/.qwen.",
+    )
+    qwen_home: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("QWEN_HOME"),
+        description="Qwen Code's own folder (QWEN_HOME, as Qwen Code reads it); default ~/.qwen.",
+    )
     vscode_user_dirs: str | None = Field(
         default=None,
         description="Comma-separated VS Code user folders (the ones holding globalStorage/) whose Cline, "
@@ -386,6 +397,14 @@ class Settings(BaseSettings):
             if self.amp_data_dir
             else Path.home() / ".local" / "share" / "amp"
         )
+
+    def qwen_runtime_path(self) -> Path:
+        """The folder Qwen Code keeps its sessions in: QWEN_RUNTIME_DIR, else its own folder
+        (QWEN_HOME, else ~/.qwen), as ``Storage.getRuntimeBaseDir`` finds it."""
+        for value in (self.qwen_runtime_dir, self.qwen_home):
+            if value:
+                return Path(value).expanduser()
+        return Path.home() / ".qwen"
 
     def copilot_dir(self) -> Path:
         """Copilot CLI's folder: COPILOT_HOME, which moves all of it, else ~/.copilot."""

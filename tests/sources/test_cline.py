@@ -268,7 +268,14 @@ def test_calls_through_clines_claude_code_provider_are_left_to_claude_codes_own_
 
 def _server_env(home: Path) -> dict[str, str]:
     keep = [k for k in os.environ if k.startswith("COST_MCP_")]
-    keep += ["CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_DIR", "OPENCODE_DATA_DIR", "AMP_DATA_DIR"]
+    keep += [
+        "CLAUDE_CONFIG_DIR",
+        "CODEX_HOME",
+        "GEMINI_DIR",
+        "OPENCODE_DATA_DIR",
+        "AMP_DATA_DIR",
+        "QWEN_RUNTIME_DIR",
+    ]
     keep += ["CLINE_DATA_DIR", "CLOUDSDK_CONFIG", "PYTHONPATH"]
     return {k: os.environ[k] for k in keep if k in os.environ}
 

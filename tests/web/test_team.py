@@ -88,6 +88,7 @@ def _env(
         GEMINI_DIR=str(home / "no-gemini"),
         OPENCODE_DATA_DIR=str(home / "no-opencode"),
         AMP_DATA_DIR=str(home / "no-amp"),
+        QWEN_RUNTIME_DIR=str(home / "no-qwen"),
         COST_MCP_VSCODE_USER_DIRS=str(home / "no-vscode"),
         CLINE_DATA_DIR=str(home / "no-cline"),
     )

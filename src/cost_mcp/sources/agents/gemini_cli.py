@@ -46,6 +46,7 @@ from cost_mcp.sources.agents.scanner import (
     event_key,
     file_stem,
 )
+from cost_mcp.tokens import MAX_CALL_TOKENS
 
 AGENT = "gemini-cli"
 SOURCE = "gemini_cli"
@@ -232,6 +233,32 @@ def _decode(raw: bytes) -> object:
     return decoded
 
 
+def ledger_tokens(
+    prompt: int,
+    cached: int,
+    candidates: int,
+    thoughts: int,
+    tool: int,
+    *,
+    thoughts_in_candidates: bool = False,
+) -> Tokens | None:
+    """One call's usageMetadata (``promptTokenCount``, ``cachedContentTokenCount``,
+    ``candidatesTokenCount``, ``thoughtsTokenCount``, ``toolUsePromptTokenCount``) in the ledger's
+    disjoint kinds, for every agent of the Gemini CLI family (Gemini CLI, Qwen Code); None when it
+    counts nothing. The prompt count includes the cached part and not the tool-use prompt; the
+    thoughts are billed as output, outside the candidates in the Gemini API's own counts, inside
+    them where ``thoughts_in_candidates`` (an OpenAI-style ``completion_tokens``, which includes
+    ``reasoning_tokens``, as Qwen Code's converter writes it). Raises ValueError for a count larger
+    than one call can be (:data:`tokens.MAX_CALL_TOKENS`)."""
+    if max(prompt, cached, candidates, thoughts, tool) > MAX_CALL_TOKENS:
+        raise ValueError("more tokens than one call can count")
+    if not (prompt or candidates or thoughts or tool):
+        return None
+    cached = min(cached, prompt)
+    output = max(candidates, thoughts) if thoughts_in_candidates else candidates + thoughts
+    return Tokens(input=prompt - cached + tool, cache_read=cached, output=output)
+
+
 def _event(message: dict[str, object], ctx: FileContext, session: str) -> AgentEvent | SkipReason | None:
     tokens = message.get("tokens")
     if tokens is None:
@@ -250,11 +277,11 @@ def _event(message: dict[str, object], ctx: FileContext, session: str) -> AgentE
         inp, cached, out, thoughts, tool = (
             count(tokens.get(k)) or 0 for k in ("input", "cached", "output", "thoughts", "tool")
         )
+        found = ledger_tokens(inp, cached, out, thoughts, tool)
     except ValueError:
         return "invalid_fields"
-    if not (inp or out or thoughts or tool):
+    if found is None:
         return None
-    cached = min(cached, inp)
     message_id = message.get("id")
     key = (
         str(message_id) if isinstance(message_id, str) and message_id else event_key(session, ts_ms, inp, out)
@@ -266,7 +293,7 @@ def _event(message: dict[str, object], ctx: FileContext, session: str) -> AgentE
         model=model,
         session_id=session,
         project=_project(ctx),
-        tokens=Tokens(input=inp - cached + tool, cache_read=cached, output=out + thoughts),
+        tokens=found,
     )
 
 
