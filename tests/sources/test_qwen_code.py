@@ -335,3 +335,22 @@ async def test_get_spend_by_agent_gives_qwen_codes_priced_calls_and_names_the_un
     assert Decimal(str(row["cost_usd"])) == from_nanos(price.total_nanos)
     assert (row["requests"], row["unpriced_requests"]) == (3, 2)
     assert any(w.startswith("qwen3-coder-plus: 2 call(s)") for w in result.structured_content["warnings"])
+
+
+def test_a_subagents_transcript_below_chats_is_read_and_shares_no_call(
+    home: Path, settings: Settings
+) -> None:
+    """A sub-agent's records (``isSidechain``, ``agentId``) in a file below ``chats/`` are read too;
+    a record it shares with the parent's file (same uuid) counts once."""
+    folder = chats(home)
+    (folder / f"{SESSION}.jsonl").write_text(_lines(_chat()[:2]))
+    side = _assistant(
+        "sub-1", "09:00:20", "qwen3-coder-plus", OPENAI_STYLE, isSidechain=True, agentId="explore-7f3c"
+    )
+    nested = folder / SESSION / "subagents"
+    nested.mkdir(parents=True)
+    (nested / "explore-7f3c.jsonl").write_text(_lines([_chat()[1], side]))
+    done = scan(settings)
+    assert (done.events_added, dict(done.skipped)) == (2, {})
+    tokens = Tokens(input=4000, cache_read=8000, output=900)
+    assert stored(settings) == expected([CALLS[0], ("sub-1", f"{DAY}T09:00:20Z", "qwen3-coder-plus", tokens)])
