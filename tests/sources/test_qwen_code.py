@@ -12,6 +12,7 @@ ccusage's own fixture (``adapter/qwen/mod.rs`` at 5816e640) has the same assista
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -138,8 +139,6 @@ def stored(settings: Settings) -> list[tuple[object, ...]]:
 
 
 def expected(calls: list[tuple[str, str, str, Tokens]], session: str = SESSION) -> list[tuple[object, ...]]:
-    from datetime import datetime
-
     return [
         (
             key,
@@ -328,8 +327,6 @@ async def test_get_spend_by_agent_gives_qwen_codes_priced_calls_and_names_the_un
     )
     assert result.structured_content is not None
     [row] = [r for r in result.structured_content["rows"] if r["group"]["agent"] == "qwen-code"]
-    from datetime import UTC, datetime
-
     price = Pricer().price(CALLS[1][3], "gemini-2.5-pro", "google", datetime(2026, 11, 20, 9, 1, tzinfo=UTC))
     assert isinstance(price, Price)
     assert Decimal(str(row["cost_usd"])) == from_nanos(price.total_nanos)
