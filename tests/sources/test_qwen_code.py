@@ -351,3 +351,47 @@ def test_a_subagents_transcript_below_chats_is_read_and_shares_no_call(
     assert (done.events_added, dict(done.skipped)) == (2, {})
     tokens = Tokens(input=4000, cache_read=8000, output=900)
     assert stored(settings) == expected([CALLS[0], ("sub-1", f"{DAY}T09:00:20Z", "qwen3-coder-plus", tokens)])
+
+
+def test_a_gemini_cli_count_no_call_can_reach_is_skipped_and_the_rest_read(
+    home: Path, settings: Settings
+) -> None:
+    """Gemini CLI's tokens go through the same mapping (``gemini_cli.ledger_tokens``): a count past
+    :data:`tokens.MAX_CALL_TOKENS` is no real call, and could overflow the ledger's sums."""
+    from cost_mcp.sources.agents import gemini_cli
+
+    folder = home / "gemini" / "tmp" / "app" / "chats"
+    folder.mkdir(parents=True)
+    meta: dict[str, object] = {
+        "sessionId": SESSION,
+        "projectHash": "ab" * 32,
+        "startTime": f"{DAY}T10:00:00.000Z",
+        "kind": "main",
+    }
+    good = {"input": 900, "output": 40, "cached": 0, "thoughts": 0, "tool": 0, "total": 940}
+    records: list[dict[str, object]] = [
+        meta,
+        {
+            "id": "g-1",
+            "timestamp": f"{DAY}T10:00:05Z",
+            "type": "gemini",
+            "model": "gemini-2.5-pro",
+            "tokens": good,
+        },
+        {
+            "id": "g-2",
+            "timestamp": f"{DAY}T10:00:09Z",
+            "type": "gemini",
+            "model": "gemini-2.5-pro",
+            "tokens": {**good, "output": 2**63},
+        },
+    ]
+    (folder / "session-2026-11-20T10-00-6b1f3c2a.jsonl").write_text(_lines(records))
+    conn = connect(settings.db)
+    try:
+        done = agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+        rows = conn.execute("SELECT message_id, output_tokens FROM usage_events WHERE source = 'gemini_cli'")
+        assert [tuple(r) for r in rows] == [("g-1", 40)]
+    finally:
+        conn.close()
+    assert (done.events_added, dict(done.skipped), done.errors) == (1, {"invalid_fields": 1}, [])
