@@ -299,3 +299,41 @@ async def test_a_goose_database_of_another_schema_is_named_in_answers(home: Path
     assert warning.startswith(
         "1 Goose log line(s) in 1 file(s) were skipped and are not counted (unknown_schema 1)"
     )
+
+
+def test_a_goose_database_replaced_by_an_older_copy_is_neither_lost_nor_counted_twice(
+    home: Path, settings: Settings
+) -> None:
+    """Goose's ``restore_backup`` puts an older ``sessions.db`` in place (a new, smaller file with
+    smaller totals): read from nothing again, its rows are the ones already stored or smaller, so
+    the ledger keeps what it counted, once, without an error or a skipped line. The known limit of
+    totals alone: the session's calls after the restore count only from where its restored totals
+    pass what was stored (here 70,000 input tokens stored, though 100,000 were sent in all)."""
+    path = home / "goose" / "data" / "sessions" / goose.DATABASE
+    db = _db(home)
+    _session(db, "20261120_1", SONNET, "anthropic", "2026-11-20 09:00:00")
+    _call(db, "20261120_1", 30_000, 1_000)
+    backup = home / "backup.db"
+    db.execute(f"VACUUM INTO '{backup}'")
+    _call(db, "20261120_1", 30_000, 1_000)
+    db.close()
+    conn = connect(settings.db)
+    agents.scan(conn, goose.LOG, settings, Pricer())
+    before = _stored(settings)
+    path.unlink()
+    for side in ("-wal", "-shm"):
+        path.with_name(path.name + side).unlink(missing_ok=True)
+    backup.rename(path)
+    restored = agents.scan(conn, goose.LOG, settings, Pricer())
+    after_restore = _stored(settings)
+    db = sqlite3.connect(path, isolation_level=None)
+    _call(db, "20261120_1", 40_000, 500)  # now 70,000 / 1,500 in the restored file: more than stored
+    db.close()
+    grown = agents.scan(conn, goose.LOG, settings, Pricer())
+    conn.close()
+    assert (restored.events_added, restored.skipped, restored.errors) == (0, {}, [])
+    assert after_restore == before
+    assert sum(int(str(r[1])) for r in before.values()) == 60_000
+    inputs = sum(int(str(r[1])) for r in _stored(settings).values())
+    outputs = sum(int(str(r[2])) for r in _stored(settings).values())
+    assert (grown.errors, inputs, outputs) == ([], 70_000, 2_000)
