@@ -163,6 +163,7 @@ def isolation(root: Path) -> tuple[dict[str, str], list[str]]:
         "OPENCODE_DATA_DIR": str(root / "opencode"),
         "AMP_DATA_DIR": str(root / "amp"),
         "QWEN_RUNTIME_DIR": str(root / "qwen"),
+        "GOOSE_PATH_ROOT": str(root / "goose"),
         "COST_MCP_VSCODE_USER_DIRS": str(root / "vscode" / "User"),
         "CLINE_DATA_DIR": str(root / "cline-data"),
         # gcloud's application-default credentials of whoever runs the tests never configure Google.

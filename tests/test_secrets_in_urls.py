@@ -78,6 +78,7 @@ def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "OPENCODE_DATA_DIR",
         "AMP_DATA_DIR",
         "QWEN_RUNTIME_DIR",
+        "GOOSE_PATH_ROOT",
         "COST_MCP_COPILOT_OTEL_DIR",
         "COST_MCP_VSCODE_USER_DIRS",
         "CLINE_DATA_DIR",

@@ -166,6 +166,7 @@ def server_env(home: Path) -> dict[str, str]:
         "OPENCODE_DATA_DIR",
         "AMP_DATA_DIR",
         "QWEN_RUNTIME_DIR",
+        "GOOSE_PATH_ROOT",
         "COST_MCP_VSCODE_USER_DIRS",
         "CLINE_DATA_DIR",
         "COST_MCP_COPILOT_OTEL_DIR",

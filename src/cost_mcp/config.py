@@ -117,6 +117,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("QWEN_HOME"),
         description="Qwen Code's own folder (QWEN_HOME, as Qwen Code reads it); default ~/.qwen.",
     )
+    goose_path_root: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GOOSE_PATH_ROOT"),
+        description="Goose's root folder (GOOSE_PATH_ROOT, as Goose reads it: its data is in data/ there); "
+        "default ~/.local/share/goose.",
+    )
     vscode_user_dirs: str | None = Field(
         default=None,
         description="Comma-separated VS Code user folders (the ones holding globalStorage/) whose Cline, "
@@ -405,6 +411,23 @@ class Settings(BaseSettings):
             if value:
                 return Path(value).expanduser()
         return Path.home() / ".qwen"
+
+    def goose_sessions_path(self) -> Path:
+        """Goose's sessions folder (``sessions.db``): ``data/sessions`` in GOOSE_PATH_ROOT when that
+        is an absolute path (Goose ignores a relative one), else ``goose/sessions`` in the XDG data
+        folder (XDG_DATA_HOME, else ~/.local/share) on Linux and macOS alike, ``Block/goose/data/
+        sessions`` in %APPDATA% on Windows: Goose's ``Paths::data_dir`` (etcetera's
+        ``choose_app_strategy``, XDG everywhere but Windows)."""
+        # As Goose takes it: no ``~`` expanded, a relative path ignored (``validated_path_root``).
+        root = Path(self.goose_path_root) if self.goose_path_root else None
+        if root is not None and root.is_absolute():
+            return root / "data" / "sessions"
+        if sys.platform == "win32":
+            appdata = os.environ.get("APPDATA")
+            base = Path(appdata) if appdata else Path.home() / "AppData" / "Roaming"
+            return base / "Block" / "goose" / "data" / "sessions"
+        xdg = os.environ.get("XDG_DATA_HOME")
+        return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "goose" / "sessions"
 
     def copilot_dir(self) -> Path:
         """Copilot CLI's folder: COPILOT_HOME, which moves all of it, else ~/.copilot."""

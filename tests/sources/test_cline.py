@@ -275,6 +275,7 @@ def _server_env(home: Path) -> dict[str, str]:
         "OPENCODE_DATA_DIR",
         "AMP_DATA_DIR",
         "QWEN_RUNTIME_DIR",
+        "GOOSE_PATH_ROOT",
     ]
     keep += ["CLINE_DATA_DIR", "CLOUDSDK_CONFIG", "PYTHONPATH"]
     return {k: os.environ[k] for k in keep if k in os.environ}

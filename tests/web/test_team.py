@@ -89,6 +89,7 @@ def _env(
         OPENCODE_DATA_DIR=str(home / "no-opencode"),
         AMP_DATA_DIR=str(home / "no-amp"),
         QWEN_RUNTIME_DIR=str(home / "no-qwen"),
+        GOOSE_PATH_ROOT=str(home / "no-goose"),
         COST_MCP_VSCODE_USER_DIRS=str(home / "no-vscode"),
         CLINE_DATA_DIR=str(home / "no-cline"),
     )

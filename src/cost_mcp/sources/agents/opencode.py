@@ -33,7 +33,16 @@ import msgspec
 from cost_mcp.config import Settings
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
-from cost_mcp.sources.agents.scanner import AgentEvent, AgentLog, FileContext, Parsed, SkipReason, count
+from cost_mcp.sources.agents.scanner import (
+    AgentEvent,
+    AgentLog,
+    FileContext,
+    Parsed,
+    SkipReason,
+    count,
+    sqlite_busy,
+    sqlite_empty,
+)
 from cost_mcp.sources.claude_code import MAX_CALL_COST
 from cost_mcp.store.connection import sqlite_uri
 
@@ -160,22 +169,6 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
 _LOCKED = "locked by another process (OpenCode writing); read again next time"
 
 
-def _empty(conn: sqlite3.Connection) -> bool:
-    """Whether a database holds no table at all (an empty file is one): OpenCode made it and has
-    not set it up yet. A skipped line for it would stay in every answer, though nothing is lost."""
-    try:
-        tables: int = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    except sqlite3.DatabaseError:
-        return False  # locked, or not a database: the caller says which
-    return tables == 0
-
-
-def _busy(exc: sqlite3.OperationalError) -> bool:
-    """Whether SQLite refused for a lock another connection holds (SQLITE_BUSY or SQLITE_LOCKED)."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
-
-
 def _counts(tokens: object) -> tuple[int, int, int, int | None, int, int] | None:
     """``tokens`` as (input, output, reasoning, total or None, cache read, cache write), or None."""
     if not isinstance(tokens, dict):
@@ -204,7 +197,7 @@ def _step_rows(conn: sqlite3.Connection, state: dict[str, object]) -> list[tuple
     try:
         newest = conn.execute("SELECT max(time_updated) FROM message").fetchone()[0]
     except sqlite3.OperationalError as exc:
-        if _busy(exc):
+        if sqlite_busy(exc):
             raise
         newest, since = None, None  # no time_updated column: every part, every time
     if isinstance(newest, int):
@@ -227,7 +220,7 @@ def _step_tokens(conn: sqlite3.Connection, state: dict[str, object]) -> dict[str
     try:
         rows = _step_rows(conn, state)
     except sqlite3.OperationalError as exc:
-        if _busy(exc):
+        if sqlite_busy(exc):
             raise
         return {}  # an older schema without parts: the messages' own tokens are all there is
     return _sum_steps(rows)
@@ -314,12 +307,12 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
         rows = conn.execute("SELECT id, session_id, data FROM message").fetchall()
         steps = _step_tokens(conn, ctx.state)
     except sqlite3.OperationalError as exc:
-        if _busy(exc):
+        if sqlite_busy(exc):
             # OpenCode is writing it: an error of this scan, so the scanner keeps the database
             # unread and the next question reads it. Counted as a bad line and saved as read, its
             # new messages would wait for OpenCode's next write, unsaid.
             raise OSError(errno.EBUSY, _LOCKED) from exc
-        if _empty(conn):
+        if sqlite_empty(conn):
             return None  # created, not yet set up (0 bytes, no table): no message to miss
         return "malformed"  # not OpenCode's schema: counted, never fatal
     except sqlite3.DatabaseError:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Container, Mapping, Sequence
@@ -56,8 +57,16 @@ from cost_mcp.store.connection import Conn, without_nul, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.source_state import all_states, record_scan
 
-SkipReason = Literal["malformed", "truncated", "too_long", "invalid_fields"]
-SKIP_REASONS: tuple[SkipReason, ...] = ("malformed", "truncated", "too_long", "invalid_fields")
+SkipReason = Literal["malformed", "truncated", "too_long", "invalid_fields", "unknown_schema"]
+SKIP_REASONS: tuple[SkipReason, ...] = (
+    "malformed",
+    "truncated",
+    "too_long",
+    "invalid_fields",
+    "unknown_schema",
+)
+"""``unknown_schema``: an agent's database without a table or column its reader needs (another
+version of the agent), counted once per read of it."""
 MAX_LINE_BYTES = 64 * 1024 * 1024
 """A longer line is skipped as ``too_long`` without being held in memory."""
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
@@ -701,6 +710,23 @@ def count(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"not a token count: {value!r}")
     return value
+
+
+def sqlite_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for a lock another connection holds (SQLITE_BUSY or SQLITE_LOCKED):
+    an agent writing its own database, read again by the next scan."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
+
+
+def sqlite_empty(conn: sqlite3.Connection) -> bool:
+    """Whether a database holds no table at all (an empty file is one): its agent made it and has
+    not set it up yet. A skipped line for it would stay in every answer, though nothing is lost."""
+    try:
+        tables: int = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError:
+        return False  # locked, or not a database: the caller says which
+    return tables == 0
 
 
 def event_key(*parts: object) -> str:
