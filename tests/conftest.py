@@ -164,6 +164,7 @@ def isolation(root: Path) -> tuple[dict[str, str], list[str]]:
         "AMP_DATA_DIR": str(root / "amp"),
         "COST_MCP_VSCODE_USER_DIRS": str(root / "vscode" / "User"),
         "CLINE_DATA_DIR": str(root / "cline-data"),
+        "PI_CODING_AGENT_DIR": str(root / "pi"),
         # gcloud's application-default credentials of whoever runs the tests never configure Google.
         "CLOUDSDK_CONFIG": str(root / "gcloud"),
         "COPILOT_HOME": str(root / "copilot"),

@@ -146,6 +146,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("COPILOT_OTEL_FILE_EXPORTER_PATH"),
         description="The file Copilot CLI's OTel file exporter writes (COPILOT_OTEL_FILE_EXPORTER_PATH).",
     )
+    pi_coding_agent_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PI_CODING_AGENT_DIR"),
+        description="Pi's agent folder (PI_CODING_AGENT_DIR, as Pi reads it), whose sessions/ is read; "
+        "default ~/.pi/agent.",
+    )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
         default="",
@@ -399,6 +405,13 @@ class Settings(BaseSettings):
         )
         file = self.copilot_otel_file.strip() if self.copilot_otel_file else ""
         return [folder, Path(file).expanduser()] if file else [folder]
+
+    def pi_agent_path(self) -> Path:
+        """Pi's agent folder: PI_CODING_AGENT_DIR (``~`` expanded, as Pi's ``getAgentDir`` does),
+        else ~/.pi/agent."""
+        if self.pi_coding_agent_dir:
+            return Path(self.pi_coding_agent_dir).expanduser()
+        return Path.home() / ".pi" / "agent"
 
     def vscode_user_paths(self) -> list[Path]:
         """VS Code user folders (``.../User``): COST_MCP_VSCODE_USER_DIRS, else every editor's default
