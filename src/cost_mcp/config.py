@@ -152,6 +152,12 @@ class Settings(BaseSettings):
         description="Pi's agent folder (PI_CODING_AGENT_DIR, as Pi reads it), whose sessions/ is read; "
         "default ~/.pi/agent.",
     )
+    kimi_share_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KIMI_SHARE_DIR"),
+        description="Kimi CLI's folder (KIMI_SHARE_DIR, as Kimi reads it), whose sessions/ is read; "
+        "default ~/.kimi.",
+    )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
         default="",
@@ -412,6 +418,10 @@ class Settings(BaseSettings):
         if self.pi_coding_agent_dir:
             return Path(self.pi_coding_agent_dir).expanduser()
         return Path.home() / ".pi" / "agent"
+
+    def kimi_share_path(self) -> Path:
+        """Kimi CLI's folder: KIMI_SHARE_DIR (as Kimi's ``get_share_dir``), else ~/.kimi."""
+        return Path(self.kimi_share_dir).expanduser() if self.kimi_share_dir else Path.home() / ".kimi"
 
     def vscode_user_paths(self) -> list[Path]:
         """VS Code user folders (``.../User``): COST_MCP_VSCODE_USER_DIRS, else every editor's default

@@ -10,7 +10,7 @@ import time
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources.agents import amp, cline, codex, copilot, gemini_cli, opencode, pi
+from cost_mcp.sources.agents import amp, cline, codex, copilot, gemini_cli, kimi, opencode, pi
 from cost_mcp.sources.agents.scanner import AgentLog, AgentScan, note_no_folders, scan
 from cost_mcp.store.connection import Conn
 
@@ -24,6 +24,7 @@ AGENTS: tuple[AgentLog, ...] = (
     copilot.LOG,
     *cline.LOGS,
     pi.LOG,
+    kimi.LOG,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}
