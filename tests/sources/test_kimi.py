@@ -205,8 +205,16 @@ def test_a_model_no_price_is_known_for_or_no_config_is_unpriced_never_free(
 
 
 def test_no_config_stores_the_calls_under_no_model(home: Path, settings: Settings) -> None:
+    """``cost-mcp ingest --full`` says so in words a user can act on: before, "no price for  (4
+    calls): add it to prices.toml", a model with no name to add."""
+    from tests.test_cli import run
+
     install(home / "kimi", config=None)
-    scan(settings)
+    done = run("ingest", "--full", env={"COLUMNS": "400"})
+    assert done.returncode == 0, done.stderr
+    assert "kimi-cli: 3 files (3 read), 4 new calls" in done.stdout
+    assert "4 calls name no model: unpriced, shown as (model not reported)" in done.stdout
+    assert "no price for  " not in done.stdout
     assert [(r[2], r[3], r[10]) for r in ledger(settings)] == [("", "", None)] * 4
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.table import Table
 
+from cost_mcp.analytics.vocabulary import NOT_REPORTED
 from cost_mcp.cli.app import (
     EXIT_FAILED,
     EXIT_OK,
@@ -161,6 +162,13 @@ def _print_agent_scans(out: Console, scans: Sequence[AgentScan], prices_file: Pa
         if skipped:
             out.print("  skipped: " + ", ".join(f"{text(k)} {v:,}" for k, v in sorted(skipped.items())))
         for model, count in scan.unpriced.items():
+            if not model:
+                # Calls logged with no model (Kimi CLI without a config, a Copilot span naming none):
+                # no price can be added for them, so the prices file is no fix.
+                out.print(
+                    f"  [yellow]{count:,} calls name no model[/yellow]: unpriced, shown as {NOT_REPORTED}"
+                )
+                continue
             out.print(
                 f"  [yellow]no price for {text(model)}[/yellow] ({count:,} calls): add it to {prices_file}"
             )
