@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import click
 from rich.table import Table
 
-from cost_mcp.analytics.vocabulary import NOT_REPORTED
 from cost_mcp.cli.app import (
     EXIT_FAILED,
     EXIT_OK,
@@ -149,6 +148,8 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
 
 def _print_agent_scans(out: Console, scans: Sequence[AgentScan], prices_file: Path) -> None:
     """What ``ingest`` read of each other agent whose folders exist, as it says of Claude Code's."""
+    from cost_mcp.analytics.vocabulary import NOT_REPORTED  # here: every command imports this module
+
     for scan in scans:
         out.print(
             f"{text(scan.agent)}: {scan.files_seen:,} files ({scan.files_read:,} read), "
