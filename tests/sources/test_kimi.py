@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -119,7 +120,11 @@ def install(share: Path, config: str | None = CONFIG) -> Path:
     wire = write(sessions / SESSION / "wire.jsonl", [METADATA, TURN, *OWN])
     write(sessions / SESSION / "context.jsonl", ['{"role": "_checkpoint", "id": 0}'])
     write(sessions / SESSION / "subagents" / AGENT_ID / "wire.jsonl", [METADATA, *SUB])
-    write(sessions / FORK / "wire.jsonl", [METADATA, TURN, *OWN[:2], *FORK_OWN])
+    fork = write(sessions / FORK / "wire.jsonl", [METADATA, TURN, *OWN[:2], *FORK_OWN])
+    # fork_session's state: its title, and the wire's mtime just after it wrote the copies.
+    state = {"version": 1, "custom_title": "Fork: fix the usage report", "wire_mtime": T0 + 3000.5}
+    write(fork.parent / "state.json", [json.dumps(state)])
+    write(sessions / SESSION / "state.json", [json.dumps({"version": 1, "custom_title": "usage"})])
     return wire
 
 
@@ -171,10 +176,8 @@ def test_wire_files_give_each_call_once_across_subagents_and_forks(home: Path, s
     install(home / "kimi")
     got = scan(settings)
     rows = ledger(settings)
-    # A fork's copies name no fork (their lines are the parent's, verbatim): each counts once, under
-    # whichever of the two sessions was read first; every other call under its own session.
-    assert [r[1:] for r in rows] == [r[1:] for r in expected()]
-    assert [r[0] for r in rows][2:] == [SESSION, FORK] and {r[0] for r in rows[:2]} <= {SESSION, FORK}
+    # The fork's copies (stamped before its state.json's wire_mtime) count once, under the parent.
+    assert rows == expected()
     assert all(r[10] is not None for r in rows)  # Moonshot's rates for kimi-k2.5
     # Three wire files (context.jsonl is not one); the fork's two copies seen and counted once.
     assert (got.files_seen, got.events_seen, got.events_added) == (3, 6, 4) and not got.skipped
@@ -286,3 +289,17 @@ async def test_get_spend_by_agent_gives_kimis_exact_total(home: Path, client: Cl
     total = sum((from_nanos(int(str(r[10]))) for r in expected()), Decimal(0))
     assert Decimal(str(row["cost_usd"])) == total and row["requests"] == len(CALLS)
     assert row["unpriced_requests"] == 0
+
+
+def test_kimis_config_or_state_replaced_by_a_pipe_is_not_waited_on(home: Path, settings: Settings) -> None:
+    """A named pipe where config.toml, kimi.json or a session's state.json should be: the scan
+    reads what it can and never waits for a writer (every answer would wait behind it)."""
+    from tests.sources.pipes import without_waiting_on
+
+    wire = install(home / "kimi", config=None)
+    os.mkfifo(home / "kimi" / "config.toml")
+    (wire.parent / "state.json").unlink()
+    os.mkfifo(wire.parent / "state.json")
+    got = without_waiting_on(home / "kimi" / "config.toml", lambda: scan(settings))
+    assert got.events_added == len(CALLS) and not got.errors
+    assert dict(got.skipped) == {"not_a_file": 1}  # the state.json beside the wire, counted

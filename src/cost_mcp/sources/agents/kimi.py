@@ -18,7 +18,9 @@ whole prompt (cached tokens inside) as ``input_other``: for a ``gemini``/``googl
 provider the cache reads are taken out of it.
 
 A fork (``/fork``) writes the parent's lines up to a turn verbatim into a new session's file, so a
-call's key is its own stamp, response id and counts, never the file or session: copies count once.
+call's key is its own stamp, response id and counts, never the file or session: copies count once,
+under the parent's session (the fork's ``state.json`` has ``wire_mtime``, the time it was written,
+and the copies are stamped before it).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 import msgspec
 
 from cost_mcp.config import Settings
+from cost_mcp.files import open_regular_file
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
@@ -77,12 +80,29 @@ def _share_dir(ctx: FileContext) -> Path:
 
 
 def _read_small(path: Path) -> bytes | None:
+    """A small file of Kimi's, or None: never waits on a pipe put in its place."""
     try:
-        with path.open("rb") as f:
+        with open_regular_file(path) as f:
             data = f.read(MAX_CONFIG_BYTES + 1)
     except OSError:
         return None
     return data if len(data) <= MAX_CONFIG_BYTES else None
+
+
+def _forked_ms(ctx: FileContext) -> int:
+    """When a forked session's file was written (``state.json``'s ``wire_mtime``, which only
+    ``fork_session`` sets now, at the fork), in ms; 0 when none is known. The fork's copies of its
+    parent's calls are stamped before it."""
+    try:
+        with ctx.open_beside(Path(ctx.path).parent / "state.json") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        state = json.loads(raw) if len(raw) <= MAX_CONFIG_BYTES else None
+    except (OSError, ValueError):
+        return 0
+    since = state.get("wire_mtime") if isinstance(state, dict) else None
+    if not isinstance(since, int | float) or isinstance(since, bool) or not 0 < since * 1000 < MAX_TS_MS:
+        return 0
+    return int(since * 1000)
 
 
 def configured_model(share: Path) -> tuple[str, str]:
@@ -198,6 +218,8 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     assert isinstance(payload, dict)
     response = payload.get("message_id")
     session, folder = _where(ctx)
+    if "forked_ms" not in ctx.state:  # once per file, kept with its offset
+        ctx.state["forked_ms"] = _forked_ms(ctx)
     return [
         AgentEvent(
             # The stamp as logged (its repr), the response id and the counts: a fork's copy of the
@@ -211,6 +233,8 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
             session_id=session,
             project=dirs.get(folder, ""),
             tokens=Tokens(input=uncached, output=out, cache_read=read, cache_write_5m=write),
+            # A fork's copy of its parent's call: the parent's session keeps the call.
+            replayed=ts_ms < int(str(ctx.state.get("forked_ms") or 0)),
         )
     ]
 
