@@ -166,6 +166,8 @@ def isolation(root: Path) -> tuple[dict[str, str], list[str]]:
         "GOOSE_PATH_ROOT": str(root / "goose"),
         "COST_MCP_VSCODE_USER_DIRS": str(root / "vscode" / "User"),
         "CLINE_DATA_DIR": str(root / "cline-data"),
+        "PI_CODING_AGENT_DIR": str(root / "pi"),
+        "KIMI_SHARE_DIR": str(root / "kimi"),
         # gcloud's application-default credentials of whoever runs the tests never configure Google.
         "CLOUDSDK_CONFIG": str(root / "gcloud"),
         "COPILOT_HOME": str(root / "copilot"),

@@ -167,6 +167,8 @@ def server_env(home: Path) -> dict[str, str]:
         "AMP_DATA_DIR",
         "QWEN_RUNTIME_DIR",
         "GOOSE_PATH_ROOT",
+        "PI_CODING_AGENT_DIR",
+        "KIMI_SHARE_DIR",
         "COST_MCP_VSCODE_USER_DIRS",
         "CLINE_DATA_DIR",
         "COST_MCP_COPILOT_OTEL_DIR",

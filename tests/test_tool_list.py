@@ -450,7 +450,7 @@ Example: session_usage()\
                         },
                         "agent": {
                             "type": "string",
-                            "description": "Whose sessions: 'claude-code' (default), 'codex', 'gemini-cli', 'opencode', 'amp', 'copilot-cli', 'cline', 'roo-code', 'kilo-code', 'qwen-code', 'goose'.",
+                            "description": "Whose sessions: 'claude-code' (default), 'codex', 'gemini-cli', 'opencode', 'amp', 'copilot-cli', 'cline', 'roo-code', 'kilo-code', 'qwen-code', 'goose', 'pi', 'kimi-cli'.",
                         },
                     },
                     "additionalProperties": False,
@@ -485,7 +485,7 @@ Example: usage_blocks(days=1, token_limit="max")\
                         },
                         "agent": {
                             "default": "claude-code",
-                            "description": "Whose usage: 'claude-code' (default), 'codex', 'gemini-cli', 'opencode', 'amp', 'copilot-cli', 'cline', 'roo-code', 'kilo-code', 'qwen-code', 'goose'.",
+                            "description": "Whose usage: 'claude-code' (default), 'codex', 'gemini-cli', 'opencode', 'amp', 'copilot-cli', 'cline', 'roo-code', 'kilo-code', 'qwen-code', 'goose', 'pi', 'kimi-cli'.",
                             "type": "string",
                         },
                         "limit": {

@@ -163,6 +163,18 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("COPILOT_OTEL_FILE_EXPORTER_PATH"),
         description="The file Copilot CLI's OTel file exporter writes (COPILOT_OTEL_FILE_EXPORTER_PATH).",
     )
+    pi_coding_agent_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PI_CODING_AGENT_DIR"),
+        description="Pi's agent folder (PI_CODING_AGENT_DIR, as Pi reads it), whose sessions/ is read; "
+        "default ~/.pi/agent.",
+    )
+    kimi_share_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KIMI_SHARE_DIR"),
+        description="Kimi CLI's folder (KIMI_SHARE_DIR, as Kimi reads it), whose sessions/ is read; "
+        "default ~/.kimi.",
+    )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
         default="",
@@ -441,6 +453,17 @@ class Settings(BaseSettings):
         )
         file = self.copilot_otel_file.strip() if self.copilot_otel_file else ""
         return [folder, Path(file).expanduser()] if file else [folder]
+
+    def pi_agent_path(self) -> Path:
+        """Pi's agent folder: PI_CODING_AGENT_DIR (``~`` expanded, as Pi's ``getAgentDir`` does),
+        else ~/.pi/agent."""
+        if self.pi_coding_agent_dir:
+            return Path(self.pi_coding_agent_dir).expanduser()
+        return Path.home() / ".pi" / "agent"
+
+    def kimi_share_path(self) -> Path:
+        """Kimi CLI's folder: KIMI_SHARE_DIR (as Kimi's ``get_share_dir``), else ~/.kimi."""
+        return Path(self.kimi_share_dir).expanduser() if self.kimi_share_dir else Path.home() / ".kimi"
 
     def vscode_user_paths(self) -> list[Path]:
         """VS Code user folders (``.../User``): COST_MCP_VSCODE_USER_DIRS, else every editor's default

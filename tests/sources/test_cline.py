@@ -276,6 +276,8 @@ def _server_env(home: Path) -> dict[str, str]:
         "AMP_DATA_DIR",
         "QWEN_RUNTIME_DIR",
         "GOOSE_PATH_ROOT",
+        "PI_CODING_AGENT_DIR",
+        "KIMI_SHARE_DIR",
     ]
     keep += ["CLINE_DATA_DIR", "CLOUDSDK_CONFIG", "PYTHONPATH"]
     return {k: os.environ[k] for k in keep if k in os.environ}

@@ -90,6 +90,8 @@ def _env(
         AMP_DATA_DIR=str(home / "no-amp"),
         QWEN_RUNTIME_DIR=str(home / "no-qwen"),
         GOOSE_PATH_ROOT=str(home / "no-goose"),
+        PI_CODING_AGENT_DIR=str(home / "no-pi"),
+        KIMI_SHARE_DIR=str(home / "no-kimi"),
         COST_MCP_VSCODE_USER_DIRS=str(home / "no-vscode"),
         CLINE_DATA_DIR=str(home / "no-cline"),
     )

@@ -148,6 +148,8 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
 
 def _print_agent_scans(out: Console, scans: Sequence[AgentScan], prices_file: Path) -> None:
     """What ``ingest`` read of each other agent whose folders exist, as it says of Claude Code's."""
+    from cost_mcp.analytics.vocabulary import NOT_REPORTED  # here: every command imports this module
+
     for scan in scans:
         out.print(
             f"{text(scan.agent)}: {scan.files_seen:,} files ({scan.files_read:,} read), "
@@ -161,6 +163,13 @@ def _print_agent_scans(out: Console, scans: Sequence[AgentScan], prices_file: Pa
         if skipped:
             out.print("  skipped: " + ", ".join(f"{text(k)} {v:,}" for k, v in sorted(skipped.items())))
         for model, count in scan.unpriced.items():
+            if not model:
+                # Calls logged with no model (Kimi CLI without a config, a Copilot span naming none):
+                # no price can be added for them, so the prices file is no fix.
+                out.print(
+                    f"  [yellow]{count:,} calls name no model[/yellow]: unpriced, shown as {NOT_REPORTED}"
+                )
+                continue
             out.print(
                 f"  [yellow]no price for {text(model)}[/yellow] ({count:,} calls): add it to {prices_file}"
             )

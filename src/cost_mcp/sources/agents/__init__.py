@@ -10,7 +10,18 @@ import time
 
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources.agents import amp, cline, codex, copilot, gemini_cli, goose, opencode, qwen_code
+from cost_mcp.sources.agents import (
+    amp,
+    cline,
+    codex,
+    copilot,
+    gemini_cli,
+    goose,
+    kimi,
+    opencode,
+    pi,
+    qwen_code,
+)
 from cost_mcp.sources.agents.scanner import AgentLog, AgentScan, note_no_folders, scan
 from cost_mcp.store.connection import Conn
 
@@ -25,6 +36,8 @@ AGENTS: tuple[AgentLog, ...] = (
     *cline.LOGS,
     qwen_code.LOG,
     goose.LOG,
+    pi.LOG,
+    kimi.LOG,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}
