@@ -319,11 +319,20 @@ def _attribution_lines(out: Console, result: SpendResult) -> None:
 
 def freshness(result: SpendResult) -> str | None:
     """How fresh each provider's report is (JSON's ``sources[]``): billed rows look alike whether
-    synced a minute or a week ago. None without providers. A failed refresh is said by its warning."""
+    synced a minute or a week ago. None without providers. A failed refresh is said by its warning.
+    The OTLP receiver's sources (``otlp:<agent>``) are named with when their last event came, as
+    get_spend's ``sources`` names them: spend sent over OpenTelemetry had no line saying how fresh."""
+    from cost_mcp.analytics.spend import OTLP_KIND
+
     synced = [
         f"{s.source} {s.last_success[:16].replace('T', ' ')} UTC"
+        + (" (last event received)" if s.kind == OTLP_KIND else "")
         for s in result.sources
-        if s.kind in ("billing api", "usage api") and s.last_success and s.source not in ATTRIBUTION_ONLY
+        if s.last_success
+        and (
+            (s.kind in ("billing api", "usage api") and s.source not in ATTRIBUTION_ONLY)
+            or s.kind == OTLP_KIND
+        )
     ]
     return f"provider data as of: {', '.join(synced)}" if synced else None
 
