@@ -10,11 +10,21 @@ import dataclasses
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import USD, to_nanos
-from cost_mcp.periods import PRESETS, Preset, preset_key
+from cost_mcp.periods import PERIOD_PATTERN, PRESETS, preset_key
 
 if TYPE_CHECKING:
     from cost_mcp.sources.claude_code import IngestReport
@@ -642,12 +652,23 @@ def _preset_spelling(value: object) -> object:
     return value
 
 
+PERIOD_SCHEMA: dict[str, JsonValue] = {
+    "type": "string",
+    "anyOf": [{"enum": list(PRESETS)}, {"pattern": PERIOD_PATTERN}],
+}
+"""A period as every tool publishes it: a preset, or days as the CLI writes them (PERIOD_FORMS).
+`get_spend(period="2026-11")` was refused while `compare_periods(after="2026-11")` and
+`cost-mcp report --period 2026-11` took it; one parser (periods.resolve_spec) now reads them all,
+and its refusal, naming the forms, is the same everywhere."""
+
+# The length is checked, not published: every tool's list carries this schema (tools/list size).
+_PeriodText = Annotated[
+    str, BeforeValidator(_preset_spelling), StringConstraints(max_length=40), WithJsonSchema(PERIOD_SCHEMA)
+]
+
 PeriodName = Annotated[
-    Preset | None,
-    BeforeValidator(_preset_spelling),
-    Field(
-        description="Whole calendar periods; omit with start/end.",
-    ),
+    _PeriodText | None,
+    Field(description="Or days, both included; omit with start/end."),
 ]
 DAY_FORMAT: dict[str, JsonValue] = {"format": "date"}
 """JSON Schema's format of a day (YYYY-MM-DD), so that a bad one is answered "allowed: a date,
@@ -1350,9 +1371,11 @@ PeriodSpec = Annotated[
     str | None,
     Field(
         max_length=40,
-        description="A period name, YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (both included).",
+        description="A period name, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD (both included).",
     ),
 ]
+"""compare_periods' sides: the forms a ``period`` takes (PERIOD_SCHEMA), read by the same parser; in
+words, not the enum and pattern, which two more copies of would overrun the tool list's size."""
 
 
 class SessionSaving(Result):

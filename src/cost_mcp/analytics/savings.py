@@ -836,9 +836,17 @@ def compare_periods(
     dims = list(group_by) if group_by else list(DEFAULT_COMPARE_DIMS)
     rows = _compare_rows(b, a, dims, (b_unpriced, a_unpriced), names)
     change = a.cost - b.cost
-    if not b.calls or not a.calls:
-        empty = "before" if not b.calls else "after"
-        warnings.append(f"the {empty} period has no priced calls: the whole change is counted as volume")
+    for side, priced, unpriced in (("before", b.calls, b_unpriced), ("after", a.calls, a_unpriced)):
+        if priced:
+            continue
+        # No calls at all is not the same answer as calls with no price: a period with nothing
+        # recorded yet (not begun, or before the first log) compares as if usage had stopped.
+        held = (
+            f"no priced calls ({len(unpriced):,} unpriced)"
+            if unpriced
+            else "no calls in the ledger (none recorded for its days yet)"
+        )
+        warnings.append(f"the {side} period has {held}: the whole change is counted as volume")
     if before.start_ms < after.end_ms and after.start_ms < before.end_ms:
         warnings.append("the two periods overlap: calls in both are counted on each side")
     return Comparison(
