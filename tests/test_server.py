@@ -881,3 +881,31 @@ async def test_a_server_says_when_its_env_file_changed_since_it_started(home: Pa
         assert after is not None
         said = [w for w in after["warnings"] if CHANGED in w]
         assert len(said) == 1 and str(env_file) in said[0] and "restart it" in said[0], after["warnings"]
+
+
+async def test_an_answer_of_unpriced_calls_only_counts_them_beside_its_total_over_stdio(home: Path) -> None:
+    """An agent that only reported calls of a model no price list knows got back `total_usd: 0` and
+    `by_basis: {"estimated": 0}`, nothing beside them saying the money was unknown, not nothing
+    (a client reading the total had to sum the rows' counts). The total stays a number, of what has
+    a price, and `unpriced_requests` counts the calls outside it; compare_periods' sides too."""
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))
+    call = {"provider": "acme", "model": "acme-dark-1", "input_tokens": 1_000, "output_tokens": 10}
+    async with Client(params) as c:
+        for i in range(3):
+            recorded = await c.call_tool(
+                "record_usage",
+                {**call, "agent": "bot", "request_id": f"dark-{i}", "timestamp": "2026-11-03T10:00:00Z"},
+            )
+            assert recorded.is_error is False, recorded.content
+        spent = await c.call_tool("get_spend", {"period": "2026-11", "group_by": ["model"]})
+        compared = await c.call_tool("compare_periods", {"before": "2026-10", "after": "2026-11"})
+    data = spent.structured_content
+    assert data is not None
+    assert (data["total_usd"], data["unpriced_requests"]) == (0, 3)
+    assert [(r["cost_usd"], r["unpriced_requests"]) for r in data["rows"]] == [(None, 3)]
+    assert any("acme-dark-1" in w and "no known price" in w for w in data["warnings"])
+    sides = compared.structured_content
+    assert sides is not None
+    after = sides["after"]
+    assert (after["cost_usd"], after["calls"], after["unpriced_calls"]) == (0, 0, 3)
+    assert sides["before"]["unpriced_calls"] == 0

@@ -804,7 +804,14 @@ class SpendResult(Answer, Paged):
     """What was spent in a period, broken down, with where each number comes from."""
 
     period: PeriodInfo
-    total_usd: USD = Field(description="Sum of rows: each dollar counted once, billed data first.")
+    total_usd: USD = Field(
+        description="Sum of rows: each dollar counted once, billed data first. Calls with no known price "
+        "are not in it: with unpriced_requests above 0 it is the priced part, and 0 then means unknown, "
+        "not $0."
+    )
+    unpriced_requests: int = Field(
+        0, description="Calls in rows with no known price, in neither total_usd nor by_basis."
+    )
     by_basis: dict[str, USD] = Field(description="The total split by basis: billed, estimated, subscription.")
     group_by: list[str]
     rows: list[SpendRow] = Field(
@@ -1545,8 +1552,11 @@ class PeriodFigures(Result):
     """One side of a comparison."""
 
     period: PeriodInfo
-    cost_usd: USD
-    calls: int
+    cost_usd: USD = Field(
+        description="Of the priced calls; 0 with unpriced_calls above 0 is unknown, not $0."
+    )
+    calls: int = Field(description="Priced calls, which every figure here is of.")
+    unpriced_calls: int = Field(0, description="Calls with no known price, in none of these figures.")
     tokens: int = Field(description="All input (uncached, cache reads, cache writes) plus output.")
     cost_per_call_usd: USD | None = Field(description="Rounded to 1e-9 USD; null without calls.")
     cost_per_million_tokens_usd: USD | None = Field(description="Rounded to 1e-9 USD; null without tokens.")

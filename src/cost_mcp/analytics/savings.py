@@ -850,8 +850,8 @@ def compare_periods(
     if before.start_ms < after.end_ms and after.start_ms < before.end_ms:
         warnings.append("the two periods overlap: calls in both are counted on each side")
     return Comparison(
-        before=_figures(before, b, names),
-        after=_figures(after, a, names),
+        before=_figures(before, b, names, len(b_unpriced)),
+        after=_figures(after, a, names, len(a_unpriced)),
         change_usd=_usd(change),
         change_percent=float(round(Decimal(change) / Decimal(b.cost) * 100, 1)) if b.cost else None,
         parts=[ChangePart(part=name, usd=_usd(v), meaning=PART_MEANINGS[name]) for name, v in parts],
@@ -932,7 +932,7 @@ def _with_shares(t: Tokens, m: Sequence[int]) -> Tokens:
     return replace(t, input=total - cr - w5 - w1, cache_read=cr, cache_write_5m=w5, cache_write_1h=w1)
 
 
-def _figures(p: Period, s: _Side, names: vocabulary.ModelNames) -> PeriodFigures:
+def _figures(p: Period, s: _Side, names: vocabulary.ModelNames, unpriced: int) -> PeriodFigures:
     nano = Decimal("0.000000001")
     cost = _usd(s.cost)
     per_model: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -956,6 +956,7 @@ def _figures(p: Period, s: _Side, names: vocabulary.ModelNames) -> PeriodFigures
         period=period_info(p),
         cost_usd=cost,
         calls=len(s.calls),
+        unpriced_calls=unpriced,
         tokens=s.tokens,
         cost_per_call_usd=(cost / len(s.calls)).quantize(nano) if s.calls else None,
         cost_per_million_tokens_usd=(cost * 1_000_000 / s.tokens).quantize(nano) if s.tokens else None,

@@ -292,6 +292,7 @@ def get_spend(
     return SpendResult(
         period=period_info(p),
         total_usd=total,
+        unpriced_requests=sum(r.unpriced_requests for r in shown.rows),
         by_basis=dict(by_basis),
         group_by=list(dims),
         rows=shown.rows,
