@@ -791,6 +791,11 @@ def test_report_and_compare_of_unpriced_calls_only_never_show_zero(clock: None, 
     )
     as_json = json.loads(run("report", "--period", "today", "--json").stdout)
     assert (as_json["total_usd"], as_json["unpriced_requests"]) == (0, 2)
+    assert run("budget", "set", "daily", "5", "--period", "day").returncode == 0
+    budgets = run("budget", "status", env={"COLUMNS": "200"})
+    [daily] = [line for line in budgets.stdout.splitlines() if line.startswith("daily")]
+    # limit, spent, left, %, projected: none reads as if the budget were unused
+    assert daily.split()[4:9] == ["$5.00", "unpriced", "≤$5.00", "≥0.0", "unpriced"], daily
     compared = run("compare", "--before", "yesterday", "--after", "today", env={"COLUMNS": "200"})
     assert compared.returncode == 0, compared.stderr
     lines = compared.stdout.splitlines()

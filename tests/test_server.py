@@ -898,12 +898,24 @@ async def test_an_answer_of_unpriced_calls_only_counts_them_beside_its_total_ove
             )
             assert recorded.is_error is False, recorded.content
         spent = await c.call_tool("get_spend", {"period": "2026-11", "group_by": ["model"]})
+        models = await c.call_tool("model_breakdown", {"period": "2026-11"})
         compared = await c.call_tool("compare_periods", {"before": "2026-10", "after": "2026-11"})
     data = spent.structured_content
     assert data is not None
     assert (data["total_usd"], data["unpriced_requests"]) == (0, 3)
     assert [(r["cost_usd"], r["unpriced_requests"]) for r in data["rows"]] == [(None, 3)]
     assert any("acme-dark-1" in w and "no known price" in w for w in data["warnings"])
+    breakdown = models.structured_content
+    assert breakdown is not None
+    assert (
+        breakdown["total_usd"],
+        breakdown["unpriced_requests"],
+        breakdown["previous_unpriced_requests"],
+    ) == (
+        0,
+        3,
+        0,
+    )
     sides = compared.structured_content
     assert sides is not None
     after = sides["after"]

@@ -863,8 +863,12 @@ class ModelBreakdown(Answer, Paged):
 
     period: PeriodInfo
     previous_period: PeriodInfo
-    total_usd: USD
+    total_usd: USD = Field(description="Of the priced calls; see unpriced_requests (as get_spend's).")
+    unpriced_requests: int = Field(0, description="Calls with no known price, not in total_usd.")
     previous_total_usd: USD
+    previous_unpriced_requests: int = Field(
+        0, description="Calls with no known price, not in previous_total_usd."
+    )
     models: list[ModelRow]
     sources: list[SourceStatus]
     warnings: list[str]
