@@ -22,6 +22,7 @@ HOSTILE = {
     "session": "@SUM(1+1)*cmd|' /C calc'!A0",
 }
 AWKWARD = {"agent": 'say "hi", then, go', "project": "-2+3", "session": "line one\nline two"}
+CONTROL = {"agent": "\t=1+2", "project": "\r=1+2", "session": "tab-and-cr"}
 
 
 @pytest.mark.usefixtures("home")
@@ -29,7 +30,7 @@ async def test_export_neutralises_formulas_and_keeps_quotes_commas_and_lines_in_
     client: Client, tmp_path: Path
 ) -> None:
     base = {"provider": "anthropic", "model": "claude-sonnet-4-5", "input_tokens": 10, "output_tokens": 1}
-    for i, names in enumerate((HOSTILE, AWKWARD)):
+    for i, names in enumerate((HOSTILE, AWKWARD, CONTROL)):
         done = await client.call_tool(
             "record_usage", {**base, **names, "request_id": f"csv-{i}", "timestamp": "2026-11-03T10:00:00Z"}
         )
@@ -49,6 +50,9 @@ async def test_export_neutralises_formulas_and_keeps_quotes_commas_and_lines_in_
     # quotes and commas stay inside their one cell.
     awkward = rows["line one\\nline two"]
     assert (awkward["agent"], awkward["project"]) == (AWKWARD["agent"], "'-2+3")
+    # OWASP's tab and carriage return: written as the visible escapes every control character is.
+    control = rows["tab-and-cr"]
+    assert (control["agent"], control["project"]) == ("\\t=1+2", "\\r=1+2")
     as_json = run("export", "--period", "2026-11", "--format", "json")
     exact = {r["session"]: r for r in json.loads(as_json.stdout)}
     assert exact[HOSTILE["session"]]["agent"] == HOSTILE["agent"]
