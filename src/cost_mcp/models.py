@@ -732,6 +732,9 @@ class SpendRow(Result):
         description="By model: the logged ids of this one model the row sums (each agent spells it "
         "its own way), when not just the one shown; else null.",
     )
+    folded_rows: int | None = Field(
+        None, description="An '(other)' row: how many rows (groups) it sums; else null."
+    )
 
 
 class AttributionRow(SpendRow):
@@ -855,6 +858,9 @@ class ModelRow(Result):
         None,
         description="The logged ids of this one model the row sums (each agent spells it its own "
         "way), when not just the one shown; else null.",
+    )
+    folded_models: int | None = Field(
+        None, description="The 'other' row: how many models it sums; else null."
     )
 
 
