@@ -771,3 +771,37 @@ def test_subscription_remove_says_what_it_takes_out_of_past_reports() -> None:
         == 0
     )
     assert run("subscription", "remove", "later").stderr == ""  # nothing counted yet: nothing to say
+
+
+def test_report_and_compare_of_unpriced_calls_only_never_show_zero(clock: None, home: Path) -> None:
+    """A month whose every call is on a model with no known price: `compare` showed "calls at list
+    price $0.00", "calls 0" and "change: $0.00" as if nothing had been used, and `report --json` gave
+    `total_usd: 0` with nothing beside it; both now say the calls are unpriced and how many."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    write(
+        session_file(home / "claude", "dark"),
+        *(
+            assistant(
+                f"m{i}", f"r{i}", now.strftime("%Y-%m-%dT%H:%M:%S.000Z"), model="claude-mystery-9", input=10
+            )
+            for i in range(2)
+        ),
+    )
+    as_json = json.loads(run("report", "--period", "today", "--json").stdout)
+    assert (as_json["total_usd"], as_json["unpriced_requests"]) == (0, 2)
+    assert run("budget", "set", "daily", "5", "--period", "day").returncode == 0
+    budgets = run("budget", "status", env={"COLUMNS": "200"})
+    [daily] = [line for line in budgets.stdout.splitlines() if line.startswith("daily")]
+    # limit, spent, left, %, projected: none reads as if the budget were unused
+    assert daily.split()[4:9] == ["$5.00", "unpriced", "≤$5.00", "≥0.0", "unpriced"], daily
+    compared = run("compare", "--before", "yesterday", "--after", "today", env={"COLUMNS": "200"})
+    assert compared.returncode == 0, compared.stderr
+    lines = compared.stdout.splitlines()
+    [price] = [line for line in lines if line.strip().startswith("calls at list price")]
+    assert price.split()[-1] == "unpriced", price
+    [calls] = [line for line in lines if line.split()[:1] == ["calls"] and "list price" not in line]
+    assert calls.split()[-4:] == ["0", "+", "2", "unpriced"], calls
+    [change] = [line for line in lines if line.startswith("change:")]
+    assert change == "change: $0.00 of priced calls; 2 unpriced calls left out"

@@ -62,7 +62,7 @@ async def test_savings_report_tool(home: Path, monkeypatch: pytest.MonkeyPatch) 
         assert "quality" in data["notes"][0]
         bad = await client.call_tool("savings_report", {"period": "last_fortnight"})
         assert bad.is_error is True
-        assert "allowed: one of today, yesterday" in bad.content[0].text  # type: ignore[union-attr]
+        assert "Unknown period 'last_fortnight'" in bad.content[0].text  # type: ignore[union-attr]
 
 
 async def test_compare_periods_tool(client: Client) -> None:
@@ -106,6 +106,39 @@ async def test_compare_periods_tool(client: Client) -> None:
     unknown = await client.call_tool("compare_periods", {"before": "last_fortnight"})
     text = unknown.content[0].text  # type: ignore[union-attr]
     assert unknown.is_error is True and "a month YYYY-MM" in text and "start/end" not in text
+
+
+async def test_compare_periods_says_when_a_side_has_not_begun_is_reversed_or_holds_no_calls(
+    client: Client,
+) -> None:
+    """A "before" in the future (next year's January against this month) was compared in silence,
+    its $0 read as a real drop, as was a before that comes after its after; a side with no calls
+    at all was said to have "no priced calls", as if calls were there without a price."""
+    _ledger()
+    today = datetime.now(UTC).date()
+    ahead = f"{today.year + 1}-01"
+    result = await client.call_tool("compare_periods", {"before": ahead, "after": "2026-11"})
+    assert result.is_error is False, result.content
+    data = result.structured_content
+    assert data is not None
+    warnings = data["warnings"]
+    assert (
+        f"before ({ahead}-01 to {ahead}-31) has not begun (today is {today.isoformat()}): "
+        "it holds no calls yet" in warnings
+    )
+    assert (
+        f"before ({ahead}-01 to {ahead}-31) begins after after (2026-11-01 to 2026-11-30): the change reads "
+        "backwards; swap before and after" in warnings
+    )
+    assert (
+        "the before period has no calls in the ledger (none recorded for its days yet): the whole change is "
+        "counted as volume" in warnings
+    )
+    # In the right order, over days that are past and hold calls: none of these.
+    fine = await client.call_tool("compare_periods", WEEKS)
+    assert fine.structured_content is not None
+    said = " ".join(fine.structured_content["warnings"])
+    assert "has not begun" not in said and "backwards" not in said and "no calls" not in said
 
 
 def _unpriced_ledger() -> None:

@@ -885,3 +885,86 @@ async def test_a_server_says_when_its_env_file_changed_since_it_started(home: Pa
         assert after is not None
         said = [w for w in after["warnings"] if CHANGED in w]
         assert len(said) == 1 and str(env_file) in said[0] and "restart it" in said[0], after["warnings"]
+
+
+async def test_an_answer_of_unpriced_calls_only_counts_them_beside_its_total_over_stdio(home: Path) -> None:
+    """An agent that only reported calls of a model no price list knows got back `total_usd: 0` and
+    `by_basis: {"estimated": 0}`, nothing beside them saying the money was unknown, not nothing
+    (a client reading the total had to sum the rows' counts). The total stays a number, of what has
+    a price, and `unpriced_requests` counts the calls outside it; compare_periods' sides too."""
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cost_mcp"], env=server_env(home))
+    call = {"provider": "acme", "model": "acme-dark-1", "input_tokens": 1_000, "output_tokens": 10}
+    async with Client(params) as c:
+        for i in range(3):
+            recorded = await c.call_tool(
+                "record_usage",
+                {**call, "agent": "bot", "request_id": f"dark-{i}", "timestamp": "2026-11-03T10:00:00Z"},
+            )
+            assert recorded.is_error is False, recorded.content
+        spent = await c.call_tool("get_spend", {"period": "2026-11", "group_by": ["model"]})
+        models = await c.call_tool("model_breakdown", {"period": "2026-11"})
+        compared = await c.call_tool("compare_periods", {"before": "2026-10", "after": "2026-11"})
+    data = spent.structured_content
+    assert data is not None
+    assert (data["total_usd"], data["unpriced_requests"]) == (0, 3)
+    assert [(r["cost_usd"], r["unpriced_requests"]) for r in data["rows"]] == [(None, 3)]
+    assert any("acme-dark-1" in w and "no known price" in w for w in data["warnings"])
+    breakdown = models.structured_content
+    assert breakdown is not None
+    assert (
+        breakdown["total_usd"],
+        breakdown["unpriced_requests"],
+        breakdown["previous_unpriced_requests"],
+    ) == (
+        0,
+        3,
+        0,
+    )
+    sides = compared.structured_content
+    assert sides is not None
+    after = sides["after"]
+    assert (after["cost_usd"], after["calls"], after["unpriced_calls"]) == (0, 0, 3)
+    assert sides["before"]["unpriced_calls"] == 0
+
+
+async def test_an_other_row_says_how_many_rows_it_sums(client: Client) -> None:
+    """A bounded breakdown by model and project ended in `{"model": "(other)", "project": "(other)"}`
+    and model_breakdown's top models in "other", neither saying what they held: a reader could take
+    them for one more model. Each now counts the rows (or models) it sums; a row of its own says null."""
+    models = ("claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5")
+    for i, model in enumerate(models):
+        for j, project in enumerate(("alpha", "beta", "gamma")):
+            done = await client.call_tool(
+                "record_usage",
+                {
+                    "provider": "anthropic",
+                    "model": model,
+                    "input_tokens": 1_000 * (j + 1),
+                    "output_tokens": 10,
+                    "agent": "bot",
+                    "project": project,
+                    "session": f"s{i}{j}",
+                    "request_id": f"fold-{i}-{j}",
+                    "timestamp": "2026-11-03T10:00:00Z",
+                },
+            )
+            assert done.is_error is False, done.content
+    period = {"start": "2026-11-01", "end": "2026-11-30"}
+    by_two = await client.call_tool("get_spend", {**period, "group_by": ["model", "project"], "limit": 3})
+    data = by_two.structured_content
+    assert data is not None and data["truncated"] is True and data["total_rows"] == 9
+    *own, other = data["rows"]
+    assert other["group"] == {"model": "(other)", "project": "(other)"}
+    assert (other["folded_rows"], other["requests"]) == (6, 6)
+    assert [r["folded_rows"] for r in own] == [None, None, None]
+    by_session = await client.call_tool("get_spend", {**period, "group_by": ["session"], "limit": 4})
+    sessions = by_session.structured_content
+    assert sessions is not None
+    assert [r["folded_rows"] for r in sessions["rows"]] == [None, None, None, None, 5]
+    top = await client.call_tool("model_breakdown", {**period, "top_n": 1})
+    ranked = top.structured_content
+    assert ranked is not None
+    assert [(m["model"], m["folded_models"]) for m in ranked["models"]] == [
+        ("claude-opus-4-1", None),
+        ("other", 2),
+    ]

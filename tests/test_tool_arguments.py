@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from mcp import Client
+
+from tests.test_cli import run
 
 pytestmark = pytest.mark.anyio
 
@@ -27,26 +28,44 @@ async def test_misspelt_period_is_an_error_naming_the_valid_arguments(client: Cl
         ("get_spend", "2026-01-10..2026-03-04", ("2026-01-10", "2026-03-04")),
         ("model_breakdown", "2026-02", ("2026-02-01", "2026-02-28")),
         ("get_spend", "2026-03-05", ("2026-03-05", "2026-03-05")),
-        ("get_spend", "the whole year", None),
+        ("spend_forecast", "2026-02", ("2026-02-01", "2026-02-28")),
     ],
 )
-async def test_a_period_written_as_the_cli_takes_it_is_refused_naming_start_and_end(
-    client: Client, tool: str, period: str, days: tuple[str, str] | None
+async def test_a_period_written_as_days_is_taken_by_every_tool(
+    client: Client, tool: str, period: str, days: tuple[str, str]
 ) -> None:
-    """get_spend's own warning for an empty period suggests "such as 2026-01-10..2026-03-04" (the
-    CLI's --period takes it); a model that sent that back as `period` was told only the presets,
-    not that the tools take such days as start and end."""
+    """`get_spend(period="2026-11")` was refused (an enum of presets) while
+    `compare_periods(after="2026-11")` and `cost-mcp report --period 2026-11` took it: one parser
+    reads a period for every tool and command now, and the days are those start and end give."""
     result = await client.call_tool(tool, {"period": period})
-    assert result.is_error is True
-    text = result.content[0].text  # type: ignore[union-attr]
-    assert text.startswith(f"{tool}: argument 'period' got {json.dumps(period)}; allowed: one of today"), text
-    if days is None:
-        assert text.endswith("; or days as start and end (YYYY-MM-DD)"), text
-        return
+    assert result.is_error is False, result.content
+    given = result.structured_content
+    assert given is not None
     start, end = days
-    assert text.endswith(f'; for those days give start "{start}" and end "{end}" instead'), text
-    done = await client.call_tool(tool, {"start": start, "end": end})  # as the error says: taken
-    assert done.is_error is False, done.content
+    assert (given["period"]["first_day"], given["period"]["last_day"]) == (start, end)
+    as_dates = await client.call_tool(tool, {"start": start, "end": end})
+    assert as_dates.structured_content is not None
+    assert as_dates.structured_content["period"]["first_day"] == start
+
+
+@pytest.mark.parametrize("period", ["last_year", "2026-13", "2026-02-30", "2026-03-05..", "20260305"])
+async def test_a_bad_period_is_refused_alike_by_get_spend_compare_periods_and_the_cli(
+    client: Client, period: str
+) -> None:
+    """One parser, one refusal naming the fix: get_spend's said "allowed: one of today, ..." and
+    compare_periods' named the forms it takes; get_spend only adds its other way (start/end)."""
+    spent = await client.call_tool("get_spend", {"period": period})
+    compared = await client.call_tool("compare_periods", {"after": period})
+    assert spent.is_error is True and compared.is_error is True
+    spent_text = spent.content[0].text.removeprefix("Error executing tool get_spend: ")  # type: ignore[union-attr]
+    compared_text = compared.content[0].text.removeprefix(  # type: ignore[union-attr]
+        "Error executing tool compare_periods: "
+    )
+    assert spent_text.removesuffix("; or start/end as YYYY-MM-DD.").rstrip(".") == compared_text.rstrip(".")
+    assert period in compared_text
+    cli = run("report", "--period", period)
+    assert cli.returncode == 2
+    assert " ".join(compared_text.rstrip(".").split()) in " ".join(cli.stderr.split())
 
 
 async def test_every_tool_rejects_an_unknown_argument_and_says_so_in_its_schema(client: Client) -> None:

@@ -8,6 +8,7 @@ intended change, run `python -m pytest tests/test_tool_list.py --inline-snapshot
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -48,10 +49,15 @@ async def test_descriptions_carry_no_docstring_indentation_and_schemas_no_titles
     assert '{"type":"null"}' not in wire
 
 
-async def test_period_is_an_enum_and_optional_arguments_are_plain_types(client: Client) -> None:
+async def test_period_is_an_enum_or_days_and_optional_arguments_are_plain_types(client: Client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
     props = tools["get_spend"].input_schema["properties"]
-    assert props["period"]["enum"] == [
+    presets, days = props["period"]["anyOf"]
+    assert re.fullmatch(days["pattern"], "2026-11") and re.fullmatch(
+        days["pattern"], "2026-11-01..2026-11-15"
+    )
+    assert not re.fullmatch(days["pattern"], "last_year")
+    assert presets["enum"] == [
         "today",
         "yesterday",
         "this_week",
@@ -91,15 +97,9 @@ async def test_results_are_structured_behind_a_minimal_output_schema(client: Cli
         (
             "get_spend",
             {"period": 5},
-            "get_spend: argument 'period' got 5; allowed: one of today, yesterday, this_week, last_week, "
-            "this_month, last_month, last_7_days, last_30_days, this_year",
-        ),
-        (
-            "get_spend",
-            {"period": "last_year"},
-            "get_spend: argument 'period' got \"last_year\"; allowed: one of today, yesterday, this_week, "
-            "last_week, this_month, last_month, last_7_days, last_30_days, this_year; or days as start "
-            "and end (YYYY-MM-DD)",
+            "get_spend: argument 'period' got 5 (input should be a valid string); allowed: one of today, yesterday, this_week, last_week, "
+            "this_month, last_month, last_7_days, last_30_days, this_year or a day YYYY-MM-DD, a month "
+            "YYYY-MM, or YYYY-MM-DD..YYYY-MM-DD (both included)",
         ),
         (
             "get_spend",
@@ -258,19 +258,24 @@ Example: show_dashboard(period="last_30_days", providers=["anthropic"])\
                     "type": "object",
                     "properties": {
                         "period": {
-                            "enum": [
-                                "today",
-                                "yesterday",
-                                "this_week",
-                                "last_week",
-                                "this_month",
-                                "last_month",
-                                "last_7_days",
-                                "last_30_days",
-                                "this_year",
+                            "anyOf": [
+                                {
+                                    "enum": [
+                                        "today",
+                                        "yesterday",
+                                        "this_week",
+                                        "last_week",
+                                        "this_month",
+                                        "last_month",
+                                        "last_7_days",
+                                        "last_30_days",
+                                        "this_year",
+                                    ]
+                                },
+                                {"pattern": "^\\d{4}-\\d\\d(-\\d\\d(\\.\\..{10})?)?$"},
                             ],
                             "type": "string",
-                            "description": "Whole calendar periods; omit with start/end.",
+                            "description": "Or days, both included; omit with start/end.",
                         },
                         "start": {
                             "maxLength": 10,
@@ -527,19 +532,24 @@ Example: get_spend(period="last_30_days", group_by=["session"], limit=50)\
                     "type": "object",
                     "properties": {
                         "period": {
-                            "enum": [
-                                "today",
-                                "yesterday",
-                                "this_week",
-                                "last_week",
-                                "this_month",
-                                "last_month",
-                                "last_7_days",
-                                "last_30_days",
-                                "this_year",
+                            "anyOf": [
+                                {
+                                    "enum": [
+                                        "today",
+                                        "yesterday",
+                                        "this_week",
+                                        "last_week",
+                                        "this_month",
+                                        "last_month",
+                                        "last_7_days",
+                                        "last_30_days",
+                                        "this_year",
+                                    ]
+                                },
+                                {"pattern": "^\\d{4}-\\d\\d(-\\d\\d(\\.\\..{10})?)?$"},
                             ],
                             "type": "string",
-                            "description": "Whole calendar periods; omit with start/end.",
+                            "description": "Or days, both included; omit with start/end.",
                         },
                         "start": {
                             "maxLength": 10,
@@ -619,19 +629,24 @@ Example: model_breakdown(period="last_30_days", top_n=5)\
                     "type": "object",
                     "properties": {
                         "period": {
-                            "enum": [
-                                "today",
-                                "yesterday",
-                                "this_week",
-                                "last_week",
-                                "this_month",
-                                "last_month",
-                                "last_7_days",
-                                "last_30_days",
-                                "this_year",
+                            "anyOf": [
+                                {
+                                    "enum": [
+                                        "today",
+                                        "yesterday",
+                                        "this_week",
+                                        "last_week",
+                                        "this_month",
+                                        "last_month",
+                                        "last_7_days",
+                                        "last_30_days",
+                                        "this_year",
+                                    ]
+                                },
+                                {"pattern": "^\\d{4}-\\d\\d(-\\d\\d(\\.\\..{10})?)?$"},
                             ],
                             "type": "string",
-                            "description": "Whole calendar periods; omit with start/end.",
+                            "description": "Or days, both included; omit with start/end.",
                         },
                         "start": {
                             "maxLength": 10,
@@ -687,19 +702,24 @@ Example: savings_report(period="last_week")\
                     "type": "object",
                     "properties": {
                         "period": {
-                            "enum": [
-                                "today",
-                                "yesterday",
-                                "this_week",
-                                "last_week",
-                                "this_month",
-                                "last_month",
-                                "last_7_days",
-                                "last_30_days",
-                                "this_year",
+                            "anyOf": [
+                                {
+                                    "enum": [
+                                        "today",
+                                        "yesterday",
+                                        "this_week",
+                                        "last_week",
+                                        "this_month",
+                                        "last_month",
+                                        "last_7_days",
+                                        "last_30_days",
+                                        "this_year",
+                                    ]
+                                },
+                                {"pattern": "^\\d{4}-\\d\\d(-\\d\\d(\\.\\..{10})?)?$"},
                             ],
                             "type": "string",
-                            "description": "Whole calendar periods; omit with start/end.",
+                            "description": "Or days, both included; omit with start/end.",
                         },
                         "start": {
                             "maxLength": 10,
@@ -749,12 +769,12 @@ Example: compare_periods(before="2026-10", after="2026-11", group_by=["agent"])\
                         "before": {
                             "maxLength": 40,
                             "type": "string",
-                            "description": "A period name, YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (both included).",
+                            "description": "A period name, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD (both included).",
                         },
                         "after": {
                             "maxLength": 40,
                             "type": "string",
-                            "description": "A period name, YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (both included).",
+                            "description": "A period name, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD (both included).",
                         },
                         "group_by": {
                             "items": {
@@ -1156,19 +1176,24 @@ Example: spend_forecast(period="this_month")\
                     "type": "object",
                     "properties": {
                         "period": {
-                            "enum": [
-                                "today",
-                                "yesterday",
-                                "this_week",
-                                "last_week",
-                                "this_month",
-                                "last_month",
-                                "last_7_days",
-                                "last_30_days",
-                                "this_year",
+                            "anyOf": [
+                                {
+                                    "enum": [
+                                        "today",
+                                        "yesterday",
+                                        "this_week",
+                                        "last_week",
+                                        "this_month",
+                                        "last_month",
+                                        "last_7_days",
+                                        "last_30_days",
+                                        "this_year",
+                                    ]
+                                },
+                                {"pattern": "^\\d{4}-\\d\\d(-\\d\\d(\\.\\..{10})?)?$"},
                             ],
                             "type": "string",
-                            "description": "Whole calendar periods; omit with start/end.",
+                            "description": "Or days, both included; omit with start/end.",
                         },
                         "start": {
                             "maxLength": 10,

@@ -10,11 +10,21 @@ import dataclasses
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import USD, to_nanos
-from cost_mcp.periods import PRESETS, Preset, preset_key
+from cost_mcp.periods import PERIOD_PATTERN, PRESETS, preset_key
 
 if TYPE_CHECKING:
     from cost_mcp.sources.claude_code import IngestReport
@@ -642,12 +652,23 @@ def _preset_spelling(value: object) -> object:
     return value
 
 
+PERIOD_SCHEMA: dict[str, JsonValue] = {
+    "type": "string",
+    "anyOf": [{"enum": list(PRESETS)}, {"pattern": PERIOD_PATTERN}],
+}
+"""A period as every tool publishes it: a preset, or days as the CLI writes them (PERIOD_FORMS).
+`get_spend(period="2026-11")` was refused while `compare_periods(after="2026-11")` and
+`cost-mcp report --period 2026-11` took it; one parser (periods.resolve_spec) now reads them all,
+and its refusal, naming the forms, is the same everywhere."""
+
+# The length is checked, not published: every tool's list carries this schema (tools/list size).
+_PeriodText = Annotated[
+    str, BeforeValidator(_preset_spelling), StringConstraints(max_length=40), WithJsonSchema(PERIOD_SCHEMA)
+]
+
 PeriodName = Annotated[
-    Preset | None,
-    BeforeValidator(_preset_spelling),
-    Field(
-        description="Whole calendar periods; omit with start/end.",
-    ),
+    _PeriodText | None,
+    Field(description="Or days, both included; omit with start/end."),
 ]
 DAY_FORMAT: dict[str, JsonValue] = {"format": "date"}
 """JSON Schema's format of a day (YYYY-MM-DD), so that a bad one is answered "allowed: a date,
@@ -710,6 +731,9 @@ class SpendRow(Result):
         None,
         description="By model: the logged ids of this one model the row sums (each agent spells it "
         "its own way), when not just the one shown; else null.",
+    )
+    folded_rows: int | None = Field(
+        None, description="An '(other)' row: how many rows (groups) it sums; else null."
     )
 
 
@@ -783,7 +807,14 @@ class SpendResult(Answer, Paged):
     """What was spent in a period, broken down, with where each number comes from."""
 
     period: PeriodInfo
-    total_usd: USD = Field(description="Sum of rows: each dollar counted once, billed data first.")
+    total_usd: USD = Field(
+        description="Sum of rows: each dollar counted once, billed data first. Calls with no known price "
+        "are not in it: with unpriced_requests above 0 it is the priced part, and 0 then means unknown, "
+        "not $0."
+    )
+    unpriced_requests: int = Field(
+        0, description="Calls in rows with no known price, in neither total_usd nor by_basis."
+    )
     by_basis: dict[str, USD] = Field(description="The total split by basis: billed, estimated, subscription.")
     group_by: list[str]
     rows: list[SpendRow] = Field(
@@ -828,6 +859,9 @@ class ModelRow(Result):
         description="The logged ids of this one model the row sums (each agent spells it its own "
         "way), when not just the one shown; else null.",
     )
+    folded_models: int | None = Field(
+        None, description="The 'other' row: how many models it sums; else null."
+    )
 
 
 class ModelBreakdown(Answer, Paged):
@@ -835,8 +869,12 @@ class ModelBreakdown(Answer, Paged):
 
     period: PeriodInfo
     previous_period: PeriodInfo
-    total_usd: USD
+    total_usd: USD = Field(description="Of the priced calls; see unpriced_requests (as get_spend's).")
+    unpriced_requests: int = Field(0, description="Calls with no known price, not in total_usd.")
     previous_total_usd: USD
+    previous_unpriced_requests: int = Field(
+        0, description="Calls with no known price, not in previous_total_usd."
+    )
     models: list[ModelRow]
     sources: list[SourceStatus]
     warnings: list[str]
@@ -1350,9 +1388,11 @@ PeriodSpec = Annotated[
     str | None,
     Field(
         max_length=40,
-        description="A period name, YYYY-MM or YYYY-MM-DD..YYYY-MM-DD (both included).",
+        description="A period name, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD (both included).",
     ),
 ]
+"""compare_periods' sides: the forms a ``period`` takes (PERIOD_SCHEMA), read by the same parser; in
+words, not the enum and pattern, which two more copies of would overrun the tool list's size."""
 
 
 class SessionSaving(Result):
@@ -1522,8 +1562,11 @@ class PeriodFigures(Result):
     """One side of a comparison."""
 
     period: PeriodInfo
-    cost_usd: USD
-    calls: int
+    cost_usd: USD = Field(
+        description="Of the priced calls; 0 with unpriced_calls above 0 is unknown, not $0."
+    )
+    calls: int = Field(description="Priced calls, which every figure here is of.")
+    unpriced_calls: int = Field(0, description="Calls with no known price, in none of these figures.")
     tokens: int = Field(description="All input (uncached, cache reads, cache writes) plus output.")
     cost_per_call_usd: USD | None = Field(description="Rounded to 1e-9 USD; null without calls.")
     cost_per_million_tokens_usd: USD | None = Field(description="Rounded to 1e-9 USD; null without tokens.")

@@ -41,6 +41,12 @@ Preset = Literal[
 """A period by name: what the MCP tools take (an enum in their schema)."""
 PRESETS: Final[tuple[str, ...]] = get_args(Preset)
 
+PERIOD_FORMS: Final = "a day YYYY-MM-DD, a month YYYY-MM, or YYYY-MM-DD..YYYY-MM-DD (both included)"
+"""The periods written as dates that every ``period`` argument takes beside the presets, in words."""
+PERIOD_PATTERN: Final = r"^\d{4}-\d\d(-\d\d(\.\..{10})?)?$"
+""":data:`PERIOD_FORMS` as a JSON Schema pattern, what the tools publish beside the presets' enum: short,
+as every tool's list carries it; the parser (:func:`resolve_spec`) is what checks the days."""
+
 GRANULARITIES: Final[tuple[Granularity, ...]] = get_args(Granularity)
 
 #: Longest explicit range accepted: about 20 years. Longer is almost surely a typo in the year.
@@ -297,7 +303,9 @@ def periods_to_compare(
     """compare_periods' two sides from its arguments (see :func:`resolve_spec`), and notes on them.
 
     ``after`` defaults to last week, ``before`` to its :func:`baseline`. A side given explicitly
-    that is still in progress is kept whole, with a note that it holds fewer days' calls.
+    that is still in progress is kept whole, with a note that it holds fewer days' calls; one not
+    begun yet, or a ``before`` that begins after ``after``, is noted too (both were compared in
+    silence, the change read as if it were real).
     """
     moment = datetime.now(UTC) if now is None else now
     later = resolve_spec(after or "last_week", tz=tz, week_start=week_start, now=moment)
@@ -313,6 +321,18 @@ def periods_to_compare(
         for side, p in (("before", earlier), ("after", later))
         if in_progress(p, today)
     ]
+    notes += [
+        f"{side} ({p.first_day.isoformat()} to {p.last_day.isoformat()}) has not begun (today is "
+        f"{today.isoformat()}): it holds no calls yet"
+        for side, p in (("before", earlier), ("after", later))
+        if p.first_day > today
+    ]
+    if earlier.first_day > later.first_day:
+        notes.append(
+            f"before ({earlier.first_day.isoformat()} to {earlier.last_day.isoformat()}) begins after "
+            f"after ({later.first_day.isoformat()} to {later.last_day.isoformat()}): the change reads "
+            "backwards; swap before and after"
+        )
     return earlier, later, notes
 
 
@@ -604,8 +624,7 @@ def _resolve_spec(
         dates = f"; or {names.dates} as YYYY-MM-DD" if names is not None else ""
         raise InvalidInputError(
             f"Unknown period {spec!r}.{_closest_preset(preset_key(text))} Write a period name "
-            f"({', '.join(PRESETS)}), a day YYYY-MM-DD, a month YYYY-MM, or YYYY-MM-DD..YYYY-MM-DD "
-            f"(both included){dates}."
+            f"({', '.join(PRESETS)}), {PERIOD_FORMS}{dates}."
         )
     return resolve_period(text, tz=tz, week_start=week_start, now=now)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
+
+from cost_mcp.periods import PERIOD_FORMS, PERIOD_PATTERN
 
 _SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
 """Keywords whose value maps names to schemas: their keys are names, never keywords."""
@@ -108,6 +108,8 @@ def allowed(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) ->
         )
         return " or ".join(allowed(v, root) for v in shown)
     kind = schema.get("type")
+    if schema.get("pattern") == PERIOD_PATTERN:
+        return PERIOD_FORMS
     if kind in ("integer", "number"):
         return _range("an integer" if kind == "integer" else "a number", schema)
     if kind == "string":
@@ -179,23 +181,6 @@ def _show(value: object, *, quote: bool = True) -> str:
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
 
 
-def _as_start_and_end(spec: str) -> str:
-    """For a ``period`` given as the CLI writes one (a month, a day, ``A..B``), which the tools
-    take as ``start`` and ``end``: those two, as they should be sent. An answer's own warning
-    suggests such a range (``2026-01-10..2026-03-04``), and the model that sent it back as
-    ``period`` was told only the presets."""
-    from cost_mcp.errors import InvalidInputError
-    from cost_mcp.periods import resolve_spec
-
-    try:
-        p = resolve_spec(spec, tz=ZoneInfo("UTC"))
-    except InvalidInputError:
-        return "; or days as start and end (YYYY-MM-DD)"
-    first = datetime.fromtimestamp(p.start_ms / 1000, UTC).date()
-    last = datetime.fromtimestamp(p.end_ms / 1000, UTC).date() - timedelta(days=1)
-    return f'; for those days give start "{first}" and end "{last}" instead'
-
-
 def argument_error(exc: ValidationError, schema: Mapping[str, Any], *, most: int = 3) -> str:
     """Pydantic's errors for a tool's arguments as one line: each argument, what was given, what
     is allowed (from the tool's input ``schema``), without pydantic's banner and links."""
@@ -215,8 +200,6 @@ def argument_error(exc: ValidationError, schema: Mapping[str, Any], *, most: int
         if error["type"] == "missing":
             parts.append(f"argument '{where}' is required{takes}")
             continue
-        if name == "period" and {"start", "end"} <= properties.keys() and isinstance(error["input"], str):
-            takes += _as_start_and_end(error["input"])
         if error["type"] in _SAID_BY_ALLOWED and takes:
             parts.append(f"argument '{where}' got {_show(error['input'])}{takes}")
             continue

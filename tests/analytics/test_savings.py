@@ -465,7 +465,7 @@ def test_an_empty_before_period_is_all_volume(conn: Conn, settings: Settings) ->
     result = compare_periods(conn, settings, Pricer(), before, after)
     assert [(p.part, p.usd) for p in result.parts if p.usd] == [("volume", Decimal("0.225"))]
     assert result.change_percent is None and result.before.cost_per_call_usd is None
-    assert any("before period has no priced calls" in w for w in result.warnings)
+    assert any("before period has no calls in the ledger" in w for w in result.warnings)
 
 
 def test_a_period_with_too_many_calls_is_refused_with_a_shorter_one_to_try(

@@ -1232,3 +1232,21 @@ def test_answers_name_the_otlp_receiver_and_when_it_last_received(server: str, s
     assert datetime.fromisoformat(again["last_success"]) >= received
     assert again["last_refresh"].startswith("4 events received over OTLP since ")
     assert later.total_usd == answer.total_usd
+
+
+def test_the_reports_freshness_line_names_the_otlp_receiver(server: str, settings: Settings) -> None:
+    """`cost-mcp report` said when each provider's bill was synced, and nothing of spend that came
+    over OTLP (get_spend's `sources` names `otlp:<agent>`): a user whose spend all came that way saw
+    no line saying how fresh it was. It now names the receiver and its last event, both ways."""
+    from tests.test_cli import run
+
+    _send_logs(server, [_api_request("req_fresh", _ago(20), Tokens(input=10, output=5))])
+    with closing(connect(settings.db)) as conn:
+        answer = spend.get_spend(conn, settings, spend.resolve(settings, "last_7_days", None, None, None), [])
+    [source] = [s for s in answer.sources if s.source == "otlp:claude-code"]
+    assert source.last_success is not None
+    received = f"{source.last_success[:16].replace('T', ' ')} UTC"
+    done = run("report", "--period", "last_7_days", env={"COLUMNS": "300"})
+    assert done.returncode == 0, done.stderr
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("provider data as of:")]
+    assert line == f"provider data as of: otlp:claude-code {received} (last event received)"

@@ -125,11 +125,16 @@ def model_breakdown(
     next_cursor, paging_notes = rows.follow(window, shown)
     total = current.total_usd
     model_rows = [_model_row(acc, prev_models.get(key), total) for key, acc in ranked]
+    if shown.truncated:
+        # "other" alone did not say how many models it sums (top_n=5 of 40 read as one more model).
+        model_rows[-1] = model_rows[-1].model_copy(update={"folded_models": len(shown.rest)})
     return ModelBreakdown(
         period=current.period,
         previous_period=period_info(prev),
         total_usd=total,
+        unpriced_requests=current.unpriced_requests,
         previous_total_usd=before.total_usd,
+        previous_unpriced_requests=before.unpriced_requests,
         models=model_rows,
         truncated=shown.truncated,
         total_rows=shown.total_rows,

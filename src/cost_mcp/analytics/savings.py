@@ -836,14 +836,22 @@ def compare_periods(
     dims = list(group_by) if group_by else list(DEFAULT_COMPARE_DIMS)
     rows = _compare_rows(b, a, dims, (b_unpriced, a_unpriced), names)
     change = a.cost - b.cost
-    if not b.calls or not a.calls:
-        empty = "before" if not b.calls else "after"
-        warnings.append(f"the {empty} period has no priced calls: the whole change is counted as volume")
+    for side, priced, unpriced in (("before", b.calls, b_unpriced), ("after", a.calls, a_unpriced)):
+        if priced:
+            continue
+        # No calls at all is not the same answer as calls with no price: a period with nothing
+        # recorded yet (not begun, or before the first log) compares as if usage had stopped.
+        held = (
+            f"no priced calls ({len(unpriced):,} unpriced)"
+            if unpriced
+            else "no calls in the ledger (none recorded for its days yet)"
+        )
+        warnings.append(f"the {side} period has {held}: the whole change is counted as volume")
     if before.start_ms < after.end_ms and after.start_ms < before.end_ms:
         warnings.append("the two periods overlap: calls in both are counted on each side")
     return Comparison(
-        before=_figures(before, b, names),
-        after=_figures(after, a, names),
+        before=_figures(before, b, names, len(b_unpriced)),
+        after=_figures(after, a, names, len(a_unpriced)),
         change_usd=_usd(change),
         change_percent=float(round(Decimal(change) / Decimal(b.cost) * 100, 1)) if b.cost else None,
         parts=[ChangePart(part=name, usd=_usd(v), meaning=PART_MEANINGS[name]) for name, v in parts],
@@ -924,7 +932,7 @@ def _with_shares(t: Tokens, m: Sequence[int]) -> Tokens:
     return replace(t, input=total - cr - w5 - w1, cache_read=cr, cache_write_5m=w5, cache_write_1h=w1)
 
 
-def _figures(p: Period, s: _Side, names: vocabulary.ModelNames) -> PeriodFigures:
+def _figures(p: Period, s: _Side, names: vocabulary.ModelNames, unpriced: int) -> PeriodFigures:
     nano = Decimal("0.000000001")
     cost = _usd(s.cost)
     per_model: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -948,6 +956,7 @@ def _figures(p: Period, s: _Side, names: vocabulary.ModelNames) -> PeriodFigures
         period=period_info(p),
         cost_usd=cost,
         calls=len(s.calls),
+        unpriced_calls=unpriced,
         tokens=s.tokens,
         cost_per_call_usd=(cost / len(s.calls)).quantize(nano) if s.calls else None,
         cost_per_million_tokens_usd=(cost * 1_000_000 / s.tokens).quantize(nano) if s.tokens else None,

@@ -139,6 +139,8 @@ class _Group:
     extra: dict[str, int] = field(default_factory=dict)
     model_ids: set[str] = field(default_factory=set)
     """Grouped by model: the logged ids of the calls summed here (one model, many spellings)."""
+    folded: int = 0
+    """An "(other)" row's: how many groups it sums (0 for a group of its own)."""
 
     def add(self, s: _Slice) -> None:
         self.cost_nanos += s.cost_nanos
@@ -292,6 +294,7 @@ def get_spend(
     return SpendResult(
         period=period_info(p),
         total_usd=total,
+        unpriced_requests=sum(r.unpriced_requests for r in shown.rows),
         by_basis=dict(by_basis),
         group_by=list(dims),
         rows=shown.rows,
@@ -978,6 +981,7 @@ def _others(groups: Iterable[_Group]) -> list[_Group]:
     by_basis: dict[str, _Group] = {}
     for g in groups:
         acc = by_basis.setdefault(g.basis, _Group(basis=g.basis))
+        acc.folded += g.folded or 1  # a sum of groups already (the local sessions past a page) counts them
         acc.cost_nanos += g.cost_nanos
         acc.unpriced += g.unpriced
         if g.requests is not None:
@@ -1015,6 +1019,7 @@ def _row_fields(group: dict[str, str | None], g: _Group) -> dict[str, Any]:
         "tokens": trusted(TokenTotals, tokens.as_fields(g.tokens)) if g.tokens is not None else None,
         "unpriced_requests": int(g.unpriced),
         "model_ids": _merged(group, g.model_ids),
+        "folded_rows": g.folded or None,
     }
 
 
@@ -1636,7 +1641,9 @@ def _session_part(
         _as_group(g) for _, g in candidates[end:]
     ]
     if local_rest is not None:
-        rest.append(_as_group(local_rest))
+        past = _as_group(local_rest)
+        past.folded = max(1, local_rows - len(local))  # the local sessions not among the candidates
+        rest.append(past)
     before = rows.marks(map(_session_key, candidates[: window.offset]))
     through = rows.marks(map(_session_key, candidates[:end]))
     return shown, _others(rest), total, bool(rest), end if end < total else None, before, through
@@ -1677,6 +1684,7 @@ def _session_fields(group: dict[str, str | None], s: session_rows.SessionSums) -
         "tokens": trusted(TokenTotals, tokens.as_fields(s.tokens)),
         "unpriced_requests": s.unpriced,
         "model_ids": None,
+        "folded_rows": None,
     }
 
 

@@ -268,9 +268,11 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
             f"{b.budget.period} from {b.first_day}",  # the local day: period_start is UTC
             format_usd(b.budget.amount_usd),
             format_cost(b.spent_usd, b.unpriced_requests),
-            # From the limit and spent as shown, so the three add up ($10.01, $5.00, $5.01).
-            format_usd(shown_left(b.budget.amount_usd, b.spent_usd)),
-            f"{b.percent}",
+            # From the limit and spent as shown, so the three add up ($10.01, $5.00, $5.01). Calls
+            # with no known price count nothing: what is left is then at most that, the percent at
+            # least this (a budget of unpriced calls only read "left $5.00, 0.0%" as if unused).
+            ("≤" if b.unpriced_requests else "") + format_usd(shown_left(b.budget.amount_usd, b.spent_usd)),
+            ("≥" if b.unpriced_requests else "") + f"{b.percent}",
             format_cost(b.projected_usd, b.unpriced_requests),
             b.status.replace("_", " "),  # folds between its words
         )

@@ -319,11 +319,20 @@ def _attribution_lines(out: Console, result: SpendResult) -> None:
 
 def freshness(result: SpendResult) -> str | None:
     """How fresh each provider's report is (JSON's ``sources[]``): billed rows look alike whether
-    synced a minute or a week ago. None without providers. A failed refresh is said by its warning."""
+    synced a minute or a week ago. None without providers. A failed refresh is said by its warning.
+    The OTLP receiver's sources (``otlp:<agent>``) are named with when their last event came, as
+    get_spend's ``sources`` names them: spend sent over OpenTelemetry had no line saying how fresh."""
+    from cost_mcp.analytics.spend import OTLP_KIND
+
     synced = [
         f"{s.source} {s.last_success[:16].replace('T', ' ')} UTC"
+        + (" (last event received)" if s.kind == OTLP_KIND else "")
         for s in result.sources
-        if s.kind in ("billing api", "usage api") and s.last_success and s.source not in ATTRIBUTION_ONLY
+        if s.last_success
+        and (
+            (s.kind in ("billing api", "usage api") and s.source not in ATTRIBUTION_ONLY)
+            or s.kind == OTLP_KIND
+        )
     ]
     return f"provider data as of: {', '.join(synced)}" if synced else None
 
@@ -1022,8 +1031,12 @@ def _render_compare(out: Console, result: Comparison) -> None:
         f"{b.period.first_day} to {b.period.last_day}",
         f"{a.period.first_day} to {a.period.last_day}",
     )
-    table.add_row("calls at list price", format_usd(b.cost_usd), format_usd(a.cost_usd))
-    table.add_row("calls", f"{b.calls:,}", f"{a.calls:,}")
+    # A side whose calls all lack a price read "$0.00" and "0" calls: unknown, not nothing spent.
+    table.add_row("calls at list price", *(format_cost(x.cost_usd, x.unpriced_calls) for x in (b, a)))
+    table.add_row(
+        "calls",
+        *(f"{x.calls:,}" + (f" + {x.unpriced_calls:,} unpriced" if x.unpriced_calls else "") for x in (b, a)),
+    )
     per_call = [
         format_usd(x.cost_per_call_usd, 6) if x.cost_per_call_usd is not None else "-" for x in (b, a)
     ]
@@ -1040,6 +1053,9 @@ def _render_compare(out: Console, result: Comparison) -> None:
     )
     show(out, table)
     pct = f" ({result.change_percent:+}%)" if result.change_percent is not None else ""
+    left_out = b.unpriced_calls + a.unpriced_calls
+    if left_out:
+        pct += f" of priced calls; {left_out:,} unpriced call{'s' if left_out != 1 else ''} left out"
     out.print(f"\n[bold]change: {format_usd(result.change_usd)}[/bold]{pct}", highlight=False)
     # A table, so that a meaning too long for the line folds under itself, not under the part.
     parts = Table(
