@@ -302,6 +302,49 @@ def test_a_project_stored_under_its_folder_slug_leaves_as_its_folder_name(
     assert sent["m3"].startswith("p-") and "secret" not in sent["m3"]
 
 
+def test_one_rule_says_what_may_be_a_slug_windows_slugs_included(
+    home: Path, conn: Conn, laptop: Settings
+) -> None:
+    """Two rules said which projects may be a folder slug (any name with a dash, looked up; one
+    starting with a dash, sent as an id when not found): a Windows slug (``C--Users-...``) with no
+    path known passed the first and not the second, and left the laptop whole, the user's name and
+    the project's path in it. One rule now: it goes as an id, a known one as its folder's name, and
+    a plain name with a dash (record_usage's ``my-app``) goes as it is."""
+    from cost_mcp.pricing import Tokens
+    from cost_mcp.sources.reported import record_call
+
+    with_cwd = assistant("m1", "req-m1", _when(1), session="s1", output=5)
+    with_cwd["cwd"] = "C:\\Users\\dev\\web-app"
+    write(
+        session_file(home / "claude", "s1", "C--Users-dev-web-app"),
+        with_cwd,
+        assistant("m2", "req-m2", _when(2), session="s1", output=5),
+    )
+    write(
+        session_file(home / "claude", "s2", "C--Users-dev-secret-plans"),
+        assistant("m3", "req-m3", _when(3), session="s2"),
+    )
+    _ingest(conn, laptop)
+    record_call(
+        conn,
+        Pricer(),
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        tokens=Tokens(input=10, output=5),
+        agent="reviewer",
+        project="my-app",
+        timestamp=datetime.now(UTC) - timedelta(days=3),
+    )
+    stored = {str(r[0]) for r in conn.execute("SELECT DISTINCT project FROM usage_events")}
+    assert {"C--Users-dev-secret-plans", "C--Users-dev-web-app", "my-app"} <= stored
+    server = Server()
+    push.push(conn, laptop, send=server)
+    sent = {r.message_id: r.project for batch in server.batches for r in batch}
+    assert sent["m1"] == sent["m2"] == "web-app"
+    assert sent["m3"].startswith("p-") and "secret" not in sent["m3"] and "Users" not in sent["m3"]
+    assert "my-app" in sent.values()
+
+
 def test_a_slugs_folder_name_comes_from_a_path_still_waiting_for_the_rollup(
     home: Path, conn: Conn, laptop: Settings
 ) -> None:

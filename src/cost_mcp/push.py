@@ -753,10 +753,10 @@ def push(
         raise InvalidInputError(f"the team server URL (--server) is {problem}")
     hide = settings.team_hide_projects.get_secret_value() if settings.team_hide_projects else None
     names: FolderNames | None = None  # read with the first batch: most pushes send none
-    sender = send or http_sender
     stats = PushStats()
     # The marks are kept under the server's name without the secrets its URL may carry.
     key = team_store.server_key(url)
+    sender = noting_refusals(lambda: conn, key, send or http_sender)
     mark = team_store.push_mark(conn, key)
     if full:
         # From the start: marks saved as batches are acknowledged, so an interrupted full push
@@ -821,6 +821,48 @@ def push(
     pending = team_store.pending_by_source(conn, key)
     stats.pending = sum(n for source, n in pending.items() if pushable(source))
     return stats
+
+
+REFUSED_STATUSES = (401, 403)
+"""A team server's answers that refuse this laptop's pushes until someone acts (its token revoked or
+wrong, its member removed, a token that cannot push): recorded, and said in every local answer."""
+
+
+def noting_refusals(
+    open_conn: Callable[[], Conn], key: str, sender: Callable[[str, str, bytes], PushAnswer]
+) -> Callable[[str, str, bytes], PushAnswer]:
+    """``sender``, recording in the ledger (``open_conn``'s) the team server's refusal of a push
+    (:data:`REFUSED_STATUSES`) and, once it takes one again, that the refusal is over.
+
+    A laptop whose token was revoked kept answering from its own ledger with nothing saying its
+    pushes failed (the local server only logged it): its user believed the team saw their spend.
+    The answers read the refusal recorded here (``catchup.envelope``) and say so, with the fix."""
+    taken = False
+
+    def sending(url: str, secret: str, body: bytes) -> PushAnswer:
+        nonlocal taken
+        try:
+            answer = sender(url, secret, body)
+        except PushError as exc:
+            if exc.status in REFUSED_STATUSES:
+                refusal = team_store.PushRefusal(key, int(time.time() * 1000), exc.status or 0, str(exc))
+                _noted(lambda: team_store.note_push_refused(open_conn(), refusal))
+            raise
+        if not taken:
+            taken = True
+            _noted(lambda: team_store.clear_push_refused(open_conn()))
+        return answer
+
+    return sending
+
+
+def _noted(record: Callable[[], None]) -> None:
+    """Record a push's refusal or its end; a ledger busy just now leaves the push's own outcome
+    (its error, its answer) as it was, and the next push records it."""
+    try:
+        record()
+    except (sqlite3.Error, CostMcpError) as exc:
+        logger.warning("could not record whether the team server takes this laptop's pushes: %s", exc)
 
 
 def send_forgets(
@@ -1021,17 +1063,30 @@ def _folder(project: str) -> str:
     return project.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
 
 
+_SLUG = re.compile(r"(?:-|[A-Za-z]--)[^/\\]*")
+"""Claude Code's folder slug of an absolute path (every character not a letter or digit a dash,
+:func:`vocabulary.project_slugs`): a POSIX path's starts with a dash (``-home-ana-x``), a Windows
+path's with its drive letter and two dashes (``C--Users-ana-x``)."""
+
+
+def _may_be_slug(project: str) -> bool:
+    """Whether ``project`` may be Claude Code's folder slug of a path (:data:`_SLUG`), which spells
+    the whole path out: the one rule for looking its folder's name up and for sending an id of it
+    when none is found. Two rules disagreed: a Windows slug (``C--Users-ana-src-webapp``) was
+    looked up, but not found it left the laptop whole, path and all."""
+    return _SLUG.fullmatch(project) is not None
+
+
 def _wire(r: team_store.PushedRow, hide: str | None, names: FolderNames | None) -> WireRow:
     fields = {name: getattr(r, name) for name in WireRow.__struct_fields__}
-    # Only what may be a slug is looked up (a miss reads the marks): a path's separators are
-    # dashes in its slugs, and a path is no slug.
-    maybe_slug = "-" in r.project and not _is_path(r.project)
+    # Only what may be a slug is looked up (a miss reads the marks).
+    maybe_slug = _may_be_slug(r.project)
     named = names.get(r.project) if names is not None and maybe_slug else None
     if hide:
         fields["project"] = hide_project(hide, r.project)
     elif named is not None:
         fields["project"] = named
-    elif r.project.startswith("-") and "/" not in r.project:
+    elif maybe_slug:
         # A slug with no path known for it: its name cannot be told from the path it spells, which
         # must not leave the laptop; an id of it keeps its calls together on the server.
         fields["project"] = "p-" + hashlib.sha256(r.project.encode()).hexdigest()[:16]
@@ -1209,7 +1264,9 @@ def http_sender(
             if response.status_code == 401:
                 raise PushError(
                     f"the team server {server} refused the token (401): it is wrong or revoked; ask an "
-                    "admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
+                    "admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN",
+                    401,
+                    detail,
                 )
             if response.status_code in (404, 405) or _not_a_push_answer(response.content):
                 # A wrong path lands on the dashboard: "403: insufficient_scope" with a member's
@@ -1511,17 +1568,32 @@ class PushLoop:
         if not self._beats or (self._heard is not None and time.monotonic() - self._heard < self.beat_every):
             return
         self._heard = time.monotonic()
+        conns: list[Conn] = []  # opened only to record a refusal, or its end
+
+        def opened() -> Conn:
+            if not conns:
+                conns.append(self.open_conn())
+            return conns[0]
+
+        key = team_store.server_key(self.settings.team_server or "")
+        sender = noting_refusals(opened, key, functools.partial(http_sender, stop=self._stop))
         try:
-            self._beats = send_beat(self.settings, functools.partial(http_sender, stop=self._stop))
-        except PushStopped as exc:
-            logger.info("%s", exc)
-        except CostMcpError as exc:
-            logger.warning(
-                "the team server did not take this laptop's beat (next in %.0f s): %s", self.beat_every, exc
-            )
-        else:
-            if not self._beats:
-                logger.info(
-                    "the team server is from before beats: it cannot tell this laptop is idle, not off; "
-                    "update it for that (pushes go on as before)"
+            try:
+                self._beats = send_beat(self.settings, sender)
+            except PushStopped as exc:
+                logger.info("%s", exc)
+            except CostMcpError as exc:
+                logger.warning(
+                    "the team server did not take this laptop's beat (next in %.0f s): %s",
+                    self.beat_every,
+                    exc,
                 )
+            else:
+                if not self._beats:
+                    logger.info(
+                        "the team server is from before beats: it cannot tell this laptop is idle, not off; "
+                        "update it for that (pushes go on as before)"
+                    )
+        finally:
+            for conn in conns:
+                conn.close()

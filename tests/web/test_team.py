@@ -2065,6 +2065,34 @@ def test_answers_say_when_the_otlp_receiver_last_heard_from_each_members_agent(t
     assert datetime.fromisoformat(admins["last_success"]) >= datetime.fromisoformat(ana["last_success"])
 
 
+def test_a_removed_members_otlp_line_says_they_were_removed_and_their_calls_still_count(team: Team) -> None:
+    """QA: once a member was removed (every token of theirs revoked), their `otlp:<agent>` line
+    still named them as any sender, where their `push:` line says the token was revoked and what
+    it pushed still counts. Their OTLP calls still count the same way, and the line now says so."""
+    from tests.web.test_otel_receiver import _ago, _api_request, _send_logs
+
+    one = Tokens(input=10, output=5)
+    _send_logs(team.base, [_api_request("req_ana1", _ago(20), one)], token=team.tokens["ana"])
+    _send_logs(team.base, [_api_request("req_bob1", _ago(18), one)], token=team.tokens["bob"])
+    before = _total(team.server_db)
+    conn = connect(team.server_db)
+    try:
+        team_store.revoke_token(conn, "bob")
+    finally:
+        conn.close()
+    answer = _spend_by_member(team.base, team.tokens["admin"])
+    assert not answer.is_error, answer.content
+    [line] = [s for s in answer.structured_content["sources"] if s["source"] == "otlp:claude-code"]
+    assert (
+        " from bob@example.com (every token of theirs revoked since: what they sent still counts), "
+        "ana@example.com; " in line["last_refresh"]
+    ), line
+    assert line["last_refresh"].count("revoked") == 1
+    rows = {r["group"]["member"]: r for r in answer.structured_content["rows"]}
+    assert set(rows) == {"ana@example.com", "bob@example.com"}
+    assert _total(team.server_db) == before > 0
+
+
 def test_doctor_on_a_team_server_set_up_but_not_pushed_to_finds_no_problem(home: Path) -> None:
     """An admin following the README made the tokens and ran `cost-mcp doctor` on the server before
     any laptop pushed: "problem: no coding agent's logs found" (exit 1), though a team server has no
