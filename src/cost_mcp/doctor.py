@@ -560,7 +560,7 @@ def team_status(settings: Settings) -> TeamStatus:
                 timespec="seconds"
             )
     refused = health.push_refused(settings.db)
-    if refused is not None:
+    if refused is not None and refused.server == team_store.server_key(server):
         status.push_refused = refused.said
         status.push_refused_since = datetime.fromtimestamp(refused.at_ms / 1000, UTC).isoformat(
             timespec="seconds"

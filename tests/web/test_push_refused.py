@@ -100,13 +100,11 @@ def test_a_laptop_whose_pushes_are_refused_says_so_until_one_is_taken(
         assert _refused(_report(laptop, home, token, team.base)) == [said]
         assert _refused(_mcp_warnings(laptop, team.base, token, monkeypatch)) == [said]
 
-        # doctor says it too, while the server cannot be asked about the token just now.
-        gone = laptop.env(home, COST_MCP_TEAM_SERVER="http://127.0.0.1:9", COST_MCP_TEAM_TOKEN=token)
-        doctor = json.loads(_cli(gone, "doctor", "--json").stdout)
+        # doctor: the check of the token says it is refused; the refusal kept says since when.
+        env = laptop.env(home, COST_MCP_TEAM_SERVER=team.base, COST_MCP_TEAM_TOKEN=token)
+        doctor = json.loads(_cli(env, "doctor", "--json").stdout)
         assert doctor["team"]["push_refused"] in said and doctor["team"]["push_refused_since"]
-        assert any(
-            w.startswith("the team server refused this machine's pushes since ") for w in doctor["warnings"]
-        )
+        assert any(FIX in p for p in doctor["problems"]), doctor["problems"]
 
         # A new token: the next push is taken, sends what waited, and the warning goes.
         conn = connect(team.server_db)
@@ -118,3 +116,21 @@ def test_a_laptop_whose_pushes_are_refused_says_so_until_one_is_taken(
         assert again.returncode == 0, again.stderr
         assert _refused(_report(laptop, home, fresh, team.base)) == []
         assert _total(team.server_db, members=["ana@example.com"]) == _total(laptop.db) > 0
+        env = laptop.env(home, COST_MCP_TEAM_SERVER=team.base, COST_MCP_TEAM_TOKEN=fresh)
+        assert json.loads(_cli(env, "doctor", "--json").stdout)["team"]["push_refused"] is None
+
+        # Refused again, then the server down: doctor cannot ask it, and says what it said last.
+        conn = connect(team.server_db)
+        try:
+            team_store.revoke_token(conn, "ana-2")
+        finally:
+            conn.close()
+        assert _cli(env, "push").returncode != 0
+        team.proc.terminate()
+        team.proc.wait(timeout=10)
+        doctor = json.loads(_cli(env, "doctor", "--json").stdout)
+        assert doctor["team"]["token_accepted"] is None
+        [warned] = [
+            w for w in doctor["warnings"] if w.startswith("the team server refused this machine's pushes")
+        ]
+        assert FIX in warned and fresh not in warned

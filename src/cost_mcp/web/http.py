@@ -604,6 +604,7 @@ def push_endpoint(
                     decoded.forgets,
                     settings,
                     decoded.implausible,
+                    decoded.ahead,
                 )
 
         try:
