@@ -256,6 +256,36 @@ def test_doctor_shows_the_team_settings_and_pending_events_never_the_token(
     assert secret not in as_json + text
 
 
+def test_a_server_gone_mid_push_says_once_what_the_next_push_sends(
+    home: Path, conn: Conn, laptop: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A team server restarted between two batches: the push said "Nothing was lost: ... the next
+    push sends it; the 2,000 row(s) it took before stay there, and the next push sends the rest",
+    the next push twice, as the check for the first sentence missed its capital letter."""
+    import socket
+    import time
+
+    with socket.socket() as sock:  # a port nothing listens on once this is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setattr(time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(push, "BATCH_ROWS", 2)
+    server = Server()
+
+    def send(url: str, token: str, body: bytes) -> push.PushAnswer:
+        if server.batches:  # gone after the first batch
+            return push.http_sender(f"http://127.0.0.1:{port}", token, body)
+        return server(url, token, body)
+
+    _log(home, "s1", [(f"m{i}", 10 + i) for i in range(5)])
+    _ingest(conn, laptop)
+    with pytest.raises(push.PushError) as failed:
+        push.push(conn, laptop, send=send)
+    message = str(failed.value)
+    assert message.endswith(f"{push.UNSENT[1:]}; the 2 row(s) it took before stay there"), message
+    assert message.count("the next push sends") == 1
+
+
 def test_an_unreachable_server_says_why_and_never_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
     import time

@@ -823,7 +823,8 @@ def push(
                 if not stats.sent or isinstance(exc, PushStopped):
                     raise
                 # A server gone mid-push (a restart): said alone, it read as if nothing went.
-                rest = "" if UNSENT in str(exc) else ", and the next push sends the rest"
+                # UNSENT may begin a sentence there, capitalised.
+                rest = "" if UNSENT[1:] in str(exc) else ", and the next push sends the rest"
                 raise PushError(
                     f"{exc}; the {stats.sent:,} row(s) it took before stay there{rest}",
                     exc.status,
