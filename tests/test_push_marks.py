@@ -256,6 +256,36 @@ def test_doctor_shows_the_team_settings_and_pending_events_never_the_token(
     assert secret not in as_json + text
 
 
+def test_a_server_gone_mid_push_says_once_what_the_next_push_sends(
+    home: Path, conn: Conn, laptop: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A team server restarted between two batches: the push said "Nothing was lost: ... the next
+    push sends it; the 2,000 row(s) it took before stay there, and the next push sends the rest",
+    the next push twice, as the check for the first sentence missed its capital letter."""
+    import socket
+    import time
+
+    with socket.socket() as sock:  # a port nothing listens on once this is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setattr(time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(push, "BATCH_ROWS", 2)
+    server = Server()
+
+    def send(url: str, token: str, body: bytes) -> push.PushAnswer:
+        if server.batches:  # gone after the first batch
+            return push.http_sender(f"http://127.0.0.1:{port}", token, body)
+        return server(url, token, body)
+
+    _log(home, "s1", [(f"m{i}", 10 + i) for i in range(5)])
+    _ingest(conn, laptop)
+    with pytest.raises(push.PushError) as failed:
+        push.push(conn, laptop, send=send)
+    message = str(failed.value)
+    assert message.endswith(f"{push.UNSENT[1:]}; the 2 row(s) it took before stay there"), message
+    assert message.count("the next push sends") == 1
+
+
 def test_an_unreachable_server_says_why_and_never_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
     import time
@@ -300,6 +330,49 @@ def test_a_project_stored_under_its_folder_slug_leaves_as_its_folder_name(
     sent = {r.message_id: r.project for batch in server.batches for r in batch}
     assert sent["m1"] == sent["m2"] == "web-app"
     assert sent["m3"].startswith("p-") and "secret" not in sent["m3"]
+
+
+def test_one_rule_says_what_may_be_a_slug_windows_slugs_included(
+    home: Path, conn: Conn, laptop: Settings
+) -> None:
+    """Two rules said which projects may be a folder slug (any name with a dash, looked up; one
+    starting with a dash, sent as an id when not found): a Windows slug (``C--Users-...``) with no
+    path known passed the first and not the second, and left the laptop whole, the user's name and
+    the project's path in it. One rule now: it goes as an id, a known one as its folder's name, and
+    a plain name with a dash (record_usage's ``my-app``) goes as it is."""
+    from cost_mcp.pricing import Tokens
+    from cost_mcp.sources.reported import record_call
+
+    with_cwd = assistant("m1", "req-m1", _when(1), session="s1", output=5)
+    with_cwd["cwd"] = "C:\\Users\\dev\\web-app"
+    write(
+        session_file(home / "claude", "s1", "C--Users-dev-web-app"),
+        with_cwd,
+        assistant("m2", "req-m2", _when(2), session="s1", output=5),
+    )
+    write(
+        session_file(home / "claude", "s2", "C--Users-dev-secret-plans"),
+        assistant("m3", "req-m3", _when(3), session="s2"),
+    )
+    _ingest(conn, laptop)
+    record_call(
+        conn,
+        Pricer(),
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        tokens=Tokens(input=10, output=5),
+        agent="reviewer",
+        project="my-app",
+        timestamp=datetime.now(UTC) - timedelta(days=3),
+    )
+    stored = {str(r[0]) for r in conn.execute("SELECT DISTINCT project FROM usage_events")}
+    assert {"C--Users-dev-secret-plans", "C--Users-dev-web-app", "my-app"} <= stored
+    server = Server()
+    push.push(conn, laptop, send=server)
+    sent = {r.message_id: r.project for batch in server.batches for r in batch}
+    assert sent["m1"] == sent["m2"] == "web-app"
+    assert sent["m3"].startswith("p-") and "secret" not in sent["m3"] and "Users" not in sent["m3"]
+    assert "my-app" in sent.values()
 
 
 def test_a_slugs_folder_name_comes_from_a_path_still_waiting_for_the_rollup(

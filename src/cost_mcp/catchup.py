@@ -47,6 +47,7 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
 from cost_mcp.store import meta
 from cost_mcp.store import skipped as skipped_lines
+from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import Conn
 
 if TYPE_CHECKING:
@@ -184,10 +185,27 @@ def envelope(conn: Conn, result: A, progress: ReadProgress | None = None, *, pat
     # a member's gap, and no member can do anything about it.
     notes = [*log_read_warnings(conn), *skipped_lines.warnings(conn, log_labels())] if paths else []
     notes += reprice_warnings(conn)
+    notes += refused_push_warnings(conn)
     sources = getattr(result, "sources", None)
     if not paths and isinstance(sources, list):
         result = result.model_copy(update={"sources": member_sources(sources)})
     return label(result, progress or ReadProgress(complete=True), notes)
+
+
+def refused_push_warnings(conn: Conn) -> list[str]:
+    """On a laptop whose team server refused its latest push (its token revoked, its member removed:
+    ``push.noting_refusals``), what that means and the fix, in every answer until a push is taken:
+    the local server's pushes fail in the background, its log alone said so, and its user took the
+    team's totals to have their spend."""
+    refused = team_store.push_refused(conn)
+    if refused is None:
+        return []
+    since = datetime.fromtimestamp(refused.at_ms / 1000, UTC)
+    return [
+        f"this machine's pushes to its team server are refused since {since:%Y-%m-%d %H:%M} UTC, so the "
+        "team's totals and budgets lack its usage since (it waits here, and the first push taken "
+        f"sends it): {refused.said}"
+    ]
 
 
 def reprice_warnings(conn: Conn) -> list[str]:

@@ -240,8 +240,20 @@ def diagnose(
         + ledger_warnings
         + team_warnings(settings)
         + repricing_warnings(health.price_data_in_force(settings.db))
-        + ([team.token_check] if team.token_accepted is None and team.token_check else []),
+        + ([team.token_check] if team.token_accepted is None and team.token_check else [])
+        + refused_push_warnings(team),
     )
+
+
+def refused_push_warnings(team: TeamStatus) -> list[str]:
+    """The team server's last refusal of this machine's pushes, when the check of the token just now
+    could not say (the server is unreachable): a refusal it could say is a problem already, and a
+    token it takes now (a new one set) ends the refusal at the next push."""
+    if team.push_refused is None or team.token_accepted is not None:
+        return []
+    return [
+        f"the team server refused this machine's pushes since {team.push_refused_since}: {team.push_refused}"
+    ]
 
 
 def repricing_warnings(in_force: Sequence[PriceDataUse]) -> list[str]:
@@ -547,6 +559,12 @@ def team_status(settings: Settings) -> TeamStatus:
             status.forgets_pending_since = datetime.fromtimestamp(backlog.since_ms / 1000, UTC).isoformat(
                 timespec="seconds"
             )
+    refused = health.push_refused(settings.db)
+    if refused is not None and refused.server == team_store.server_key(server):
+        status.push_refused = refused.said
+        status.push_refused_since = datetime.fromtimestamp(refused.at_ms / 1000, UTC).isoformat(
+            timespec="seconds"
+        )
     found = health.push_state(settings.db, team_store.server_key(server))
     if found is None:
         return status

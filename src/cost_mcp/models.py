@@ -355,6 +355,14 @@ class TeamStatus(Result):
         "but refuses every push with it (an ingest token); None: not known.",
     )
     token_check: str | None = Field(None, description="What the check of the token found, in words.")
+    push_refused: str | None = Field(
+        None,
+        description="What the push said when the team server refused this machine's latest push (its "
+        "token revoked, its member removed); None: its latest push or beat was taken, or none was refused.",
+    )
+    push_refused_since: str | None = Field(
+        None, description="Since when the team server has refused this machine's pushes (UTC, ISO 8601)."
+    )
 
 
 class ReceivedPush(Result):

@@ -26,7 +26,8 @@ everything (``push --full``), does not bring it back. A reported cost in a row i
 server's price counts. A row whose time is not between 2020 and tomorrow on the server's clock (a
 laptop's clock set wrong, a log line stamped so) is ``rejected``: left out, acked with the rest and
 said in a warning, as OTLP's partial success does for such a record; so is a row of more web
-searches than a call makes (:data:`MAX_CALL_WEB_SEARCHES`). Refusing the whole batch for it,
+searches than a call makes (:data:`MAX_CALL_WEB_SEARCHES`). A row dated after the server's now
+(within the day) is stored at it: no call happens after it arrives. Refusing the whole batch for it,
 as for a malformed row, would refuse it again at every push: none of that laptop's usage would ever
 arrive.
 
@@ -91,6 +92,10 @@ them: one member's push, buggy or hostile, put that in the team's totals, and tw
 rows summed past what the ledger's 64-bit sums hold, which left the whole quarter-hour's spend,
 every member's, out of every answer. Such a row is left out and said, as a row with a
 call's impossible time is (refusing the batch would refuse the laptop's every push)."""
+AHEAD_SAID_MS = 5 * 60_000
+"""How far ahead of the server's clock a pushed call's time may be without the push answer saying
+so (it is stored at its arrival either way): clocks drift by seconds, and a minute's push loop
+sends calls a minute old."""
 _MIN_TS_MS = 1_577_836_800_000  # 2020-01-01: before any of the agents we read existed
 _DAY_MS = 86_400_000
 NOT_PUSHED = "origin"
@@ -111,6 +116,11 @@ class PushError(CostMcpError):
 class PushStopped(PushError):
     """A push given up on because its process is stopping (:meth:`PushLoop.stop`): the batch in
     flight stays unacknowledged here and the next push sends it again, which the server counts once."""
+
+
+class WrongAddress(PushError):
+    """A push that reached no push endpoint (a wrong path in the server's URL, answered by the
+    dashboard's guard or not at all): not the server refusing this laptop's pushes."""
 
 
 class PushRejected(InvalidInputError):
@@ -202,6 +212,8 @@ class Decoded:
     :data:`MAX_CALL_WEB_SEARCHES`)."""
     beat: bool = False
     """The body is a beat (:func:`beat`), not a push."""
+    ahead: list[str] = field(default_factory=list)
+    """Rows dated more than :data:`AHEAD_SAID_MS` after the server's now, stored at it instead."""
 
 
 _json_decoder = msgspec.json.Decoder(WireBatch)
@@ -325,6 +337,13 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
         if row.web_search_requests > MAX_CALL_WEB_SEARCHES:
             decoded.implausible.append(f"row {i}: {row.web_search_requests:,} web searches")
             continue
+        if row.ts_ms > now_ms:
+            # No call happened after it arrived: a laptop's clock ahead (up to a day: later is
+            # rejected above) dated it in the future, where admins' "today" and each day's total
+            # left it out while the month and its budgets counted it. Stored at its arrival.
+            if row.ts_ms > now_ms + AHEAD_SAID_MS:
+                decoded.ahead.append(f"row {i}: {_when(row.ts_ms)}")
+            row.ts_ms = now_ms
         decoded.rows.append(row)
         if row.provider == "anthropic" and row.source in _CLAUDE_CODE_SOURCES:
             # A laptop from before Claude Code's Bedrock and Vertex calls were stored under the
@@ -455,12 +474,14 @@ def receive(
     forgets: Sequence[reported_store.ForgetChange] = (),
     settings: Settings | None = None,
     implausible: Sequence[str] = (),
+    ahead: Sequence[str] = (),
 ) -> PushAnswer:
     """Price and store one decoded batch under the caller's member, atomically; ``prices`` are the
     rows' :func:`prices` when the caller priced them already (outside the ledger's lock),
     ``rejected`` the reasons :func:`decode` left rows out for (acked, said in a warning), and
     ``forgets`` the laptop's forgets and unforgets, applied to the caller's own calls only, and
-    ``implausible`` the rows :func:`decode` left out for their count of web searches.
+    ``implausible`` the rows :func:`decode` left out for their count of web searches, ``ahead``
+    those it stored at their arrival, dated later (a warning says so).
 
     With ``settings``, a forget that removed calls re-arms the budget thresholds spend no longer
     reaches, as an admin's forget on the server does (``analytics.alerts.rearm_alerts``)."""
@@ -542,6 +563,16 @@ def receive(
             len(implausible),
             implausible[0],
         )
+    if ahead:
+        warnings.append(ahead_warning(ahead))
+        logger.warning(
+            "push from token %s (%s): %d row(s) dated ahead of this server's clock, stored at their "
+            "arrival (%s)",
+            caller.token_name,
+            caller.member,
+            len(ahead),
+            ahead[0],
+        )
     return PushAnswer(
         len(rows) + len(rejected) + len(implausible),
         merged.changed,
@@ -567,6 +598,16 @@ def rejection_warning(rejected: Sequence[str]) -> str:
         rejected,
         "a call's time must lie between 2020 and tomorrow on the team server's clock",
         "check this machine's date and time, and the timestamps of the log lines they came from",
+    )
+
+
+def ahead_warning(ahead: Sequence[str]) -> str:
+    """What a push answer says of rows dated after the server's now, stored at their arrival."""
+    count = "1 row was" if len(ahead) == 1 else f"{len(ahead):,} rows were"
+    first = f"{ahead[0]}{', ...' if len(ahead) > 1 else ''}"
+    return (
+        f"{count} dated after the team server's clock ({first}): stored at the time the server "
+        "received them, since no call happens later; check this machine's date and time"
     )
 
 
@@ -753,10 +794,10 @@ def push(
         raise InvalidInputError(f"the team server URL (--server) is {problem}")
     hide = settings.team_hide_projects.get_secret_value() if settings.team_hide_projects else None
     names: FolderNames | None = None  # read with the first batch: most pushes send none
-    sender = send or http_sender
     stats = PushStats()
     # The marks are kept under the server's name without the secrets its URL may carry.
     key = team_store.server_key(url)
+    sender = noting_refusals(lambda: conn, key, send or http_sender)
     mark = team_store.push_mark(conn, key)
     if full:
         # From the start: marks saved as batches are acknowledged, so an interrupted full push
@@ -782,7 +823,8 @@ def push(
                 if not stats.sent or isinstance(exc, PushStopped):
                     raise
                 # A server gone mid-push (a restart): said alone, it read as if nothing went.
-                rest = "" if UNSENT in str(exc) else ", and the next push sends the rest"
+                # UNSENT may begin a sentence there, capitalised.
+                rest = "" if UNSENT[1:] in str(exc) else ", and the next push sends the rest"
                 raise PushError(
                     f"{exc}; the {stats.sent:,} row(s) it took before stay there{rest}",
                     exc.status,
@@ -821,6 +863,48 @@ def push(
     pending = team_store.pending_by_source(conn, key)
     stats.pending = sum(n for source, n in pending.items() if pushable(source))
     return stats
+
+
+REFUSED_STATUSES = (401, 403)
+"""A team server's answers that refuse this laptop's pushes until someone acts (its token revoked or
+wrong, its member removed, a token that cannot push): recorded, and said in every local answer."""
+
+
+def noting_refusals(
+    open_conn: Callable[[], Conn], key: str, sender: Callable[[str, str, bytes], PushAnswer]
+) -> Callable[[str, str, bytes], PushAnswer]:
+    """``sender``, recording in the ledger (``open_conn``'s) the team server's refusal of a push
+    (:data:`REFUSED_STATUSES`) and, once it takes one again, that the refusal is over.
+
+    A laptop whose token was revoked kept answering from its own ledger with nothing saying its
+    pushes failed (the local server only logged it): its user believed the team saw their spend.
+    The answers read the refusal recorded here (``catchup.envelope``) and say so, with the fix."""
+    taken = False
+
+    def sending(url: str, secret: str, body: bytes) -> PushAnswer:
+        nonlocal taken
+        try:
+            answer = sender(url, secret, body)
+        except PushError as exc:
+            if exc.status in REFUSED_STATUSES and not isinstance(exc, WrongAddress):
+                refusal = team_store.PushRefusal(key, int(time.time() * 1000), exc.status or 0, str(exc))
+                _noted(lambda: team_store.note_push_refused(open_conn(), refusal))
+            raise
+        if not taken:
+            taken = True
+            _noted(lambda: team_store.clear_push_refused(open_conn()))
+        return answer
+
+    return sending
+
+
+def _noted(record: Callable[[], None]) -> None:
+    """Record a push's refusal or its end; a ledger busy just now leaves the push's own outcome
+    (its error, its answer) as it was, and the next push records it."""
+    try:
+        record()
+    except (sqlite3.Error, CostMcpError) as exc:
+        logger.warning("could not record whether the team server takes this laptop's pushes: %s", exc)
 
 
 def send_forgets(
@@ -1021,17 +1105,30 @@ def _folder(project: str) -> str:
     return project.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
 
 
+_SLUG = re.compile(r"(?:-|[A-Za-z]--)[^/\\]*")
+"""Claude Code's folder slug of an absolute path (every character not a letter or digit a dash,
+:func:`vocabulary.project_slugs`): a POSIX path's starts with a dash (``-home-ana-x``), a Windows
+path's with its drive letter and two dashes (``C--Users-ana-x``)."""
+
+
+def _may_be_slug(project: str) -> bool:
+    """Whether ``project`` may be Claude Code's folder slug of a path (:data:`_SLUG`), which spells
+    the whole path out: the one rule for looking its folder's name up and for sending an id of it
+    when none is found. Two rules disagreed: a Windows slug (``C--Users-ana-src-webapp``) was
+    looked up, but not found it left the laptop whole, path and all."""
+    return _SLUG.fullmatch(project) is not None
+
+
 def _wire(r: team_store.PushedRow, hide: str | None, names: FolderNames | None) -> WireRow:
     fields = {name: getattr(r, name) for name in WireRow.__struct_fields__}
-    # Only what may be a slug is looked up (a miss reads the marks): a path's separators are
-    # dashes in its slugs, and a path is no slug.
-    maybe_slug = "-" in r.project and not _is_path(r.project)
+    # Only what may be a slug is looked up (a miss reads the marks).
+    maybe_slug = _may_be_slug(r.project)
     named = names.get(r.project) if names is not None and maybe_slug else None
     if hide:
         fields["project"] = hide_project(hide, r.project)
     elif named is not None:
         fields["project"] = named
-    elif r.project.startswith("-") and "/" not in r.project:
+    elif maybe_slug:
         # A slug with no path known for it: its name cannot be told from the path it spells, which
         # must not leave the laptop; an id of it keeps its calls together on the server.
         fields["project"] = "p-" + hashlib.sha256(r.project.encode()).hexdigest()[:16]
@@ -1209,12 +1306,14 @@ def http_sender(
             if response.status_code == 401:
                 raise PushError(
                     f"the team server {server} refused the token (401): it is wrong or revoked; ask an "
-                    "admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
+                    "admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN",
+                    401,
+                    detail,
                 )
             if response.status_code in (404, 405) or _not_a_push_answer(response.content):
                 # A wrong path lands on the dashboard: "403: insufficient_scope" with a member's
                 # token, "404: Not Found" with an admin's, neither of which said the address was wrong.
-                raise PushError(_wrong_path(server, response.status_code, detail), response.status_code)
+                raise WrongAddress(_wrong_path(server, response.status_code, detail), response.status_code)
             raise PushError(
                 f"the team server {server} answered {response.status_code}: {detail}",
                 response.status_code,
@@ -1511,17 +1610,32 @@ class PushLoop:
         if not self._beats or (self._heard is not None and time.monotonic() - self._heard < self.beat_every):
             return
         self._heard = time.monotonic()
+        conns: list[Conn] = []  # opened only to record a refusal, or its end
+
+        def opened() -> Conn:
+            if not conns:
+                conns.append(self.open_conn())
+            return conns[0]
+
+        key = team_store.server_key(self.settings.team_server or "")
+        sender = noting_refusals(opened, key, functools.partial(http_sender, stop=self._stop))
         try:
-            self._beats = send_beat(self.settings, functools.partial(http_sender, stop=self._stop))
-        except PushStopped as exc:
-            logger.info("%s", exc)
-        except CostMcpError as exc:
-            logger.warning(
-                "the team server did not take this laptop's beat (next in %.0f s): %s", self.beat_every, exc
-            )
-        else:
-            if not self._beats:
-                logger.info(
-                    "the team server is from before beats: it cannot tell this laptop is idle, not off; "
-                    "update it for that (pushes go on as before)"
+            try:
+                self._beats = send_beat(self.settings, sender)
+            except PushStopped as exc:
+                logger.info("%s", exc)
+            except CostMcpError as exc:
+                logger.warning(
+                    "the team server did not take this laptop's beat (next in %.0f s): %s",
+                    self.beat_every,
+                    exc,
                 )
+            else:
+                if not self._beats:
+                    logger.info(
+                        "the team server is from before beats: it cannot tell this laptop is idle, not off; "
+                        "update it for that (pushes go on as before)"
+                    )
+        finally:
+            for conn in conns:
+                conn.close()

@@ -1897,6 +1897,66 @@ def _waiting_forgets(env: dict[str, str]) -> tuple[int, int, bool]:
     return team["pending_forgets"], team["pending_unforgets"], recent
 
 
+def test_a_laptop_whose_clock_is_a_day_ahead_has_its_calls_counted_today(team: Team, home: Path) -> None:
+    """QA: a laptop whose clock ran 23 hours ahead pushed calls dated tomorrow, within the day a
+    clock may be wrong by: stored so, admins' "today" and each day's total left them out while the
+    month's total and its budgets counted them, and nothing said why. No call happens after it
+    reaches the server: such a call is stored at its arrival, and the push says so."""
+    claude = home / "ana" / "claude"
+    ahead = datetime.now(UTC) + timedelta(hours=23)
+    write(
+        session_file(claude, "ana-s1"),
+        assistant("msg_ahead", "req_ahead", _iso(ahead), session="ana-s1", input=1_000, output=100),
+    )
+    ana = Laptop("ana@example.com", home / "ana" / "cost.db", claude)
+    sent_from = datetime.now(UTC).replace(microsecond=0)
+    pushed = _cli(ana.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "warning: 1 row was dated after the team server's clock (row 0: " in pushed.stderr, pushed.stderr
+    assert "stored at the time the server received them" in pushed.stderr
+    conn = connect(team.server_db)
+    try:
+        [(stored,)] = conn.execute("SELECT ts_ms FROM usage_events WHERE message_id = 'msg_ahead'").fetchall()
+    finally:
+        conn.close()
+    assert sent_from <= datetime.fromtimestamp(int(stored) / 1000, UTC) <= datetime.now(UTC)
+    today = anyio.run(_call, team.base, team.tokens["admin"], "get_spend", {"period": "today"})
+    month = anyio.run(_call, team.base, team.tokens["admin"], "get_spend", {"period": "this_month"})
+    assert today.structured_content["total_usd"] == month.structured_content["total_usd"] > 0
+    log = team.stderr.read_text()
+    assert "push from token ana (ana@example.com): 1 row(s) dated ahead of this server's clock" in log
+
+
+def test_a_push_naming_another_member_or_org_is_refused_whole(team: Team) -> None:
+    """A member's token may not put usage under anyone else: a push body naming another member or
+    another organisation, for the batch or for a row, is refused whole (400) and stores nothing;
+    the same row without the name is stored under the token's member, whatever it says."""
+    now_ms = int(time.time() * 1000)
+    row = {
+        "source": "claude_code",
+        "ts_ms": now_ms - 60_000,
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "input_tokens": 1_000,
+        "agent": "bob@example.com",
+        "session_id": "bob@example.com",
+    }
+    bodies = [
+        {"rows": [{**row, "message_id": "msg_i1"}], "member": "bob@example.com"},
+        {"rows": [{**row, "message_id": "msg_i2", "member": "bob@example.com"}]},
+        {"rows": [{**row, "message_id": "msg_i3"}], "org": "other-org"},
+        {"rows": [{**row, "message_id": "msg_i4", "user.email": "bob@example.com"}]},
+    ]
+    auth = {"Authorization": f"Bearer {team.tokens['ana']}"}
+    for body in bodies:
+        refused = httpx2.post(f"{team.base}/api/push", json=body, headers=auth)
+        assert refused.status_code == 400 and "unknown field" in refused.json()["error"], refused.text
+    assert _total(team.server_db) == 0
+    _pushed(team, "ana", {**row, "message_id": "msg_i5"})
+    assert _total(team.server_db, members=["bob@example.com"]) == 0
+    assert _total(team.server_db, members=["ana@example.com"]) == _total(team.server_db) > 0
+
+
 def _record_on(laptop: Laptop, request_id: str, tokens: int) -> None:
     conn = connect(laptop.db)
     try:
@@ -2067,6 +2127,34 @@ def test_answers_say_when_the_otlp_receiver_last_heard_from_each_members_agent(t
     assert admins["last_refresh"].startswith("3 events received over OTLP since ")
     assert "bob@example.com" in admins["last_refresh"] and "ana@example.com" in admins["last_refresh"]
     assert datetime.fromisoformat(admins["last_success"]) >= datetime.fromisoformat(ana["last_success"])
+
+
+def test_a_removed_members_otlp_line_says_they_were_removed_and_their_calls_still_count(team: Team) -> None:
+    """QA: once a member was removed (every token of theirs revoked), their `otlp:<agent>` line
+    still named them as any sender, where their `push:` line says the token was revoked and what
+    it pushed still counts. Their OTLP calls still count the same way, and the line now says so."""
+    from tests.web.test_otel_receiver import _ago, _api_request, _send_logs
+
+    one = Tokens(input=10, output=5)
+    _send_logs(team.base, [_api_request("req_ana1", _ago(20), one)], token=team.tokens["ana"])
+    _send_logs(team.base, [_api_request("req_bob1", _ago(18), one)], token=team.tokens["bob"])
+    before = _total(team.server_db)
+    conn = connect(team.server_db)
+    try:
+        team_store.revoke_token(conn, "bob")
+    finally:
+        conn.close()
+    answer = _spend_by_member(team.base, team.tokens["admin"])
+    assert not answer.is_error, answer.content
+    [line] = [s for s in answer.structured_content["sources"] if s["source"] == "otlp:claude-code"]
+    assert (
+        " from bob@example.com (every token of theirs revoked since: what they sent still counts), "
+        "ana@example.com; " in line["last_refresh"]
+    ), line
+    assert line["last_refresh"].count("revoked") == 1
+    rows = {r["group"]["member"]: r for r in answer.structured_content["rows"]}
+    assert set(rows) == {"ana@example.com", "bob@example.com"}
+    assert _total(team.server_db) == before > 0
 
 
 def test_doctor_on_a_team_server_set_up_but_not_pushed_to_finds_no_problem(home: Path) -> None:

@@ -1122,6 +1122,7 @@ def source_statuses(
 
 
 _REVOKED = " (revoked since: it pushes no more, what it pushed still counts)"
+_DEPARTED = " (every token of theirs revoked since: what they sent still counts)"
 
 OTLP_KIND = "telemetry"
 """The ``kind`` of the OTLP receiver's sources (``otlp:<agent>``): usage an agent's OpenTelemetry
@@ -1143,12 +1144,16 @@ def otlp_statuses(senders: Sequence[OtlpSender]) -> list[SourceStatus]:
         last = datetime.fromtimestamp(max(s.last_ms for s in theirs) / 1000, UTC)
         first = datetime.fromtimestamp(min(s.first_ms for s in theirs) / 1000, UTC)
         members = list(dict.fromkeys(s.member for s in theirs if s.member))
+        # A removed member's line stays (their calls still count, as a revoked token's pushes do)
+        # and says so: it read as a member still sending.
+        departed = {s.member for s in theirs if s.member and s.departed}
         who = (
             ""
             if not members
-            else f" from {', '.join(members)}"
+            else f" from {', '.join(m + (_DEPARTED if m in departed else '') for m in members)}"
             if len(members) <= _NAMED_MEMBERS
             else f" from {len(members):,} members"
+            + (f" ({len(departed):,} of them with every token revoked)" if departed else "")
         )
         events = sum(s.events for s in theirs)
         statuses.append(

@@ -137,6 +137,13 @@ def push_state(target: Path | str, server: str) -> tuple[team.PushMark, Counter[
     return found
 
 
+def push_refused(target: Path | str) -> team.PushRefusal | None:
+    """The team server's refusal of this ledger's pushes (:func:`team.push_refused`), read without
+    writing; None when none is kept, or it cannot tell."""
+    found: team.PushRefusal | None = read_without_writing(target, team.push_refused, None)
+    return found
+
+
 def forget_backlog(target: Path | str, server: str) -> reported.ForgetBacklog | None:
     """The forgets and unforgets made here that ``server`` has not acknowledged, read without
     writing the ledger; None when it cannot tell (absent, unreadable, or from before m033)."""

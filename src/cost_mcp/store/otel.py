@@ -544,15 +544,27 @@ class OtlpSender:
     """When it last did (before m041: the latest call's time)."""
     events: int
     """Events accepted, an exporter's retry of a batch counted again."""
+    departed: bool = False
+    """Whether every token made for the member is revoked (a member removed from the team): what
+    they sent still counts, as a revoked token's pushes do. A member no token was made for (one
+    sending through a fleet's ingest token or an identity provider's) is not departed."""
 
 
 def received_from(conn: Conn, members: Sequence[str] | None = None) -> list[OtlpSender]:
     """Every sender the OTLP receiver accepted events from (only ``members``' with them), heard
     from most recently first: a read of one row per sender (m041), cheap enough for every answer."""
-    sql = "SELECT source, agent, member, first_ms, last_ms, events FROM otlp_senders"
+    # Departed as budgets.departed_notes tells it: tokens made for them, none of them live.
+    sql = (
+        "SELECT s.source, s.agent, s.member, s.first_ms, s.last_ms, s.events, "
+        "EXISTS (SELECT 1 FROM api_tokens t WHERE t.member = LOWER(s.member)) "
+        "AND NOT EXISTS (SELECT 1 FROM api_tokens t WHERE t.member = LOWER(s.member) "
+        "AND t.revoked_at IS NULL) FROM otlp_senders s"
+    )
     params: list[str] = []
     if members is not None:
-        sql += f" WHERE member IN ({marks(members)})" if members else " WHERE false"
+        sql += f" WHERE s.member IN ({marks(members)})" if members else " WHERE false"
         params = list(members)
-    rows = conn.execute(sql + " ORDER BY last_ms DESC, agent, member, source", params).fetchall()
-    return [OtlpSender(str(s), str(a), str(m), int(f), int(la), int(n)) for s, a, m, f, la, n in rows]
+    rows = conn.execute(sql + " ORDER BY s.last_ms DESC, s.agent, s.member, s.source", params).fetchall()
+    return [
+        OtlpSender(str(s), str(a), str(m), int(f), int(la), int(n), bool(d)) for s, a, m, f, la, n, d in rows
+    ]

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, cast
@@ -1231,6 +1231,55 @@ def save_push_mark(
             "forget_seq = CASE WHEN ? IS NULL THEN push_marks.forget_seq ELSE excluded.forget_seq END",
             (server, last_id, last_seq, pushed_ms, sent, forget_seq, forget_seq),
         )
+
+
+PUSH_REFUSED_KEY = "push_refused"
+"""``meta``'s key for the team server's last refusal of this ledger's push (:class:`PushRefusal`)."""
+
+
+@dataclass(frozen=True)
+class PushRefusal:
+    """The team server's refusal of this laptop's latest push or beat (its token revoked, its
+    member removed, a token that cannot push), kept until a push or beat is taken again."""
+
+    server: str
+    """The server's :func:`server_key`."""
+    at_ms: int
+    """When it refused the first push since the last one it took."""
+    status: int
+    """Its HTTP status (401, 403)."""
+    said: str
+    """What the push said of it, naming the fix (never the token)."""
+
+
+def note_push_refused(conn: Conn, refusal: PushRefusal) -> None:
+    """Record that the team server refused this ledger's push; a refusal of the same server and
+    status kept already keeps its time (since when its pushes are refused)."""
+    with write_transaction(conn):
+        held = push_refused(conn)
+        if held is not None and (held.server, held.status) == (refusal.server, refusal.status):
+            refusal = PushRefusal(refusal.server, held.at_ms, refusal.status, refusal.said)
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (PUSH_REFUSED_KEY, json.dumps(asdict(refusal))),
+        )
+
+
+def clear_push_refused(conn: Conn) -> None:
+    """A push or beat was taken: a refusal recorded before is over (nothing is written when none is)."""
+    if push_refused(conn) is not None:
+        with write_transaction(conn):
+            conn.execute("DELETE FROM meta WHERE key = ?", (PUSH_REFUSED_KEY,))
+
+
+def push_refused(conn: Conn) -> PushRefusal | None:
+    """The team server's refusal of this ledger's pushes, while no push or beat since was taken."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (PUSH_REFUSED_KEY,)).fetchone()
+    if row is None:
+        return None
+    held = json.loads(str(row[0]))
+    return PushRefusal(str(held["server"]), int(held["at_ms"]), int(held["status"]), str(held["said"]))
 
 
 def drop_old_acks(conn: Conn, server: str) -> None:

@@ -441,12 +441,19 @@ class RefusedTokenLog:
         address = str(client[0]) if client else "?"
         path = str(scope.get("path", ""))[:100]
         now = time.monotonic()
-        last = self._last.get((address, path, why))
+        key = (address, path, why)
+        last = self._last.pop(key, None)
         if last is not None and now - last < self.every:
+            self._last[key] = last
             return
-        if len(self._last) >= self.keep:  # addresses come and go: the map stays small
-            self._last.clear()
-        self._last[(address, path, why)] = now
+        # Oldest first (each key moves to the end when logged again): those logged over a minute
+        # ago go, then the oldest beyond ``keep``. Clearing the whole map at ``keep`` let a flood
+        # of addresses put every client retrying a revoked token back in the log at once.
+        for old in list(self._last):
+            if now - self._last[old] < self.every and len(self._last) < self.keep:
+                break
+            del self._last[old]
+        self._last[key] = now
         # %r: the path is the client's text (a newline in it would forge a line of the log).
         logger.warning("refused a request to %r from %s: %s", path, address, why)
 
@@ -597,6 +604,7 @@ def push_endpoint(
                     decoded.forgets,
                     settings,
                     decoded.implausible,
+                    decoded.ahead,
                 )
 
         try:
