@@ -48,6 +48,8 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import claude_code
 from cost_mcp.store import connect
 from cost_mcp.store.connection import Conn
+from tests import servers
+from tests.servers import ServerProcess
 from tests.sources.claude_logs import assistant, session_file, write
 from tests.sources.otlp_bombs import empty_records
 from tests.test_webhooks import Receiver, ops, ops_webhook, receiver  # noqa: F401 (fixtures)
@@ -62,7 +64,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def stop(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
+def stop(proc: ServerProcess, grace: float = 10) -> None:
     """SIGTERM, up to ``grace`` seconds for the server to end, then SIGKILL: a server that ignores
     SIGTERM (or hangs shutting down) is still gone, rather than left running by a teardown that
     raised TimeoutExpired."""
@@ -83,13 +85,18 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[str]:
     refused connection (a 503 while starting used up the tries at once), as test_team's start."""
     port = _free_port()
     log = tmp_path / "server.stderr"
-    with log.open("ab") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cost_mcp", "serve", "--http", "--port", str(port)],
-            env=dict(os.environ),
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
+    argv = ["serve", "--http", "--port", str(port)]
+    # Forked by tests/servers.py's zygote (its own process all the same), not spawned: the start
+    # costs no imports.
+    proc: ServerProcess | None = servers.start(argv, os.environ, log)
+    if proc is None:
+        with log.open("ab") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "cost_mcp", *argv],
+                env=dict(os.environ),
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):

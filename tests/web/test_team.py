@@ -48,8 +48,10 @@ from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, rollup, source_state, write_transaction
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres
+from tests import servers
 from tests.conftest import BACKENDS, copy_migrated, isolation
 from tests.pg_cluster import Cluster
+from tests.servers import ServerProcess
 from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
 from tests.test_webhooks import Receiver, ops_webhook, receiver  # noqa: F401 (fixtures)
 from tests.web.test_otel_receiver import CANARY, after_the_evaluation, alerts_of
@@ -508,32 +510,25 @@ class Team:
     base: str
     server_db: Path | str
     tokens: dict[str, str]
-    proc: subprocess.Popen[bytes]
+    proc: ServerProcess
     stderr: Path
 
 
 def _start(
     env: dict[str, str], port: int, stderr: Path, *extra: str, prefix: Sequence[str] = ()
-) -> subprocess.Popen[bytes]:
-    with stderr.open("ab") as log:
-        proc = subprocess.Popen(
-            [
-                *prefix,
-                sys.executable,
-                "-m",
-                "cost_mcp",
-                "serve",
-                "--http",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                *extra,
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
+) -> ServerProcess:
+    """``cost-mcp serve --http`` on ``port``, started as ``prefix`` says, else forked by
+    tests/servers.py's zygote where it can be (spawned where not); once it answers /healthz."""
+    argv = ["serve", "--http", "--host", "127.0.0.1", "--port", str(port), *extra]
+    proc: ServerProcess | None = None if prefix else servers.start(argv, env, stderr)
+    if proc is None:
+        with stderr.open("ab") as log:
+            proc = subprocess.Popen(
+                [*prefix, sys.executable, "-m", "cost_mcp", *argv],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         if proc.poll() is not None:
@@ -549,7 +544,7 @@ def _start(
     raise AssertionError("server did not start")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: ServerProcess) -> None:
     proc.terminate()
     proc.wait(timeout=10)
 
