@@ -144,6 +144,25 @@ def clock(hour_of_day: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+AGENT_FOLDERS: dict[str, str] = {
+    "CODEX_HOME": "codex",
+    "GEMINI_DIR": "gemini",
+    "OPENCODE_DATA_DIR": "opencode",
+    "AMP_DATA_DIR": "amp",
+    "QWEN_RUNTIME_DIR": "qwen",
+    "GOOSE_PATH_ROOT": "goose",
+    "PI_CODING_AGENT_DIR": "pi",
+    "KIMI_SHARE_DIR": "kimi",
+    "COST_MCP_VSCODE_USER_DIRS": "vscode/User",
+    "CLINE_DATA_DIR": "cline-data",
+    "COPILOT_HOME": "copilot",
+    "COST_MCP_COPILOT_OTEL_DIR": "copilot-otel",
+}
+"""Every variable that moves another coding agent's folder, and its folder under a test's root:
+the one list the tests' environments (``isolation``, the servers' and laptops' environments) take,
+so that an agent added to ``sources.agents`` is isolated everywhere by one line here."""
+
+
 def isolation(root: Path) -> tuple[dict[str, str], list[str]]:
     """The environment of a test's processes, apart from the ledger (``COST_MCP_DB``): the variables
     set, to folders under ``root``, and those unset, so that nothing of whoever runs the tests (their
@@ -158,20 +177,9 @@ def isolation(root: Path) -> tuple[dict[str, str], list[str]]:
         "COST_MCP_TIMEZONE": "UTC",
         "CLAUDE_CONFIG_DIR": str(root / "claude"),
         # Other agents' folders: never the real ones of whoever runs the tests.
-        "CODEX_HOME": str(root / "codex"),
-        "GEMINI_DIR": str(root / "gemini"),
-        "OPENCODE_DATA_DIR": str(root / "opencode"),
-        "AMP_DATA_DIR": str(root / "amp"),
-        "QWEN_RUNTIME_DIR": str(root / "qwen"),
-        "GOOSE_PATH_ROOT": str(root / "goose"),
-        "COST_MCP_VSCODE_USER_DIRS": str(root / "vscode" / "User"),
-        "CLINE_DATA_DIR": str(root / "cline-data"),
-        "PI_CODING_AGENT_DIR": str(root / "pi"),
-        "KIMI_SHARE_DIR": str(root / "kimi"),
+        **{name: str(root / folder) for name, folder in AGENT_FOLDERS.items()},
         # gcloud's application-default credentials of whoever runs the tests never configure Google.
         "CLOUDSDK_CONFIG": str(root / "gcloud"),
-        "COPILOT_HOME": str(root / "copilot"),
-        "COST_MCP_COPILOT_OTEL_DIR": str(root / "copilot-otel"),
     }
     (root / "claude" / "projects").mkdir(parents=True)
     return values, unset

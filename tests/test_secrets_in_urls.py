@@ -29,6 +29,7 @@ from cost_mcp import push
 from cost_mcp.config import load_settings, provider_env_names
 from cost_mcp.notify import display_url
 from cost_mcp.store import connect
+from tests.conftest import AGENT_FOLDERS
 from tests.pg_cluster import Cluster
 from tests.sources.claude_logs import assistant, session_file, write
 from tests.test_cli import Ran, run
@@ -72,20 +73,7 @@ def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COST_MCP_PRICES_FILE", str(tmp_path / "config" / "prices.toml"))
     monkeypatch.setenv("COST_MCP_TIMEZONE", "UTC")
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
-    for name in (
-        "CODEX_HOME",
-        "GEMINI_DIR",
-        "OPENCODE_DATA_DIR",
-        "AMP_DATA_DIR",
-        "QWEN_RUNTIME_DIR",
-        "GOOSE_PATH_ROOT",
-        "PI_CODING_AGENT_DIR",
-        "KIMI_SHARE_DIR",
-        "COST_MCP_COPILOT_OTEL_DIR",
-        "COST_MCP_VSCODE_USER_DIRS",
-        "CLINE_DATA_DIR",
-        "CLINE_SESSION_DATA_DIR",
-    ):
+    for name in (*AGENT_FOLDERS, "CLINE_SESSION_DATA_DIR"):
         monkeypatch.setenv(name, str(tmp_path / name.lower()))
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     monkeypatch.delenv("COPILOT_OTEL_FILE_EXPORTER_PATH", raising=False)

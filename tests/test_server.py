@@ -15,6 +15,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from cost_mcp.models import Estimate
+from tests.conftest import AGENT_FOLDERS
 
 pytestmark = pytest.mark.anyio
 
@@ -161,17 +162,7 @@ def server_env(home: Path) -> dict[str, str]:
         "COST_MCP_TIMEZONE",
         "CLAUDE_CONFIG_DIR",
         # Every agent's folders (tests/conftest.py), so the server reads the test's, not this machine's.
-        "CODEX_HOME",
-        "GEMINI_DIR",
-        "OPENCODE_DATA_DIR",
-        "AMP_DATA_DIR",
-        "QWEN_RUNTIME_DIR",
-        "GOOSE_PATH_ROOT",
-        "PI_CODING_AGENT_DIR",
-        "KIMI_SHARE_DIR",
-        "COST_MCP_VSCODE_USER_DIRS",
-        "CLINE_DATA_DIR",
-        "COST_MCP_COPILOT_OTEL_DIR",
+        *AGENT_FOLDERS,
     )
     # PYTHONPATH too, where set: the server must run the code under test, not an installed copy;
     # and the clock fixture's offset (tests/conftest.py), or the server answered about the real day.

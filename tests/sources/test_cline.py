@@ -21,6 +21,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import agents
 from cost_mcp.sources.agents import cline, scanner
 from cost_mcp.store.connection import connect
+from tests.conftest import AGENT_FOLDERS
 from tests.sources.pipes import without_waiting_on
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "agents" / "cline" / "User"
@@ -268,18 +269,7 @@ def test_calls_through_clines_claude_code_provider_are_left_to_claude_codes_own_
 
 def _server_env(home: Path) -> dict[str, str]:
     keep = [k for k in os.environ if k.startswith("COST_MCP_")]
-    keep += [
-        "CLAUDE_CONFIG_DIR",
-        "CODEX_HOME",
-        "GEMINI_DIR",
-        "OPENCODE_DATA_DIR",
-        "AMP_DATA_DIR",
-        "QWEN_RUNTIME_DIR",
-        "GOOSE_PATH_ROOT",
-        "PI_CODING_AGENT_DIR",
-        "KIMI_SHARE_DIR",
-    ]
-    keep += ["CLINE_DATA_DIR", "CLOUDSDK_CONFIG", "PYTHONPATH"]
+    keep += ["CLAUDE_CONFIG_DIR", *AGENT_FOLDERS, "CLOUDSDK_CONFIG", "PYTHONPATH"]
     return {k: os.environ[k] for k in keep if k in os.environ}
 
 

@@ -49,7 +49,7 @@ from cost_mcp.store import connect, rollup, source_state, write_transaction
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres
 from tests import servers
-from tests.conftest import BACKENDS, copy_migrated, isolation
+from tests.conftest import AGENT_FOLDERS, BACKENDS, copy_migrated, isolation
 from tests.pg_cluster import Cluster
 from tests.servers import ServerProcess
 from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
@@ -86,17 +86,8 @@ def _env(
         COST_MCP_ENV_FILE=str(home / "no-env"),
         COST_MCP_TIMEZONE="UTC",
         CLAUDE_CONFIG_DIR=str(claude or home / "no-claude"),
-        CODEX_HOME=str(home / "no-codex"),
-        GEMINI_DIR=str(home / "no-gemini"),
-        OPENCODE_DATA_DIR=str(home / "no-opencode"),
-        AMP_DATA_DIR=str(home / "no-amp"),
-        QWEN_RUNTIME_DIR=str(home / "no-qwen"),
-        GOOSE_PATH_ROOT=str(home / "no-goose"),
-        PI_CODING_AGENT_DIR=str(home / "no-pi"),
-        KIMI_SHARE_DIR=str(home / "no-kimi"),
-        COST_MCP_VSCODE_USER_DIRS=str(home / "no-vscode"),
-        CLINE_DATA_DIR=str(home / "no-cline"),
     )
+    env.update({name: str(home / f"no-{folder}") for name, folder in AGENT_FOLDERS.items()})
     env.update(extra)
     return env
 
