@@ -772,10 +772,11 @@ async def ingest_claude_code_logs(
 
 
 AGENT_NAMES = ", ".join(
-    f"'{name}'" + (" (default)" if name == cc_views.CLAUDE_CODE else "") for name in cc_views.agent_sources()
+    name + (" (default)" if name == cc_views.CLAUDE_CODE else "") for name in cc_views.agent_sources()
 )
 """The agents session_usage and usage_blocks answer for, as their `agent` argument takes them: listing
-two of them, a Codex or OpenCode user's assistant was not told its own agent could be asked for."""
+two of them, a Codex or OpenCode user's assistant was not told its own agent could be asked for.
+Unquoted: the list is in two tools' schemas and grows with each agent read, under tools/list's cap."""
 
 
 @mcp.tool(title="Coding-agent session usage", annotations=READ_ONLY)
