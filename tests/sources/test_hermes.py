@@ -193,7 +193,7 @@ def _aux(
     estimated: float | None = None,
     *,
     model: str = FLASH,
-    provider: str = "google-gla",
+    provider: str = "gemini",
 ) -> None:
     """One auxiliary call as ``record_auxiliary_usage`` records it: its usage row alone."""
     _usage_row(db, sid, task, model, provider, counts, estimated, None)
@@ -287,7 +287,7 @@ def test_main_loop_voice_and_auxiliary_calls_are_each_counted_once(home: Path, s
     assert {(r[5], r[6]) for r in stored.values()} == {
         (SONNET, "anthropic"),
         (HAIKU, "anthropic"),
-        (FLASH, "google-gla"),
+        (FLASH, "google"),  # Hermes's Google AI Studio, priced as Google's
     }
     # Hermes's own estimate of each call, added up exactly over the rows that carry it.
     assert _reported(stored) == to_nanos(Decimal("0.4055"))
@@ -403,6 +403,39 @@ async def test_hermes_spend_by_agent_is_what_hermes_billed_with_its_auxiliary_ca
     by_agent = {r["group"]["agent"]: Decimal(str(r["cost_usd"])) for r in result.structured_content["rows"]}
     ours = _price(Tokens(input=1_000)) + _price(Tokens(output=100))
     assert by_agent == {"hermes": Decimal("0.06") + from_nanos(ours)}
+
+
+def test_hermes_providers_are_priced_as_their_vendors(home: Path, settings: Settings) -> None:
+    """Hermes names its providers its own way (``hermes_cli/auth.py``): each call is stored under the
+    vendor genai-prices prices it as, a gateway's (Nous Portal, a custom endpoint) under its model's
+    vendor, and a provider no price is known for under Hermes's own name, unpriced."""
+    db = _home_db(home)
+    routes = {
+        "studio": ("gemini", FLASH),
+        "codex": ("openai-codex", "gpt-5"),
+        "portal": ("nous", "anthropic/claude-sonnet-4.5"),
+        "proxy": ("custom", SONNET),
+        "router": ("openrouter", "anthropic/claude-sonnet-4.5"),
+        "lab": ("lmstudio", "qwen3-coder-30b"),
+    }
+    for sid, (provider, model) in routes.items():
+        _session(db, sid, model=model, provider=provider)
+        _main(db, sid, (1_000, 100, 0, 0), model=model, provider=provider)
+    db.close()
+    conn = connect(settings.db)
+    scan = agents.scan(conn, hermes.LOG, settings, Pricer())
+    conn.close()
+    stored = _stored(settings)
+    by_session = {str(r[7]): (r[6], r[9] is not None) for r in stored.values()}
+    assert by_session == {
+        "studio": ("google", True),
+        "codex": ("openai", True),
+        "portal": ("anthropic", True),
+        "proxy": ("anthropic", True),
+        "router": ("openrouter", True),
+        "lab": ("lmstudio", False),
+    }
+    assert scan.unpriced == {"qwen3-coder-30b": 2}
 
 
 def test_hostile_hermes_rows_are_counted_and_skipped(home: Path, settings: Settings) -> None:

@@ -35,6 +35,7 @@ from pathlib import Path
 from cost_mcp.config import Settings
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
+from cost_mcp.sources.agents.pi import pricing_provider
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
     AgentLog,
@@ -44,7 +45,6 @@ from cost_mcp.sources.agents.scanner import (
     count,
     event_key,
     grown_chunks,
-    provider_of,
     sqlite_busy,
     sqlite_empty,
 )
@@ -64,6 +64,24 @@ PRIMARY_TASKS = frozenset({"", "voice_chat"})
 """The ``session_model_usage`` tasks whose calls the session's row holds too: ``update_token_counts``
 writes both (its ``task``: ``''`` for the main loop, ``agent._turn_route_task`` for a voice turn's
 route, ``voice_turn_route.TASK``); ``record_auxiliary_usage`` writes any other task, alone."""
+PROVIDERS: dict[str, str] = {
+    "openai-api": "openai",
+    "gemini": "google",
+    "xai-oauth": "xai",
+    "kimi-coding-cn": "kimi-coding",
+    "minimax-oauth": "minimax",
+    "bedrock": "amazon-bedrock",
+    "copilot": "github-copilot",
+    "copilot-acp": "github-copilot",
+    "nous": "",
+    "custom": "",
+    "kilocode": "",
+    "opencode-zen": "opencode",
+}
+"""Hermes's provider ids (``hermes_cli/auth.py``, ``PROVIDER_REGISTRY``) that are not pi-ai's, as
+the pi-ai id :func:`pi.pricing_provider` maps to genai-prices' (``''``: a gateway or an endpoint of
+the user's, whose model's vendor prices it); the rest (``anthropic``, ``openai-codex``,
+``openrouter``, ``zai``, ``kimi-coding``, ``minimax``...) are the same in both."""
 _SEEN = "seen"
 _I64_MAX = 2**63 - 1
 _LOCKED = "locked by another process (Hermes Agent writing); read again next time"
@@ -87,9 +105,16 @@ def roots(settings: Settings) -> list[Path]:
     return [home / DATABASE, *profiles]
 
 
+def _provider(billing: object, model: str) -> str:
+    """Our provider id for a call Hermes billed to ``billing`` (its provider id): the vendor
+    genai-prices prices it as, else Hermes's own id, so an unknown provider is named, never guessed."""
+    hermes_id = billing.strip().lower() if isinstance(billing, str) else ""
+    return pricing_provider(PROVIDERS.get(hermes_id, hermes_id), model) or hermes_id
+
+
 def _profile(path: str) -> str:
-    """The key prefix of a database's sessions: a profile's own ids may repeat the default home's
-    (each ``state.db`` is a store of its own), so a profile's are kept apart by its name."""
+    """The prefix of a database's session ids and keys: a profile's own ids may repeat the default
+    home's (each ``state.db`` is a store of its own), so a profile's are kept apart by its name."""
     db = Path(path)
     return f"{db.parent.name}/" if db.parent.parent.name == "profiles" else ""
 
@@ -145,11 +170,10 @@ def _usage_total(prefix: str, session: str, row: Mapping[str, object]) -> _Total
     if not all(isinstance(n, str) for n in names):
         return "invalid_fields"
     model = str(names[0]).strip() or "unknown"
-    billing = str(names[1]).strip().lower()
     return _Total(
         key=f"{prefix}{session}:u:{event_key(*names)[:16]}",
         model=model,
-        provider=billing or provider_of(model),
+        provider=_provider(names[1], model),
         counts=counts,
         estimated=_amount(row["estimated_cost_usd"]),
         actual=_amount(row["actual_cost_usd"]),
@@ -182,13 +206,11 @@ def _totals(
         model = session["model"]
         if not isinstance(model, str) or not model.strip():
             return "invalid_fields"  # tokens of no model: nothing to price them by
-        billing = session["billing_provider"]
-        provider = billing.strip().lower() if isinstance(billing, str) and billing.strip() else ""
         found.append(
             _Total(
                 key=f"{prefix}{sid}",
                 model=model.strip(),
-                provider=provider or provider_of(model.strip()),
+                provider=_provider(session["billing_provider"], model.strip()),
                 counts=(rest[0], rest[1], rest[2], rest[3]),
                 estimated=max(estimated, Decimal(0)),
                 actual=max(actual, Decimal(0)),
@@ -260,7 +282,7 @@ def _session(
         return "invalid_fields"
     cwd = row.get("cwd")
     project = cwd if isinstance(cwd, str) else ""
-    return [e for t in totals for e in _events(started, sid, project, t)]
+    return [e for t in totals for e in _events(started, prefix + sid, project, t)]
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
