@@ -111,13 +111,22 @@ def _session(
     model: str = SONNET,
     provider: str = "anthropic",
     parent: str | None = None,
+    source: str = "cli",
+    config: str | None = None,
 ) -> None:
     """A session row as ``create_session`` (or a compression's ``_publish_child_session_row``) makes
     it: no token counts of its own."""
     db.execute(
-        "INSERT INTO sessions (id, source, model, parent_session_id, started_at, cwd, billing_provider) "
-        "VALUES (?, 'cli', ?, ?, ?, '/work/app', ?)",
-        (sid, model, parent, STARTED, provider),
+        "INSERT INTO sessions (id, source, model, model_config, parent_session_id, started_at, cwd, "
+        "billing_provider) VALUES (?, ?, ?, ?, ?, ?, '/work/app', ?)",
+        (sid, source, model, config, parent, STARTED, provider),
+    )
+
+
+def _compressed(db: sqlite3.Connection, sid: str) -> None:
+    """The session ended by a compression (``end_session(..., 'compression')``)."""
+    db.execute(
+        "UPDATE sessions SET ended_at = ?, end_reason = 'compression' WHERE id = ?", (STARTED + 60, sid)
     )
 
 
@@ -363,9 +372,7 @@ def test_a_compression_continuation_counts_its_own_calls_only(home: Path, settin
     _session(db, "parent")
     _main(db, "parent", (5_000, 500, 20_000, 1_000), estimated=0.1)
     _aux(db, "parent", "compression", (25_000, 800, 0, 0), estimated=0.01)
-    db.execute(
-        "UPDATE sessions SET ended_at = ?, end_reason = 'compression' WHERE id = 'parent'", (STARTED + 60,)
-    )
+    _compressed(db, "parent")
     _session(db, "child", parent="parent")
     conn = connect(settings.db)
     agents.scan(conn, hermes.LOG, settings, Pricer())
@@ -377,6 +384,63 @@ def test_a_compression_continuation_counts_its_own_calls_only(home: Path, settin
     assert _tokens_by_model(stored) == {SONNET: (6_000, 24_000, 1_000, 600), FLASH: (25_000, 0, 0, 800)}
     assert {str(r[7]) for k, r in stored.items() if k.startswith("child:")} == {"child"}
     assert _reported(stored) == to_nanos(Decimal("0.13"))
+
+
+def test_a_gateway_continuation_set_to_its_agents_running_totals_is_counted_once(
+    home: Path, settings: Settings
+) -> None:
+    """A gateway's cached agent keeps its running totals through compressions and sets them on each
+    continuation's row (Hermes before ``api_call_count``: ``gateway/session.py``'s
+    ``set_token_counts(absolute=True)``, ``run_agent._compress_context`` rotating the session id, in
+    kshitijk4poor/hermes-agent at 4b2f865e, a copy of Hermes's history to March 2026): a chain of
+    three rows holding 5,000, 8,000 and 9,000 input tokens is 9,000 tokens, not 22,000. Not taken
+    for a repeat: a subagent fork of the parent (an agent of its own), a CLI continuation (the CLI
+    added per call), and a continuation whose agent was made again (a restart: it holds less than
+    the parent in some kind). A newer Hermes adding per call and setting the totals too: the
+    continuation's calls once."""
+    db = _home_db(home, usage=False)
+    _session(db, "p0", source="telegram")
+    _absolute(db, "p0", (5_000, 500, 20_000, 1_000), estimated=0.1)
+    _compressed(db, "p0")
+    _session(db, "p1", parent="p0", source="telegram")
+    _absolute(db, "p1", (8_000, 800, 30_000, 1_000), estimated=0.15)
+    _compressed(db, "p1")
+    _session(db, "p2", parent="p1", source="telegram")
+    _absolute(db, "p2", (9_000, 900, 36_000, 1_200), estimated=0.17)
+    _session(db, "fork", parent="p0", source="telegram", config='{"_delegate_from": "p0"}')
+    _absolute(db, "fork", (6_000, 600, 21_000, 1_000), estimated=0.1)
+    _session(db, "restarted", parent="p0", source="telegram")
+    _absolute(db, "restarted", (7_000, 700, 1_000, 0), estimated=0.01)
+    _session(db, "c0")
+    db.execute("UPDATE sessions SET input_tokens = 1000, api_call_count = 2 WHERE id = 'c0'")
+    _compressed(db, "c0")
+    _session(db, "c1", parent="c0")
+    db.execute("UPDATE sessions SET input_tokens = 3000, api_call_count = 4 WHERE id = 'c1'")
+    db.close()
+    newer = _db(home / "hermes" / "profiles" / "newer" / hermes.DATABASE)
+    _session(newer, "q0", source="discord")
+    _main(newer, "q0", (5_000, 500, 20_000, 1_000), estimated=0.1)
+    _compressed(newer, "q0")
+    _session(newer, "q1", parent="q0", source="discord")
+    _main(newer, "q1", (1_000, 100, 4_000, 0), estimated=0.02)
+    _absolute(newer, "q1", (6_000, 600, 24_000, 1_000), estimated=0.12)
+    newer.close()
+    conn = connect(settings.db)
+    scan = agents.scan(conn, hermes.LOG, settings, Pricer())
+    conn.close()
+    stored = _stored(settings)
+    assert (scan.skipped, scan.errors) == ({}, [])
+
+    def of(*sessions: str) -> Stored:
+        return {k: r for k, r in stored.items() if str(r[7]) in sessions}
+
+    assert _tokens_by_model(of("p0", "p1", "p2")) == {SONNET: (9_000, 36_000, 1_200, 900)}
+    assert _reported(of("p0", "p1", "p2")) == to_nanos(Decimal("0.17"))
+    assert _tokens_by_model(of("fork")) == {SONNET: (6_000, 21_000, 1_000, 600)}
+    assert _tokens_by_model(of("restarted")) == {SONNET: (7_000, 1_000, 0, 700)}
+    assert _tokens_by_model(of("c0", "c1")) == {SONNET: (4_000, 0, 0, 0)}
+    assert _tokens_by_model(of("newer/q0", "newer/q1")) == {SONNET: (6_000, 24_000, 1_000, 600)}
+    assert _reported(of("newer/q0", "newer/q1")) == to_nanos(Decimal("0.12"))
 
 
 @pytest.mark.anyio

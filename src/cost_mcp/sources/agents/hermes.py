@@ -13,7 +13,8 @@ Every call is counted once, as Hermes's own usage analytics count it: each ``ses
 row as it is, at its own model and provider, and what the session's row holds beyond its main-loop
 rows (:data:`PRIMARY_TASKS`), per token kind, at the session's model: the calls of an older Hermes,
 or of a gateway's running totals. An auxiliary row is never taken out of the session's row, which
-does not hold it.
+does not hold it. A compression continuation whose row was set to its agent's running totals
+repeats its parent's: those are taken out of it (:func:`_repeated`).
 
 Each of those totals only grows, so it is stored as rows that only grow (as ``goose.py`` stores
 Goose's): per token kind, rows of :data:`scanner.GROWN_CHUNK` tokens (``<kind>:<n>``, only the last
@@ -25,6 +26,7 @@ estimate) is its rows' reported cost, shared over them by their tokens, exactly.
 from __future__ import annotations
 
 import errno
+import json
 import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -82,6 +84,10 @@ PROVIDERS: dict[str, str] = {
 the pi-ai id :func:`pi.pricing_provider` maps to genai-prices' (``''``: a gateway or an endpoint of
 the user's, whose model's vendor prices it); the rest (``anthropic``, ``openai-codex``,
 ``openrouter``, ``zai``, ``kimi-coding``, ``minimax``...) are the same in both."""
+_LINEAGE = ("parent_session_id", "end_reason", "source", "model_config", "api_call_count")
+"""The ``sessions`` columns that tell a compression continuation, read when there."""
+_FORK_MARKERS = ("_branched_from", "_delegate_from", "_reset_from")
+"""``model_config`` keys of a child that is not a continuation (``_non_continuation_child_sql``)."""
 _SEEN = "seen"
 _I64_MAX = 2**63 - 1
 _LOCKED = "locked by another process (Hermes Agent writing); read again next time"
@@ -180,11 +186,46 @@ def _usage_total(prefix: str, session: str, row: Mapping[str, object]) -> _Total
     )
 
 
+def _repeated(
+    session: Mapping[str, object], parent: Mapping[str, object] | None, rows: bool
+) -> tuple[int, int, int, int] | None:
+    """The parent's counters when ``session`` is a compression continuation whose row was set to an
+    agent's running totals (``absolute``), else None. A gateway's cached agent keeps its totals
+    through a compression (its session id changes, its counters do not) and sets them on the
+    continuation's row, which then repeats the parent's: the same agent's totals at its last write.
+
+    Set, not added, is told by what else the row has: main-loop usage rows (a Hermes writing one per
+    call: what the row holds beyond them was set), or no call count on a gateway's session (a Hermes
+    from before ``api_call_count``, whose gateway set its sessions' rows and whose CLI added to its
+    own). A continuation added to per call holds its own calls only."""
+    if parent is None or parent.get("end_reason") != "compression" or session.get("source") == "tool":
+        return None
+    calls = session.get("api_call_count")
+    if not rows and (session.get("source", "cli") == "cli" or (isinstance(calls, int) and calls > 0)):
+        return None
+    try:
+        config = json.loads(str(session.get("model_config") or "{}"))
+    except ValueError:
+        config = {}
+    if isinstance(config, dict) and any(config.get(m) == parent.get("id") for m in _FORK_MARKERS):
+        # A /branch, subagent or reset fork of this parent: an agent of its own. A marker naming
+        # another session is inherited (a continuation copies its parent's ``model_config``).
+        return None
+    try:
+        return _counts(parent)
+    except ValueError:
+        return None
+
+
 def _totals(
-    prefix: str, session: Mapping[str, object], usage: Sequence[Mapping[str, object]]
+    prefix: str,
+    session: Mapping[str, object],
+    usage: Sequence[Mapping[str, object]],
+    parent: Mapping[str, object] | None = None,
 ) -> list[_Total] | SkipReason:
     """A session's running totals: each ``session_model_usage`` row, and the part of the session's
-    own row that no main-loop row holds (see the module docstring)."""
+    own row that no main-loop row holds, less what it repeats of its parent's when it is a
+    compression continuation (see the module docstring)."""
     sid = str(session["id"])
     try:
         counts = _counts(session)
@@ -202,6 +243,19 @@ def _totals(
             primary = [a + b for a, b in zip(primary, total.counts, strict=True)]
             estimated, actual = estimated - total.estimated, actual - total.actual
     rest = tuple(max(a - b, 0) for a, b in zip(counts, primary, strict=True))
+    repeated = _repeated(session, parent, any(r["task"] in PRIMARY_TASKS for r in usage))
+    if (
+        parent is not None
+        and repeated is not None
+        and any(repeated)
+        and all(r >= p for r, p in zip(rest, repeated, strict=True))
+    ):
+        # All of the parent's totals are in this row's rest: the agent's totals since before the
+        # compression. An agent made again after it (a restart) starts from 0; its rest, then
+        # smaller than the parent's in some kind, is its own.
+        rest = tuple(r - p for r, p in zip(rest, repeated, strict=True))
+        estimated -= _amount(parent["estimated_cost_usd"])
+        actual -= _amount(parent["actual_cost_usd"])
     if any(rest):
         model = session["model"]
         if not isinstance(model, str) or not model.strip():
@@ -267,13 +321,16 @@ def _events(started: int, sid: str, project: str, total: _Total) -> list[AgentEv
 
 
 def _session(
-    prefix: str, row: Mapping[str, object], usage: Sequence[Mapping[str, object]]
+    prefix: str,
+    row: Mapping[str, object],
+    usage: Sequence[Mapping[str, object]],
+    parent: Mapping[str, object] | None,
 ) -> list[AgentEvent] | SkipReason:
     """A session's stored rows."""
     sid, started = row["id"], _started(row["started_at"])
     if not isinstance(sid, str) or not sid:
         return "invalid_fields"
-    totals = _totals(prefix, row, usage)
+    totals = _totals(prefix, row, usage, parent)
     if isinstance(totals, str):
         return totals
     if not totals:
@@ -298,7 +355,7 @@ def _read(
         return None if sqlite_empty(conn) else "unknown_schema"
     if not set(_SESSIONS) <= columns:
         return "unknown_schema"  # an older Hermes, without its cost columns: said, not guessed
-    names = [*_SESSIONS, *(("cwd",) if "cwd" in columns else ())]
+    names = [*_SESSIONS, *(c for c in ("cwd", *_LINEAGE) if c in columns)]
     sessions = [
         dict(zip(names, v, strict=True)) for v in conn.execute(f"SELECT {', '.join(names)} FROM sessions")
     ]
@@ -343,21 +400,25 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
         return got
     sessions, usage = got
     prefix, grouped = _profile(path), _by_session(usage)
+    by_id = {row["id"]: row for row in sessions}
     found_seen = ctx.state.get(_SEEN)
     seen: dict[str, object] = found_seen if isinstance(found_seen, dict) else {}
     now: dict[str, object] = {}
     found: list[AgentEvent | SkipReason] = []
     for row in sessions:
         rows = sorted(grouped.pop(row["id"], []), key=repr)
-        # The cursor, as Goose's: a session's row and its usage rows as last read. Unchanged
-        # sessions are not written again; with none (a first or full read) every session gives its
-        # rows, kept once.
-        mark = repr((tuple(row.values()), [tuple(r.values()) for r in rows]))
+        parent = by_id.get(row.get("parent_session_id"))
+        # The cursor, as Goose's: a session's row, its usage rows and its parent's row as last read.
+        # Unchanged sessions are not written again; with none (a first or full read) every session
+        # gives its rows, kept once.
+        mark = repr(
+            (tuple(row.values()), [tuple(r.values()) for r in rows], parent and tuple(parent.values()))
+        )
         session = str(row["id"])
         if seen.get(session) == mark:
             now[session] = mark
             continue
-        got_rows = _session(prefix, row, rows)
+        got_rows = _session(prefix, row, rows, parent)
         if isinstance(got_rows, str):
             found.append(got_rows)  # not marked: counted again at each read, as skipped lines are
             continue
