@@ -390,15 +390,16 @@ def test_a_gateway_continuation_set_to_its_agents_running_totals_is_counted_once
     home: Path, settings: Settings
 ) -> None:
     """A gateway's cached agent keeps its running totals through compressions and sets them on each
-    continuation's row (Hermes before ``api_call_count``: ``gateway/session.py``'s
+    continuation's row (Hermes from a8df7f99 to 20441cf2, 2026-03-26 to 04-02: ``gateway/session.py``'s
     ``set_token_counts(absolute=True)``, ``run_agent._compress_context`` rotating the session id, in
-    kshitijk4poor/hermes-agent at 4b2f865e, a copy of Hermes's history to March 2026): a chain of
-    three rows holding 5,000, 8,000 and 9,000 input tokens is 9,000 tokens, not 22,000. Not taken
-    for a repeat: a subagent fork of the parent (an agent of its own), a CLI continuation (the CLI
-    added per call), and a continuation whose agent was made again (a restart: it holds less than
-    the parent in some kind). A newer Hermes adding per call and setting the totals too: the
-    continuation's calls once."""
+    kshitijk4poor/hermes-agent at 4b2f865e, a copy of Hermes's history): a chain of three rows
+    holding 5,000, 8,000 and 9,000 input tokens is 9,000 tokens, not 22,000. Not taken for a repeat:
+    a subagent fork of the parent (an agent of its own), a CLI continuation (the CLI added per call),
+    a continuation whose agent was made again (a restart: it holds less than the parent in some
+    kind), and one begun after 2026-04-02 (added to per call). A Hermes adding per call that set the
+    totals too: the continuation's calls once."""
     db = _home_db(home, usage=False)
+    march = 1_774_688_400  # 2026-03-28T09:00Z, when Hermes's gateway set its rows
     _session(db, "p0", source="telegram")
     _absolute(db, "p0", (5_000, 500, 20_000, 1_000), estimated=0.1)
     _compressed(db, "p0")
@@ -411,6 +412,10 @@ def test_a_gateway_continuation_set_to_its_agents_running_totals_is_counted_once
     _absolute(db, "fork", (6_000, 600, 21_000, 1_000), estimated=0.1)
     _session(db, "restarted", parent="p0", source="telegram")
     _absolute(db, "restarted", (7_000, 700, 1_000, 0), estimated=0.01)
+    db.execute("UPDATE sessions SET started_at = ?", (march,))
+    # Begun after 2026-04-02: a Hermes adding per call, before it counted calls; its own calls.
+    _session(db, "april", parent="p0", source="telegram")
+    _absolute(db, "april", (9_000, 900, 36_000, 1_200), estimated=0.07)
     _session(db, "c0")
     db.execute("UPDATE sessions SET input_tokens = 1000, api_call_count = 2 WHERE id = 'c0'")
     _compressed(db, "c0")
@@ -438,6 +443,7 @@ def test_a_gateway_continuation_set_to_its_agents_running_totals_is_counted_once
     assert _reported(of("p0", "p1", "p2")) == to_nanos(Decimal("0.17"))
     assert _tokens_by_model(of("fork")) == {SONNET: (6_000, 21_000, 1_000, 600)}
     assert _tokens_by_model(of("restarted")) == {SONNET: (7_000, 1_000, 0, 700)}
+    assert _tokens_by_model(of("april")) == {SONNET: (9_000, 36_000, 1_200, 900)}
     assert _tokens_by_model(of("c0", "c1")) == {SONNET: (4_000, 0, 0, 0)}
     assert _tokens_by_model(of("newer/q0", "newer/q1")) == {SONNET: (6_000, 24_000, 1_000, 600)}
     assert _reported(of("newer/q0", "newer/q1")) == to_nanos(Decimal("0.12"))

@@ -84,6 +84,10 @@ PROVIDERS: dict[str, str] = {
 the pi-ai id :func:`pi.pricing_provider` maps to genai-prices' (``''``: a gateway or an endpoint of
 the user's, whose model's vendor prices it); the rest (``anthropic``, ``openai-codex``,
 ``openrouter``, ``zai``, ``kimi-coding``, ``minimax``...) are the same in both."""
+SET_TOTALS_UNTIL = 1_775_174_400
+"""2026-04-03T00:00Z: Hermes's gateway set its sessions' rows to its agent's running totals from
+a8df7f99 (2026-03-26) to 20441cf2 (2026-04-02), which made every platform add per call; the call
+count came later (5fb14316, 2026-04-22), so a gateway row of no count begun after that was added to."""
 _LINEAGE = ("parent_session_id", "end_reason", "source", "model_config", "api_call_count")
 """The ``sessions`` columns that tell a compression continuation, read when there."""
 _FORK_MARKERS = ("_branched_from", "_delegate_from", "_reset_from")
@@ -195,13 +199,17 @@ def _repeated(
     continuation's row, which then repeats the parent's: the same agent's totals at its last write.
 
     Set, not added, is told by what else the row has: main-loop usage rows (a Hermes writing one per
-    call: what the row holds beyond them was set), or no call count on a gateway's session (a Hermes
-    from before ``api_call_count``, whose gateway set its sessions' rows and whose CLI added to its
-    own). A continuation added to per call holds its own calls only."""
+    call: what the row holds beyond them was set), or, for a gateway's session begun before
+    :data:`SET_TOTALS_UNTIL`, no call count (a Hermes from before ``api_call_count``). A
+    continuation added to per call holds its own calls only."""
     if parent is None or parent.get("end_reason") != "compression" or session.get("source") == "tool":
         return None
-    calls = session.get("api_call_count")
-    if not rows and (session.get("source", "cli") == "cli" or (isinstance(calls, int) and calls > 0)):
+    calls, started = session.get("api_call_count"), session.get("started_at")
+    if not rows and (
+        session.get("source", "cli") == "cli"
+        or (isinstance(calls, int) and calls > 0)
+        or not (isinstance(started, int | float) and started < SET_TOTALS_UNTIL)
+    ):
         return None
     try:
         config = json.loads(str(session.get("model_config") or "{}"))
