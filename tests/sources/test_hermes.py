@@ -610,3 +610,33 @@ def test_hermes_home_follows_hermes_home_as_hermes_reads_it(
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("HERMES_DATA_DIR_SUFFIX", "-dev")
     assert load_settings().hermes_root_path() == tmp_path / ".hermes-dev"
+
+
+def test_a_hermes_database_replaced_by_an_older_copy_is_neither_lost_nor_counted_twice(
+    home: Path, settings: Settings
+) -> None:
+    """A ``state.db`` put back from an older copy (a new, smaller file with smaller totals): read from
+    nothing again, its rows are the ones stored or smaller, so the ledger keeps what it counted,
+    once, with no error or skipped line; the calls added after count from where the totals pass
+    what was stored."""
+    path = home / "hermes" / hermes.DATABASE
+    db = _home_db(home)
+    _session(db, "s")
+    _main(db, "s", (30_000, 1_000, 0, 0), estimated=0.1)
+    _aux(db, "s", "vision", (5_000, 50, 0, 0), estimated=0.01)
+    backup = home / "backup.db"
+    db.execute(f"VACUUM INTO '{backup}'")
+    _main(db, "s", (30_000, 1_000, 0, 0), estimated=0.1)
+    db.close()
+    conn = connect(settings.db)
+    agents.scan(conn, hermes.LOG, settings, Pricer())
+    before = _stored(settings)
+    path.unlink()
+    for side in ("-wal", "-shm"):
+        path.with_name(path.name + side).unlink(missing_ok=True)
+    backup.rename(path)
+    restored = agents.scan(conn, hermes.LOG, settings, Pricer())
+    conn.close()
+    assert (restored.events_added, restored.skipped, restored.errors) == (0, {}, [])
+    assert _stored(settings) == before
+    assert _tokens_by_model(before) == {SONNET: (60_000, 0, 0, 2_000), FLASH: (5_000, 0, 0, 50)}
