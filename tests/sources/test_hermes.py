@@ -284,6 +284,10 @@ def test_main_loop_voice_and_auxiliary_calls_are_each_counted_once(home: Path, s
     conn.close()
     db.close()
     assert (first.skipped, first.errors, second.errors, full.events_added) == ({}, [], [], 0)
+    # The second read writes only what grew: of the main row, input, output, the cache-read row
+    # that filled and the two after it, and the cache-write row (the same tokens, a new share of the
+    # row's cost); of the vision row, its first input row (a new share), its second and its output.
+    assert (first.events_added, second.events_added) == (11, 9)
     assert _tokens_by_model(stored) == {
         SONNET: (3_000, 65_000, 5_000, 2_400),
         HAIKU: (300, 0, 0, 200),
