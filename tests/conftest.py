@@ -153,6 +153,7 @@ AGENT_FOLDERS: dict[str, str] = {
     "GOOSE_PATH_ROOT": "goose",
     "PI_CODING_AGENT_DIR": "pi",
     "KIMI_SHARE_DIR": "kimi",
+    "HERMES_HOME": "hermes",
     "COST_MCP_VSCODE_USER_DIRS": "vscode/User",
     "CLINE_DATA_DIR": "cline-data",
     "COPILOT_HOME": "copilot",

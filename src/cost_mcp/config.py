@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         description="Goose's root folder (GOOSE_PATH_ROOT, as Goose reads it: its data is in data/ there); "
         "default ~/.local/share/goose.",
     )
+    hermes_home: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("HERMES_HOME"),
+        description="Hermes Agent's home folder (HERMES_HOME, as Hermes reads it), whose state.db and "
+        "profiles' state.db are read; default ~/.hermes (%LOCALAPPDATA%\\hermes on Windows).",
+    )
     vscode_user_dirs: str | None = Field(
         default=None,
         description="Comma-separated VS Code user folders (the ones holding globalStorage/) whose Cline, "
@@ -440,6 +446,22 @@ class Settings(BaseSettings):
             return base / "Block" / "goose" / "data" / "sessions"
         xdg = os.environ.get("XDG_DATA_HOME")
         return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "goose" / "sessions"
+
+    def hermes_root_path(self) -> Path:
+        """Hermes Agent's root home, whose ``state.db`` and ``profiles/<name>/state.db`` hold its
+        sessions: HERMES_HOME, else ``~/.hermes`` (``hermes`` in %LOCALAPPDATA% on Windows) with
+        HERMES_DATA_DIR_SUFFIX appended, as ``hermes_constants.get_hermes_home`` finds it. A
+        HERMES_HOME naming one profile's home (``<root>/profiles/<name>``) gives its root, as
+        ``get_default_hermes_root`` does, so every profile is read and none twice."""
+        value = (self.hermes_home or "").strip()
+        if value:
+            home = Path(value)
+            return home.parent.parent if home.parent.name == "profiles" else home
+        suffix = os.environ.get("HERMES_DATA_DIR_SUFFIX", "")
+        if sys.platform == "win32":
+            local = os.environ.get("LOCALAPPDATA", "").strip()
+            return (Path(local) if local else Path.home() / "AppData" / "Local") / ("hermes" + suffix)
+        return Path.home() / (".hermes" + suffix)
 
     def copilot_dir(self) -> Path:
         """Copilot CLI's folder: COPILOT_HOME, which moves all of it, else ~/.copilot."""

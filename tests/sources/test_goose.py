@@ -115,7 +115,7 @@ def test_goose_sessions_are_stored_in_rows_that_grow_and_count_once(home: Path, 
     """Two sessions; one grows by a call between scans (Goose updates its row in place): the second
     scan adds only the growth, a third finds nothing, and a full read again changes nothing. Gemini's
     thoughts (``total`` beyond input + output) count as output. Input is stored in rows of at most
-    INPUT_CHUNK tokens, each priced at base rates: one row of 250,000 input tokens would be priced
+    GROWN_CHUNK tokens, each priced at base rates: one row of 250,000 input tokens would be priced
     at Claude's long-context tier, as none of its calls was."""
     db = _db(home)
     _session(db, "20261120_1", SONNET, "anthropic", "2026-11-20 09:00:00")

@@ -17,6 +17,7 @@ from cost_mcp.sources.agents import (
     copilot,
     gemini_cli,
     goose,
+    hermes,
     kimi,
     opencode,
     pi,
@@ -38,6 +39,7 @@ AGENTS: tuple[AgentLog, ...] = (
     goose.LOG,
     pi.LOG,
     kimi.LOG,
+    hermes.LOG,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}

@@ -11,7 +11,7 @@ billed as output.
 
 A session is stored as rows that only grow, so reading it again, in part or whole (``ingest
 --full``), counts nothing twice: one row of its output (``<id>:out``), and its input in rows of
-:data:`INPUT_CHUNK` tokens (``<id>:in:<n>``; only the last one grows). A single row of a whole
+:data:`scanner.GROWN_CHUNK` tokens (``<id>:in:<n>``; only the last one grows). A single row of a whole
 session's input would cross a model's long-context threshold (Claude's and Gemini's 200k) and be
 priced at that tier, as no call of it was. Every row is dated at the session's start
 (``created_at``): Goose keeps no time per call, and a row that moved in time would leave the day
@@ -38,6 +38,7 @@ from cost_mcp.sources.agents.scanner import (
     SkipReason,
     count,
     epoch_ms,
+    grown_chunks,
     provider_of,
     sqlite_busy,
     sqlite_empty,
@@ -47,9 +48,6 @@ from cost_mcp.store.connection import sqlite_uri
 AGENT = "goose"
 SOURCE = "goose"
 DATABASE = "sessions.db"
-INPUT_CHUNK = 32_000
-"""Input tokens per stored row: below every long-context threshold genai-prices lists, so each row
-is priced at base rates, as Goose's calls (each under its model's context window) mostly are."""
 _COLUMNS = (
     "id",
     "created_at",
@@ -143,8 +141,7 @@ def _events(row: Mapping[str, object]) -> list[AgentEvent] | SkipReason | None:
         )
 
     found = [event(f"{session}:out", Tokens(output=out + extra))] if out + extra else []
-    for n, start in enumerate(range(0, inp, INPUT_CHUNK)):
-        found.append(event(f"{session}:in:{n}", Tokens(input=min(INPUT_CHUNK, inp - start))))
+    found += [event(f"{session}:in:{n}", Tokens(input=size)) for n, size in enumerate(grown_chunks(inp))]
     return found
 
 

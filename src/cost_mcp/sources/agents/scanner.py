@@ -729,6 +729,20 @@ def sqlite_empty(conn: sqlite3.Connection) -> bool:
     return tables == 0
 
 
+GROWN_CHUNK = 32_000
+"""Input-side tokens per stored row of an agent that keeps only running totals (Goose, Hermes
+Agent): below every long-context threshold genai-prices lists, so each row is priced at base
+rates, as the agent's calls (each within its model's context window) mostly are."""
+
+
+def grown_chunks(total: int) -> list[int]:
+    """The sizes of the rows a running total of one token kind is stored in: full rows of
+    :data:`GROWN_CHUNK`, then the rest. As the total grows only the last row grows and new rows
+    follow it, so a row once full is the same at every read (its key, ``<kind>:<n>``, names the
+    same tokens) and the ledger, keeping the copy with more tokens, counts nothing twice."""
+    return [min(GROWN_CHUNK, total - start) for start in range(0, total, GROWN_CHUNK)]
+
+
 def event_key(*parts: object) -> str:
     """A stable key from the facts that name one call."""
     return hashlib.sha1("|".join(map(str, parts)).encode(), usedforsecurity=False).hexdigest()
