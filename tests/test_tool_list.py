@@ -455,7 +455,7 @@ Example: session_usage()\
                         },
                         "agent": {
                             "type": "string",
-                            "description": "Whose sessions: claude-code (default), codex, gemini-cli, opencode, amp, copilot-cli, cline, roo-code, kilo-code, qwen-code, goose, pi, kimi-cli.",
+                            "description": "Whose sessions: claude-code (default), codex, gemini-cli, opencode, amp, copilot-cli, cline, roo-code, kilo-code, qwen-code, goose, pi, kimi-cli, codebuff.",
                         },
                     },
                     "additionalProperties": False,
@@ -490,7 +490,7 @@ Example: usage_blocks(days=1, token_limit="max")\
                         },
                         "agent": {
                             "default": "claude-code",
-                            "description": "Whose usage: claude-code (default), codex, gemini-cli, opencode, amp, copilot-cli, cline, roo-code, kilo-code, qwen-code, goose, pi, kimi-cli.",
+                            "description": "Whose usage: claude-code (default), codex, gemini-cli, opencode, amp, copilot-cli, cline, roo-code, kilo-code, qwen-code, goose, pi, kimi-cli, codebuff.",
                             "type": "string",
                         },
                         "limit": {

@@ -13,6 +13,7 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.sources.agents import (
     amp,
     cline,
+    codebuff,
     codex,
     copilot,
     gemini_cli,
@@ -38,6 +39,7 @@ AGENTS: tuple[AgentLog, ...] = (
     goose.LOG,
     pi.LOG,
     kimi.LOG,
+    codebuff.LOG,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}

@@ -93,6 +93,9 @@ class AgentEvent:
     reported_cost_nanos: int | None = None
     """The cost the agent itself logged for the call (Cline's ``cost``), used instead of our price
     in the ``auto`` cost mode as Claude Code's ``costUSD`` is; None when it logged none."""
+    price_note: str = ""
+    """How the reported cost was reached when the agent logged no tokens to check it by (Codebuff's
+    credits): said in every answer that counts the call."""
 
     def rank(self) -> tuple[int, bool]:
         """Smaller is better: most tokens, then an original over a replayed copy."""
@@ -342,12 +345,16 @@ class _Writer:
             key, provider, model, session, project = (
                 without_nul(x) for x in (key, provider, model, session, project)
             )
-        priced = self.pricer.price(t, model, provider, ms_to_datetime(e.ts_ms))
+        priced = self.pricer.price(t, model, provider, ms_to_datetime(e.ts_ms)) if t.total else None
         if isinstance(priced, Price):
             cost, priced_model = priced.total_nanos, priced.model_id
         else:
+            # A call logged with no tokens (Codebuff's credits) has nothing to
+            # price: its model's rates would make it $0, never its cost. Only what the agent reported
+            # counts, and without that the call is unpriced, and named so.
             cost, priced_model = None, None
-            self.stats.unpriced[model] += 1
+            if e.reported_cost_nanos is None:
+                self.stats.unpriced[model] += 1
         return (
             self.fmt.source,
             key,
@@ -363,6 +370,7 @@ class _Writer:
             priced_model,
             "replay" if e.replayed else "local-log",
             e.reported_cost_nanos,
+            e.price_note,
         )
 
 
