@@ -158,6 +158,7 @@ AGENT_FOLDERS: dict[str, str] = {
     "COPILOT_HOME": "copilot",
     "COST_MCP_COPILOT_OTEL_DIR": "copilot-otel",
     "COST_MCP_CODEBUFF_DIRS": "codebuff",
+    "CRUSH_GLOBAL_DATA": "crush",
 }
 """Every variable that moves another coding agent's folder, and its folder under a test's root:
 the one list the tests' environments (``isolation``, the servers' and laptops' environments) take,

@@ -19,6 +19,7 @@ SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\s|\.execute(many)?\(")
 NOT_OUR_LEDGER = {
     "sources/agents/opencode.py": "reads OpenCode's own SQLite database, not the ledger",
     "sources/agents/goose.py": "reads Goose's own SQLite database, not the ledger",
+    "sources/agents/crush.py": "reads Crush's own SQLite databases, not the ledger",
     "sources/agents/scanner.py": "whether an agent's own SQLite database is empty (OpenCode's, Goose's)",
     "sources/google.py": "the BigQuery query text sent to Google for the billing export",
 }

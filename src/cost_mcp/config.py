@@ -182,6 +182,13 @@ class Settings(BaseSettings):
         "or ccusage's CODEBUFF_DATA_DIR; Codebuff itself reads no variable for it); default "
         "~/.config/manicode and its -dev and -staging builds' folders.",
     )
+    crush_global_data: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CRUSH_GLOBAL_DATA"),
+        description="Crush's global data folder (CRUSH_GLOBAL_DATA, as Crush reads it), whose "
+        "projects.json lists the projects' databases; default crush in XDG_DATA_HOME, else "
+        "~/.local/share/crush (%LOCALAPPDATA%\\crush on Windows).",
+    )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
         default="",
@@ -478,6 +485,20 @@ class Settings(BaseSettings):
         if self.codebuff_dirs is not None:
             return [Path(p.strip()).expanduser() for p in self.codebuff_dirs.split(",") if p.strip()]
         return [Path.home() / ".config" / f"manicode{build}" for build in ("", "-dev", "-staging")]
+
+    def crush_data_path(self) -> Path:
+        """Crush's global data folder: CRUSH_GLOBAL_DATA, else ``crush`` in XDG_DATA_HOME, else
+        ~/.local/share/crush (``%LOCALAPPDATA%\\crush`` on Windows), as Crush's ``GlobalConfigData``
+        finds it."""
+        if self.crush_global_data:
+            return Path(self.crush_global_data).expanduser()
+        xdg = os.environ.get("XDG_DATA_HOME")
+        if xdg:
+            return Path(xdg) / "crush"
+        if sys.platform == "win32":
+            local = os.environ.get("LOCALAPPDATA")
+            return (Path(local) if local else Path.home() / "AppData" / "Local") / "crush"
+        return Path.home() / ".local" / "share" / "crush"
 
     def vscode_user_paths(self) -> list[Path]:
         """VS Code user folders (``.../User``): COST_MCP_VSCODE_USER_DIRS, else every editor's default

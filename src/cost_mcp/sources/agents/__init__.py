@@ -16,6 +16,7 @@ from cost_mcp.sources.agents import (
     codebuff,
     codex,
     copilot,
+    crush,
     gemini_cli,
     goose,
     kimi,
@@ -40,6 +41,7 @@ AGENTS: tuple[AgentLog, ...] = (
     pi.LOG,
     kimi.LOG,
     codebuff.LOG,
+    crush.LOG,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}

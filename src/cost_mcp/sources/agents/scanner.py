@@ -95,7 +95,7 @@ class AgentEvent:
     in the ``auto`` cost mode as Claude Code's ``costUSD`` is; None when it logged none."""
     price_note: str = ""
     """How the reported cost was reached when the agent logged no tokens to check it by (Codebuff's
-    credits): said in every answer that counts the call."""
+    credits, Crush's session cost): said in every answer that counts the call."""
 
     def rank(self) -> tuple[int, bool]:
         """Smaller is better: most tokens, then an original over a replayed copy."""
@@ -349,7 +349,7 @@ class _Writer:
         if isinstance(priced, Price):
             cost, priced_model = priced.total_nanos, priced.model_id
         else:
-            # A call logged with no tokens (Codebuff's credits) has nothing to
+            # A call logged with no tokens (Codebuff's credits, Crush's session cost) has nothing to
             # price: its model's rates would make it $0, never its cost. Only what the agent reported
             # counts, and without that the call is unpriced, and named so.
             cost, priced_model = None, None
@@ -709,6 +709,19 @@ def epoch_ms(stamp: object) -> int | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return to_ms(when)
+
+
+def epoch_number_ms(value: object) -> int | None:
+    """Milliseconds since the epoch of a whole number of epoch seconds or milliseconds (SQLite's
+    ``strftime('%s')``, or a ``Date.now()``), told apart by size; None when it is no such time."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    ms = value if value > 100_000_000_000 else value * 1000
+    try:
+        datetime.fromtimestamp(ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return ms if ms > 0 else None
 
 
 def count(value: object) -> int | None:
