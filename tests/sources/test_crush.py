@@ -208,7 +208,8 @@ def test_a_crush_session_with_no_cost_is_unpriced_never_zero_and_hostile_rows_ar
     repriced = reprice_unpriced(conn, Pricer())
     conn.close()
     db.close()
-    assert (dict(scan.skipped), scan.errors, dict(scan.unpriced)) == ({"invalid_fields": 4}, [], {SONNET: 1})
+    assert (dict(scan.skipped), scan.errors, dict(scan.unpriced)) == ({"invalid_fields": 4}, [], {})
+    assert dict(scan.uncosted) == {SONNET: 1}
     assert (dict(again.skipped), again.events_added) == ({"invalid_fields": 4}, 1)
     stored = _stored(settings)
     assert sorted(stored) == ["free", "good"]
@@ -285,4 +286,34 @@ async def test_crush_spend_is_answered_by_agent_with_its_note(home: Path, client
     rows = result.structured_content["rows"]
     by_agent = {r["group"]["agent"]: (Decimal(str(r["cost_usd"])), r["unpriced_requests"]) for r in rows}
     assert by_agent == {"crush": (Decimal("0.75"), 1)}
-    assert f"2 call(s) priced with an assumption: {crush.PRICE_NOTE}" in result.structured_content["warnings"]
+    warnings = result.structured_content["warnings"]
+    assert f"2 call(s) priced with an assumption: {crush.PRICE_NOTE}" in warnings
+    assert (
+        f"{SONNET}: 1 call(s) (0 tokens) have no known price and are not in the total; the agent that "
+        "logged them gave neither tokens nor a cost (as Crush does for a flat-rate model or usage it "
+        "only estimated), so no price applies"
+    ) in warnings
+
+
+def test_cost_mcp_ingest_says_which_crush_sessions_logged_no_cost(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Crush user (no Claude Code folder) runs `cost-mcp ingest`: its line for Crush says the
+    session Crush priced at $0 is unpriced because Crush logged neither tokens nor a cost, not that
+    a price for its model would fix it (it would not: there are no tokens to price)."""
+    import shutil
+
+    from cost_mcp.cli import main
+
+    app = home / "work" / "app"
+    _projects(home, (app, app / ".crush"))
+    db = _db(app / ".crush")
+    _session(db, "s1", T0)
+    _answer(db, "s1", SONNET, "anthropic", "0")
+    db.close()
+    shutil.rmtree(home / "claude", ignore_errors=True)
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["ingest"]) == 0
+    out = capsys.readouterr().out
+    assert f"  1 calls of {SONNET} logged neither tokens nor a cost: unpriced, shown as" in out, out
+    assert "no price for" not in out

@@ -204,6 +204,8 @@ class AgentScan:
     copies_removed_nanos: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     unpriced: Counter[str] = field(default_factory=Counter)
+    uncosted: Counter[str] = field(default_factory=Counter)
+    """Calls logged with neither tokens nor a cost, by model: unpriced, and no price file prices them."""
     errors: list[str] = field(default_factory=list)
     complete: bool = True
     seconds: float = 0.0
@@ -354,7 +356,7 @@ class _Writer:
             # counts, and without that the call is unpriced, and named so.
             cost, priced_model = None, None
             if e.reported_cost_nanos is None:
-                self.stats.unpriced[model] += 1
+                (self.stats.unpriced if t.total else self.stats.uncosted)[model] += 1
         return (
             self.fmt.source,
             key,
