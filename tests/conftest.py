@@ -158,6 +158,8 @@ AGENT_FOLDERS: dict[str, str] = {
     "CLINE_DATA_DIR": "cline-data",
     "COPILOT_HOME": "copilot",
     "COST_MCP_COPILOT_OTEL_DIR": "copilot-otel",
+    "COST_MCP_CODEBUFF_DIRS": "codebuff",
+    "CRUSH_GLOBAL_DATA": "crush",
 }
 """Every variable that moves another coding agent's folder, and its folder under a test's root:
 the one list the tests' environments (``isolation``, the servers' and laptops' environments) take,
@@ -170,6 +172,7 @@ def isolation(root: Path) -> tuple[dict[str, str], list[str]]:
     agents' folders, provider keys, a team server) reaches them. The ``home`` fixture's, and a
     module's server that outlives one test (tests/web/test_team.py: ``onlooked``)."""
     unset = [*provider_env_names(), "CLINE_SESSION_DATA_DIR", "COPILOT_OTEL_FILE_EXPORTER_PATH", "QWEN_HOME"]
+    unset.append("CODEBUFF_DATA_DIR")  # ccusage's name for Codebuff's folder, which cost-mcp takes too
     # A developer's shell may point at a real team server: tests never push there.
     unset += [n for n in os.environ if n.upper().startswith("COST_MCP_TEAM_")]
     values = {

@@ -21,6 +21,7 @@ NOT_OUR_LEDGER = {
     "sources/agents/goose.py": "reads Goose's own SQLite database, not the ledger",
     "sources/agents/hermes.py": "reads Hermes Agent's own SQLite database, not the ledger",
     "sources/agents/scanner.py": "whether an agent's own SQLite database is empty (OpenCode's, Goose's...)",
+    "sources/agents/crush.py": "reads Crush's own SQLite databases, not the ledger",
     "sources/google.py": "the BigQuery query text sent to Google for the billing export",
 }
 BEING_MOVED: dict[str, str] = {

@@ -181,6 +181,20 @@ class Settings(BaseSettings):
         description="Kimi CLI's folder (KIMI_SHARE_DIR, as Kimi reads it), whose sessions/ is read; "
         "default ~/.kimi.",
     )
+    codebuff_dirs: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("COST_MCP_CODEBUFF_DIRS", "CODEBUFF_DATA_DIR"),
+        description="Comma-separated Codebuff folders, whose projects/ is read (COST_MCP_CODEBUFF_DIRS, "
+        "or ccusage's CODEBUFF_DATA_DIR; Codebuff itself reads no variable for it); default "
+        "~/.config/manicode and its -dev and -staging builds' folders.",
+    )
+    crush_global_data: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CRUSH_GLOBAL_DATA"),
+        description="Crush's global data folder (CRUSH_GLOBAL_DATA, as Crush reads it), whose "
+        "projects.json lists the projects' databases; default crush in XDG_DATA_HOME, else "
+        "~/.local/share/crush (%LOCALAPPDATA%\\crush on Windows).",
+    )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
         default="",
@@ -486,6 +500,27 @@ class Settings(BaseSettings):
     def kimi_share_path(self) -> Path:
         """Kimi CLI's folder: KIMI_SHARE_DIR (as Kimi's ``get_share_dir``), else ~/.kimi."""
         return Path(self.kimi_share_dir).expanduser() if self.kimi_share_dir else Path.home() / ".kimi"
+
+    def codebuff_paths(self) -> list[Path]:
+        """Codebuff's folders: COST_MCP_CODEBUFF_DIRS (comma-separated), else ~/.config/manicode, as
+        Codebuff's ``getConfigDir`` makes it (``-<environment>`` appended by a dev or staging build)."""
+        if self.codebuff_dirs is not None:
+            return [Path(p.strip()).expanduser() for p in self.codebuff_dirs.split(",") if p.strip()]
+        return [Path.home() / ".config" / f"manicode{build}" for build in ("", "-dev", "-staging")]
+
+    def crush_data_path(self) -> Path:
+        """Crush's global data folder: CRUSH_GLOBAL_DATA, else ``crush`` in XDG_DATA_HOME, else
+        ~/.local/share/crush (``%LOCALAPPDATA%\\crush`` on Windows), as Crush's ``GlobalConfigData``
+        finds it."""
+        if self.crush_global_data:
+            return Path(self.crush_global_data).expanduser()
+        xdg = os.environ.get("XDG_DATA_HOME")
+        if xdg:
+            return Path(xdg) / "crush"
+        if sys.platform == "win32":
+            local = os.environ.get("LOCALAPPDATA")
+            return (Path(local) if local else Path.home() / "AppData" / "Local") / "crush"
+        return Path.home() / ".local" / "share" / "crush"
 
     def vscode_user_paths(self) -> list[Path]:
         """VS Code user folders (``.../User``): COST_MCP_VSCODE_USER_DIRS, else every editor's default

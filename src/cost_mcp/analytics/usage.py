@@ -70,13 +70,21 @@ def unpriced_warning(
     """The one wording of "these calls have no known price": which model, how many calls (and
     tokens, where known), what amount they are missing from, and the fix: the provider that prices
     the model when one does (the calls were recorded under another), else the price override file;
-    for calls that named no model, the agent that sent them."""
+    for calls that named no model, the agent that sent them; for calls with no tokens at all, that
+    no price applies."""
     counted = f"{calls} call(s)" + (f" ({n_tokens:,} tokens)" if n_tokens is not None else "")
     name = _shortened(model) or NOT_REPORTED
     said = f"{name}: {counted} have no known price and are not in {left_out_of}; "
-    # Only a lookup failure leaves a call unpriced, so a model some provider prices was recorded
-    # under another ('openai' for a Claude model): a price of one's own for it would be the wrong
-    # fix. The same lookup the unknown-model error uses names who prices it.
+    if n_tokens == 0:
+        # Crush writes $0 for a session of a flat-rate model, or of usage it only estimated, and no
+        # tokens at all: no price can apply, and a price of one's own for the model would change nothing.
+        return (
+            f"{said}the agent that logged them gave neither tokens nor a cost (as Crush does for a "
+            "flat-rate model or usage it only estimated), so no price applies"
+        )
+    # Otherwise only a lookup failure leaves a call unpriced, so a model some provider prices was
+    # recorded under another ('openai' for a Claude model): a price of one's own for it would be the
+    # wrong fix. The same lookup the unknown-model error uses names who prices it.
     if not model:
         return (
             f"{said}the agent that recorded them named no model (an OpenTelemetry span without "

@@ -173,6 +173,11 @@ def _print_agent_scans(out: Console, scans: Sequence[AgentScan], prices_file: Pa
             out.print(
                 f"  [yellow]no price for {text(model)}[/yellow] ({count:,} calls): add it to {prices_file}"
             )
+        for model, count in scan.uncosted.items():
+            out.print(
+                f"  [yellow]{count:,} calls of {text(model) or NOT_REPORTED} logged neither tokens nor a "
+                f"cost[/yellow]: unpriced, shown as {NOT_REPORTED}"
+            )
         for error in scan.errors:
             note(out, error, "[red]error:[/red]")
 

@@ -15,18 +15,20 @@ from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 _COLUMNS = (
     "source", "message_id", "request_id", "is_sidechain", "counted", "ts_ms", "provider", "model",
     "session_id", "project", "agent", *tokens.COLUMNS, "total_tokens", "cost_nanos", "priced_model",
-    "origin", "reported_cost_nanos",
+    "origin", "reported_cost_nanos", "price_note",
 )  # fmt: skip
 _KEY = ("source", "message_id", "request_id", "is_sidechain")
 _ROW_LEN = len(_COLUMNS) - 3
 """A full row's length: the columns less the three this module fills (request id, sidechain, counted)."""
+_TAIL_DEFAULTS = (None, "")
+"""The last columns a shorter row leaves out: no reported cost, no price note."""
 _ON_CONFLICT = f"""
 ON CONFLICT (source, message_id, request_id, is_sidechain) DO UPDATE SET
     ts_ms = excluded.ts_ms, provider = excluded.provider, model = excluded.model,
     session_id = excluded.session_id, project = excluded.project, origin = excluded.origin,
     {TOKENS_FROM_EXCLUDED_SQL}, total_tokens = excluded.total_tokens,
     cost_nanos = excluded.cost_nanos, priced_model = excluded.priced_model,
-    reported_cost_nanos = excluded.reported_cost_nanos
+    reported_cost_nanos = excluded.reported_cost_nanos, price_note = excluded.price_note
 WHERE excluded.total_tokens > usage_events.total_tokens
    OR (excluded.total_tokens = usage_events.total_tokens
        AND usage_events.origin = 'replay' AND excluded.origin != 'replay')
@@ -44,8 +46,8 @@ def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
 
     A row is (source, key, ts_ms, provider, model, session id, project, agent, the token counts in
     :data:`cost_mcp.tokens.KINDS` order, total tokens, cost nanos, priced model, origin, and
-    optionally the reported cost nanos): the copy
-    with the most tokens wins, then an original over a replay. Written as one batch (COPY and one
+    optionally the reported cost nanos and a price note): the copy with the most tokens wins, then
+    an original over a replay. Written as one batch (COPY and one
     merge on PostgreSQL, see store.bulk).
     """
     if not rows:
@@ -57,8 +59,11 @@ def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
         conn,
         "usage_events",
         _COLUMNS,
-        # A row without the reported cost (every agent but the Cline family logs none) has None.
-        [(r[0], r[1], "", 0, 1, *r[2:], *((None,) * (_ROW_LEN - len(r)))) for r in rows],
+        # A row without the reported cost (most agents log none) has None, and no price note.
+        [
+            (r[0], r[1], "", 0, 1, *r[2:], *_TAIL_DEFAULTS[len(_TAIL_DEFAULTS) + len(r) - _ROW_LEN :])
+            for r in rows
+        ],
         on_conflict=_ON_CONFLICT,
         key=_KEY,
     )

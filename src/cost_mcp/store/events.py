@@ -154,11 +154,15 @@ def _call(row: Sequence[Any]) -> UnpricedCall:
 
 
 def unpriced_calls(conn: Conn) -> list[UnpricedCall]:
-    """Every counted call with no known price (a scan: for a re-price, not for a question)."""
+    """Every counted call with no known price that has tokens to price (a scan: for a re-price, not
+    for a question). A call stored with none (an agent that logs only its own cost: Codebuff's
+    credits, Crush's session cost) has nothing a price could apply to: its model's rates would make
+    it $0, never its cost."""
     return [
         _call(row)
         for row in conn.execute(
-            f"SELECT {_CALL_COLUMNS} FROM usage_events WHERE counted = 1 AND cost_nanos IS NULL ORDER BY id"
+            f"SELECT {_CALL_COLUMNS} FROM usage_events WHERE counted = 1 AND cost_nanos IS NULL "
+            "AND total_tokens > 0 ORDER BY id"
         )
     ]
 

@@ -13,8 +13,10 @@ from cost_mcp.pricing import Pricer
 from cost_mcp.sources.agents import (
     amp,
     cline,
+    codebuff,
     codex,
     copilot,
+    crush,
     gemini_cli,
     goose,
     hermes,
@@ -40,6 +42,8 @@ AGENTS: tuple[AgentLog, ...] = (
     pi.LOG,
     kimi.LOG,
     hermes.LOG,
+    codebuff.LOG,
+    crush.LOG,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}

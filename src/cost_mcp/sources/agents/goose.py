@@ -23,7 +23,6 @@ from __future__ import annotations
 import errno
 import sqlite3
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -39,6 +38,7 @@ from cost_mcp.sources.agents.scanner import (
     count,
     epoch_ms,
     grown_chunks,
+    epoch_number_ms,
     provider_of,
     sqlite_busy,
     sqlite_empty,
@@ -83,12 +83,7 @@ def _ms(value: object) -> int | None:
     """Goose's ``created_at``: SQLite's ``CURRENT_TIMESTAMP`` text (UTC, no zone), an RFC 3339
     stamp (sqlx's, for an imported session), or epoch seconds or milliseconds."""
     if isinstance(value, int) and not isinstance(value, bool):
-        ms = value if value > 100_000_000_000 else value * 1000
-        try:
-            datetime.fromtimestamp(ms / 1000, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-        return ms if ms > 0 else None
+        return epoch_number_ms(value)
     if isinstance(value, str):
         return epoch_ms(value.strip())
     return None

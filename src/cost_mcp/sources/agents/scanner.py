@@ -93,6 +93,9 @@ class AgentEvent:
     reported_cost_nanos: int | None = None
     """The cost the agent itself logged for the call (Cline's ``cost``), used instead of our price
     in the ``auto`` cost mode as Claude Code's ``costUSD`` is; None when it logged none."""
+    price_note: str = ""
+    """How the reported cost was reached when the agent logged no tokens to check it by (Codebuff's
+    credits, Crush's session cost): said in every answer that counts the call."""
 
     def rank(self) -> tuple[int, bool]:
         """Smaller is better: most tokens, then an original over a replayed copy."""
@@ -201,6 +204,8 @@ class AgentScan:
     copies_removed_nanos: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     unpriced: Counter[str] = field(default_factory=Counter)
+    uncosted: Counter[str] = field(default_factory=Counter)
+    """Calls logged with neither tokens nor a cost, by model: unpriced, and no price file prices them."""
     errors: list[str] = field(default_factory=list)
     complete: bool = True
     seconds: float = 0.0
@@ -342,12 +347,16 @@ class _Writer:
             key, provider, model, session, project = (
                 without_nul(x) for x in (key, provider, model, session, project)
             )
-        priced = self.pricer.price(t, model, provider, ms_to_datetime(e.ts_ms))
+        priced = self.pricer.price(t, model, provider, ms_to_datetime(e.ts_ms)) if t.total else None
         if isinstance(priced, Price):
             cost, priced_model = priced.total_nanos, priced.model_id
         else:
+            # A call logged with no tokens (Codebuff's credits, Crush's session cost) has nothing to
+            # price: its model's rates would make it $0, never its cost. Only what the agent reported
+            # counts, and without that the call is unpriced, and named so.
             cost, priced_model = None, None
-            self.stats.unpriced[model] += 1
+            if e.reported_cost_nanos is None:
+                (self.stats.unpriced if t.total else self.stats.uncosted)[model] += 1
         return (
             self.fmt.source,
             key,
@@ -363,6 +372,7 @@ class _Writer:
             priced_model,
             "replay" if e.replayed else "local-log",
             e.reported_cost_nanos,
+            e.price_note,
         )
 
 
@@ -701,6 +711,19 @@ def epoch_ms(stamp: object) -> int | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return to_ms(when)
+
+
+def epoch_number_ms(value: object) -> int | None:
+    """Milliseconds since the epoch of a whole number of epoch seconds or milliseconds (SQLite's
+    ``strftime('%s')``, or a ``Date.now()``), told apart by size; None when it is no such time."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    ms = value if value > 100_000_000_000 else value * 1000
+    try:
+        datetime.fromtimestamp(ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return ms if ms > 0 else None
 
 
 def count(value: object) -> int | None:
