@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from cost_mcp import sync
+from cost_mcp.analytics import budgets
 from cost_mcp.analytics.spend import Filters, get_spend, resolve, spend_totals
 from cost_mcp.config import Settings, load_settings
-from cost_mcp.models import CoverageDay, SourceCoverage, SpendResult, SyncResult
+from cost_mcp.models import BudgetScope, CoverageDay, SourceCoverage, SpendResult, SyncResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import anthropic
 from cost_mcp.sources.claude_code import ingest
@@ -519,3 +520,103 @@ def test_a_provider_not_refreshed_for_days_is_partial_over_the_days_since(conn: 
     settled = get_spend(conn, keys, resolve(keys, None, "2026-11-01", "2026-11-03", None), [])
     assert "anthropic: not refreshed since 2026-11-05T12:00:00+00:00" in settled.warnings
     assert not any(w.startswith("PARTIAL: anthropic") for w in settled.warnings)
+
+
+def test_a_los_angeles_evening_the_bill_has_not_reached_is_labelled(
+    home: Path, conn: Conn, keys: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qaprov2 F1): in Los Angeles, a call at 19:00 on Nov 4 is on UTC Nov 5, which
+    Anthropic's cost report (synced at noon on Nov 5) does not list yet. Asked about Nov 4, the
+    answer counted the call as estimated beside the billed Nov 4 and said nothing of why: no
+    warning, no coverage entry, while the same call asked about from UTC was labelled. A UTC day
+    the period's calls sit on is labelled whatever its UTC date."""
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-04": [{"amount": "100", "currency": "USD"}]}})
+    for path in (anthropic.COST_PATH, anthropic.MESSAGES_PATH):
+        fake.listed_until[path] = date(2026, 11, 4)
+    claude_code_call(home, conn, keys, "2026-11-05T03:00:00.000Z", "evening")  # Nov 4, 19:00 local
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "America/Los_Angeles")
+    la = load_settings()
+    result = get_spend(conn, la, resolve(la, None, "2026-11-04", "2026-11-04", None), ["day"])
+    assert totals(result) == {
+        ("2026-11-04", "billed"): Decimal("1"),
+        ("2026-11-04", "estimated"): Decimal("0.018"),
+    }
+    assert coverage(result, "anthropic").estimated_days == [
+        CoverageDay(day="2026-11-05", report="billing", rule="reporting_lag", total_from="local estimates")
+    ]
+    [warning] = [w for w in result.warnings if "does not list" in w]
+    assert warning.startswith("anthropic: its billing report does not list 2026-11-05 yet")
+    # The morning before, Nov 4 in UTC: no call on UTC Nov 5, nothing to say of it.
+    utc = get_spend(conn, keys, resolve(keys, None, "2026-11-04", "2026-11-04", None), ["day"])
+    assert totals(utc) == {("2026-11-04", "billed"): Decimal("1")}
+    assert not [w for w in utc.warnings if "does not list" in w]
+    assert coverage(utc, "anthropic").estimated_days == []
+
+
+def billed_nov3_beside_calls_nov3_and_nov4(home: Path, conn: Conn, keys: Settings) -> None:
+    """Anthropic bills $1 on Nov 3 (by workspace: no project, no model) and lists nothing later;
+    this machine's Claude Code spent $0.018 on Nov 3 and on Nov 4."""
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-03": [{"amount": "100", "currency": "USD"}]}})
+    fake.listed_until[anthropic.COST_PATH] = date(2026, 11, 3)
+    claude_code_call(home, conn, keys, "2026-11-03T09:00:00.000Z", "r3")
+    claude_code_call(home, conn, keys, "2026-11-04T09:00:00.000Z", "r4")
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+
+
+def test_a_project_or_source_filter_says_where_the_estimates_a_bill_replaced_went(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    """The QA case (h-qaprov2 F2): Anthropic's bill is Nov 3's total and names no project (it is by
+    workspace) nor any local source. Asked for the project's or Claude Code's spend, get_spend said
+    $0.018 (Nov 4's call) with no warning, while Nov 3's call sat in attribution: "what did this
+    project cost?" read as if the billed day's calls were free. As for a model filter, the answer
+    now says so, with the amount; a filter the bill's rows pass is not warned."""
+    billed_nov3_beside_calls_nov3_and_nov4(home, conn, keys)
+    p = resolve(keys, None, "2026-11-01", "2026-11-05", None)
+    for f, what in (
+        (Filters(projects=["-home-dev-app"]), "project"),
+        (Filters(sources=["claude_code"]), "source"),
+    ):
+        result = get_spend(conn, keys, p, [], f)
+        assert result.total_usd == Decimal("0.018")
+        assert [a.cost_usd for a in result.attribution] == [Decimal("0.018")]
+        assert (
+            f"anthropic: $0.02 of estimated use this {what} filter keeps is on days anthropic's own report "
+            "is the total, which has no row the filter keeps, so it counts $0 here (listed under "
+            f"attribution); anthropic's total for those days is right, only its split by {what} lacks it"
+        ) in result.warnings
+    # The bill's rows pass this filter: they count for Nov 3, and nothing is missing from the answer.
+    both = get_spend(conn, keys, p, [], Filters(sources=["claude_code", "anthropic-costs"]))
+    assert both.total_usd == Decimal("1.018")
+    assert not [w for w in both.warnings if "of estimated use" in w]
+
+
+def test_a_source_budget_says_where_the_estimates_a_bill_replaced_went(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    """The QA case (h-qaprov2 F3): a budget of Claude Code's calls (scoped by source) read $0.018 for
+    the $0.036 they cost, with no note: Nov 3's call is the bill's, and a bill is no local source.
+    Budgets scoped by project or model said so already; by source they now do too. A scope that
+    counts the bill as well has nothing set aside (the bill's row stands for Nov 3's call), where
+    it used to report the call as set aside."""
+    billed_nov3_beside_calls_nov3_and_nov4(home, conn, keys)
+    budgets.set_budget(conn, "cc", Decimal(5), "month", BudgetScope(sources=["claude_code"]))
+    budgets.set_budget(
+        conn, "cc-billed", Decimal(5), "month", BudgetScope(sources=["claude_code", "anthropic-costs"])
+    )
+    status = budgets.budget_status(conn, keys, now=NOW)
+    states = {s.budget.name: s for s in status.budgets}
+    assert (states["cc"].spent_usd, states["cc"].estimates_set_aside_usd) == (
+        Decimal("0.018"),
+        Decimal("0.018"),
+    )
+    assert (states["cc-billed"].spent_usd, states["cc-billed"].estimates_set_aside_usd) == (
+        Decimal("1.018"),
+        Decimal(0),
+    )
+    assert [w for w in status.warnings if "provider's bill is the total" in w] == [
+        "budget 'cc': $0.02 of calls in its scope (estimated) are on days a provider's bill is the total, "
+        "and count nothing against it (only the bill's rows that name its sources count); get_spend with "
+        "the same filters lists them under attribution"
+    ]
