@@ -29,6 +29,7 @@ from tests.sources.fake_providers import (
     FakeAnthropic,
     FakeOpenAI,
     Router,
+    json_response,
     ms,
 )
 
@@ -620,3 +621,26 @@ def test_a_source_budget_says_where_the_estimates_a_bill_replaced_went(
         "and count nothing against it (only the bill's rows that name its sources count); get_spend with "
         "the same filters lists them under attribution"
     ]
+
+
+def test_a_page_missing_mid_listing_keeps_the_days_synced_before(conn: Conn, keys: Settings) -> None:
+    """The QA case (h-qaprov2 F6): OpenAI's costs list every day of the range asked, a page of days at
+    a time. A re-sync whose second page came back empty while pointing on to a third (a cursor the
+    API lost) listed Nov 1-2 and Nov 5: the sync marked Nov 1-5 synced and replaced them, so the $2
+    billed on Nov 3-4, synced before, was deleted, and the total fell from $5 to $3 with nothing
+    failed. Days missing between listed ones now fail the sync, and nothing of it is written."""
+    day = {"object": "organization.costs.result", "amount": {"value": "1.00", "currency": "usd"}}
+    fake = FakeOpenAI({COSTS: {f"2026-11-0{d}": [day] for d in range(1, 6)}}, page_size=2)
+    run_sync(conn, keys, Router(openai=fake), "openai")
+    assert spend(conn, keys, []).total_usd == Decimal(5)
+    lost = {"object": "page", "data": [], "has_more": True, "next_page": "page_4"}
+    fake.script(COSTS, fake.answer, json_response(200, lost))
+    result = sync.sync_providers(
+        conn, keys, Pricer(), ["openai"], transport=Router(openai=fake).transport(), now=NOW, days=5
+    )
+    [source] = result.sources
+    assert not source.ok
+    assert source.error is not None and "did not list 2 days (2026-11-03 to 2026-11-04)" in source.error
+    after = spend(conn, keys, [])
+    assert after.total_usd == Decimal(5)
+    assert any(w.startswith("PARTIAL: openai: last refresh failed") for w in after.warnings)
