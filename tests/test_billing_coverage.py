@@ -13,6 +13,7 @@ import pytest
 
 from cost_mcp import sync
 from cost_mcp.analytics import budgets
+from cost_mcp.analytics.breakdown import model_breakdown
 from cost_mcp.analytics.spend import Filters, get_spend, resolve, spend_totals
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.models import BudgetScope, CoverageDay, SourceCoverage, SpendResult, SyncResult
@@ -621,6 +622,32 @@ def test_a_source_budget_says_where_the_estimates_a_bill_replaced_went(
         "and count nothing against it (only the bill's rows that name its sources count); get_spend with "
         "the same filters lists them under attribution"
     ]
+
+
+def test_a_model_billed_on_some_days_has_no_per_request_cost_from_the_others(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    """The QA case (h-qaprov2 F5): Sonnet 4.5 billed $1 on Nov 3 (Anthropic's cost report names the
+    model, not the calls) and one local call of $0.018 on Nov 4, which the bill does not list yet.
+    model_breakdown showed `requests: 1` and `cost_per_request_usd: 1.018`: the bill's dollars over
+    the one call it could count, 56 times that call's cost. Its tokens were already unknown once a
+    bill was part of the row; its requests now are too, and so is the cost per request."""
+    sonnet = {"amount": "100", "currency": "USD", "model": "claude-sonnet-4-5"}
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-03": [sonnet]}})
+    fake.listed_until[anthropic.COST_PATH] = date(2026, 11, 3)
+    claude_code_call(home, conn, keys, "2026-11-04T09:00:00.000Z", "r4")
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    p = resolve(keys, None, "2026-11-01", "2026-11-05", None)
+    [row] = model_breakdown(conn, keys, p).models
+    assert (row.model, row.cost_usd, row.basis) == (
+        "claude-sonnet-4-5",
+        Decimal("1.018"),
+        ["billed", "estimated"],
+    )
+    assert (row.requests, row.cost_per_request_usd, row.avg_tokens_per_request) == (None, None, None)
+    # Over Nov 4 alone, the call is the row: counted and priced per request.
+    [call] = model_breakdown(conn, keys, resolve(keys, None, "2026-11-04", "2026-11-04", None)).models
+    assert (call.requests, call.cost_per_request_usd) == (1, Decimal("0.018"))
 
 
 def test_a_page_missing_mid_listing_keeps_the_days_synced_before(conn: Conn, keys: Settings) -> None:
