@@ -17,9 +17,10 @@ from cost_mcp.analytics.breakdown import model_breakdown
 from cost_mcp.analytics.spend import Filters, get_spend, resolve, spend_totals
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.models import BudgetScope, CoverageDay, SourceCoverage, SpendResult, SyncResult
-from cost_mcp.pricing import Pricer
+from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import anthropic
 from cost_mcp.sources.claude_code import ingest
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn
@@ -671,3 +672,23 @@ def test_a_page_missing_mid_listing_keeps_the_days_synced_before(conn: Conn, key
     after = spend(conn, keys, [])
     assert after.total_usd == Decimal(5)
     assert any(w.startswith("PARTIAL: openai: last refresh failed") for w in after.warnings)
+
+
+def test_a_billed_model_beside_its_unpriced_calls_keeps_the_billed_cost(conn: Conn, keys: Settings) -> None:
+    """With the bill's $1 of a model genai-prices does not know, and one call of it recorded on a
+    day the bill does not list, model_breakdown showed the model's cost as unknown (null): its one
+    counted call had no price, so the row read as calls none of which were priced, bill and all."""
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-03": [{"amount": "100", "model": "mystery-9"}]}})
+    fake.listed_until[anthropic.COST_PATH] = date(2026, 11, 3)
+    record_call(
+        conn, Pricer(), provider="anthropic", model="mystery-9", tokens=Tokens(input=10), agent="bot",
+        request_id="m4", timestamp=datetime(2026, 11, 4, 9, tzinfo=UTC), now=NOW,
+    )  # fmt: skip
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    [row] = model_breakdown(conn, keys, resolve(keys, None, "2026-11-01", "2026-11-05", None)).models
+    assert (row.model, row.cost_usd, row.unpriced_requests, row.requests) == (
+        "mystery-9",
+        Decimal(1),
+        1,
+        None,
+    )
