@@ -1392,6 +1392,28 @@ def _seat_and_api_value(slices: Sequence[_Slice], settings: Settings) -> list[st
     ]
 
 
+_CHATGPT_VENDORS = ("openai", "chatgpt")
+"""The vendors a ChatGPT seat is registered under (set_subscription takes any name)."""
+
+
+def _chatgpt_seat_and_codex(slices: Sequence[_Slice]) -> list[str]:
+    """A warning when a ChatGPT (OpenAI) seat is counted beside Codex's usage at API prices: Codex
+    signed in with a ChatGPT plan uses the plan, so its fee and the usage it paid for would both
+    count. There is no setting to count Codex as a plan's value (Claude Code has one), so this says
+    how to read the total rather than how to change it."""
+    seat = any(
+        s.basis == "subscription" and s.provider in _CHATGPT_VENDORS and not s.excluded for s in slices
+    )
+    if not seat or not any(s.source == "codex" and s.cost_nanos and not s.excluded for s in slices):
+        return []
+    return [
+        "a ChatGPT (OpenAI) seat fee is counted beside Codex's usage at API prices; if Codex signs in with "
+        "that ChatGPT plan, the plan paid for that usage and it is counted twice here (cost-mcp has no "
+        "setting to count Codex as a plan's value, as COST_MCP_CLAUDE_CODE_BILLING does for Claude Code): "
+        "take the codex rows (group_by=['source']) out of the total"
+    ]
+
+
 def _not_usd_warnings(statuses: Sequence[SourceStatus], settings: Settings, p: Period) -> list[str]:
     """A PARTIAL warning per provider whose latest sync left amounts billed in another currency out
     of the USD totals (Azure's note, sources/azure.py) on days of ``p``: shown only beside the
@@ -1477,6 +1499,7 @@ def _warnings(
         "the total",
     )
     warnings += _seat_and_api_value(slices, settings)
+    warnings += _chatgpt_seat_and_codex(slices)
     for status in statuses:
         if not settings.has_key_for(status.source) or settings.skips_sync(status.source):
             continue  # no longer synced: its old errors and age are not news on every report
