@@ -12,12 +12,15 @@ from typing import Any
 import pytest
 
 from cost_mcp import sync
+from cost_mcp.analytics import budgets
+from cost_mcp.analytics.breakdown import model_breakdown
 from cost_mcp.analytics.spend import Filters, get_spend, resolve, spend_totals
 from cost_mcp.config import Settings, load_settings
-from cost_mcp.models import CoverageDay, SourceCoverage, SpendResult, SyncResult
-from cost_mcp.pricing import Pricer
+from cost_mcp.models import BudgetScope, CoverageDay, SourceCoverage, SpendResult, SyncResult
+from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import anthropic
 from cost_mcp.sources.claude_code import ingest
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn
@@ -28,6 +31,7 @@ from tests.sources.fake_providers import (
     FakeAnthropic,
     FakeOpenAI,
     Router,
+    json_response,
     ms,
 )
 
@@ -519,3 +523,172 @@ def test_a_provider_not_refreshed_for_days_is_partial_over_the_days_since(conn: 
     settled = get_spend(conn, keys, resolve(keys, None, "2026-11-01", "2026-11-03", None), [])
     assert "anthropic: not refreshed since 2026-11-05T12:00:00+00:00" in settled.warnings
     assert not any(w.startswith("PARTIAL: anthropic") for w in settled.warnings)
+
+
+def test_a_los_angeles_evening_the_bill_has_not_reached_is_labelled(
+    home: Path, conn: Conn, keys: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qaprov2 F1): in Los Angeles, a call at 19:00 on Nov 4 is on UTC Nov 5, which
+    Anthropic's cost report (synced at noon on Nov 5) does not list yet. Asked about Nov 4, the
+    answer counted the call as estimated beside the billed Nov 4 and said nothing of why: no
+    warning, no coverage entry, while the same call asked about from UTC was labelled. A UTC day
+    the period's calls sit on is labelled whatever its UTC date."""
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-04": [{"amount": "100", "currency": "USD"}]}})
+    for path in (anthropic.COST_PATH, anthropic.MESSAGES_PATH):
+        fake.listed_until[path] = date(2026, 11, 4)
+    claude_code_call(home, conn, keys, "2026-11-05T03:00:00.000Z", "evening")  # Nov 4, 19:00 local
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "America/Los_Angeles")
+    la = load_settings()
+    result = get_spend(conn, la, resolve(la, None, "2026-11-04", "2026-11-04", None), ["day"])
+    assert totals(result) == {
+        ("2026-11-04", "billed"): Decimal("1"),
+        ("2026-11-04", "estimated"): Decimal("0.018"),
+    }
+    assert coverage(result, "anthropic").estimated_days == [
+        CoverageDay(day="2026-11-05", report="billing", rule="reporting_lag", total_from="local estimates")
+    ]
+    [warning] = [w for w in result.warnings if "does not list" in w]
+    assert warning.startswith("anthropic: its billing report does not list 2026-11-05 yet")
+    # The morning before, Nov 4 in UTC: no call on UTC Nov 5, nothing to say of it.
+    utc = get_spend(conn, keys, resolve(keys, None, "2026-11-04", "2026-11-04", None), ["day"])
+    assert totals(utc) == {("2026-11-04", "billed"): Decimal("1")}
+    assert not [w for w in utc.warnings if "does not list" in w]
+    assert coverage(utc, "anthropic").estimated_days == []
+
+
+def billed_nov3_beside_calls_nov3_and_nov4(home: Path, conn: Conn, keys: Settings) -> None:
+    """Anthropic bills $1 on Nov 3 (by workspace: no project, no model) and lists nothing later;
+    this machine's Claude Code spent $0.018 on Nov 3 and on Nov 4."""
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-03": [{"amount": "100", "currency": "USD"}]}})
+    fake.listed_until[anthropic.COST_PATH] = date(2026, 11, 3)
+    claude_code_call(home, conn, keys, "2026-11-03T09:00:00.000Z", "r3")
+    claude_code_call(home, conn, keys, "2026-11-04T09:00:00.000Z", "r4")
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+
+
+def test_a_project_or_source_filter_says_where_the_estimates_a_bill_replaced_went(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    """The QA case (h-qaprov2 F2): Anthropic's bill is Nov 3's total and names no project (it is by
+    workspace) nor any local source. Asked for the project's or Claude Code's spend, get_spend said
+    $0.018 (Nov 4's call) with no warning, while Nov 3's call sat in attribution: "what did this
+    project cost?" read as if the billed day's calls were free. As for a model filter, the answer
+    now says so, with the amount; a filter the bill's rows pass is not warned."""
+    billed_nov3_beside_calls_nov3_and_nov4(home, conn, keys)
+    p = resolve(keys, None, "2026-11-01", "2026-11-05", None)
+    for f, what in (
+        (Filters(projects=["-home-dev-app"]), "project"),
+        (Filters(sources=["claude_code"]), "source"),
+    ):
+        result = get_spend(conn, keys, p, [], f)
+        assert result.total_usd == Decimal("0.018")
+        assert [a.cost_usd for a in result.attribution] == [Decimal("0.018")]
+        assert (
+            f"anthropic: $0.02 of estimated use this {what} filter keeps is on days anthropic's own report "
+            "is the total, which has no row the filter keeps, so it counts $0 here (listed under "
+            f"attribution); anthropic's total for those days is right, only its split by {what} lacks it"
+        ) in result.warnings
+    # The bill's rows pass this filter: they count for Nov 3, and nothing is missing from the answer.
+    both = get_spend(conn, keys, p, [], Filters(sources=["claude_code", "anthropic-costs"]))
+    assert both.total_usd == Decimal("1.018")
+    assert not [w for w in both.warnings if "of estimated use" in w]
+
+
+def test_a_source_budget_says_where_the_estimates_a_bill_replaced_went(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    """The QA case (h-qaprov2 F3): a budget of Claude Code's calls (scoped by source) read $0.018 for
+    the $0.036 they cost, with no note: Nov 3's call is the bill's, and a bill is no local source.
+    Budgets scoped by project or model said so already; by source they now do too. A scope that
+    counts the bill as well has nothing set aside (the bill's row stands for Nov 3's call), where
+    it used to report the call as set aside."""
+    billed_nov3_beside_calls_nov3_and_nov4(home, conn, keys)
+    budgets.set_budget(conn, "cc", Decimal(5), "month", BudgetScope(sources=["claude_code"]))
+    budgets.set_budget(
+        conn, "cc-billed", Decimal(5), "month", BudgetScope(sources=["claude_code", "anthropic-costs"])
+    )
+    status = budgets.budget_status(conn, keys, now=NOW)
+    states = {s.budget.name: s for s in status.budgets}
+    assert (states["cc"].spent_usd, states["cc"].estimates_set_aside_usd) == (
+        Decimal("0.018"),
+        Decimal("0.018"),
+    )
+    assert (states["cc-billed"].spent_usd, states["cc-billed"].estimates_set_aside_usd) == (
+        Decimal("1.018"),
+        Decimal(0),
+    )
+    assert [w for w in status.warnings if "provider's bill is the total" in w] == [
+        "budget 'cc': $0.02 of calls in its scope (estimated) are on days a provider's bill is the total, "
+        "and count nothing against it (only the bill's rows that name its sources count); get_spend with "
+        "the same filters lists them under attribution"
+    ]
+
+
+def test_a_model_billed_on_some_days_has_no_per_request_cost_from_the_others(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    """The QA case (h-qaprov2 F5): Sonnet 4.5 billed $1 on Nov 3 (Anthropic's cost report names the
+    model, not the calls) and one local call of $0.018 on Nov 4, which the bill does not list yet.
+    model_breakdown showed `requests: 1` and `cost_per_request_usd: 1.018`: the bill's dollars over
+    the one call it could count, 56 times that call's cost. Its tokens were already unknown once a
+    bill was part of the row; its requests now are too, and so is the cost per request."""
+    sonnet = {"amount": "100", "currency": "USD", "model": "claude-sonnet-4-5"}
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-03": [sonnet]}})
+    fake.listed_until[anthropic.COST_PATH] = date(2026, 11, 3)
+    claude_code_call(home, conn, keys, "2026-11-04T09:00:00.000Z", "r4")
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    p = resolve(keys, None, "2026-11-01", "2026-11-05", None)
+    [row] = model_breakdown(conn, keys, p).models
+    assert (row.model, row.cost_usd, row.basis) == (
+        "claude-sonnet-4-5",
+        Decimal("1.018"),
+        ["billed", "estimated"],
+    )
+    assert (row.requests, row.cost_per_request_usd, row.avg_tokens_per_request) == (None, None, None)
+    # Over Nov 4 alone, the call is the row: counted and priced per request.
+    [call] = model_breakdown(conn, keys, resolve(keys, None, "2026-11-04", "2026-11-04", None)).models
+    assert (call.requests, call.cost_per_request_usd) == (1, Decimal("0.018"))
+
+
+def test_a_page_missing_mid_listing_keeps_the_days_synced_before(conn: Conn, keys: Settings) -> None:
+    """The QA case (h-qaprov2 F6): OpenAI's costs list every day of the range asked, a page of days at
+    a time. A re-sync whose second page came back empty while pointing on to a third (a cursor the
+    API lost) listed Nov 1-2 and Nov 5: the sync marked Nov 1-5 synced and replaced them, so the $2
+    billed on Nov 3-4, synced before, was deleted, and the total fell from $5 to $3 with nothing
+    failed. Days missing between listed ones now fail the sync, and nothing of it is written."""
+    day = {"object": "organization.costs.result", "amount": {"value": "1.00", "currency": "usd"}}
+    fake = FakeOpenAI({COSTS: {f"2026-11-0{d}": [day] for d in range(1, 6)}}, page_size=2)
+    run_sync(conn, keys, Router(openai=fake), "openai")
+    assert spend(conn, keys, []).total_usd == Decimal(5)
+    lost = {"object": "page", "data": [], "has_more": True, "next_page": "page_4"}
+    fake.script(COSTS, fake.answer, json_response(200, lost))
+    result = sync.sync_providers(
+        conn, keys, Pricer(), ["openai"], transport=Router(openai=fake).transport(), now=NOW, days=5
+    )
+    [source] = result.sources
+    assert not source.ok
+    assert source.error is not None and "did not list 2 days (2026-11-03 to 2026-11-04)" in source.error
+    after = spend(conn, keys, [])
+    assert after.total_usd == Decimal(5)
+    assert any(w.startswith("PARTIAL: openai: last refresh failed") for w in after.warnings)
+
+
+def test_a_billed_model_beside_its_unpriced_calls_keeps_the_billed_cost(conn: Conn, keys: Settings) -> None:
+    """With the bill's $1 of a model genai-prices does not know, and one call of it recorded on a
+    day the bill does not list, model_breakdown showed the model's cost as unknown (null): its one
+    counted call had no price, so the row read as calls none of which were priced, bill and all."""
+    fake = FakeAnthropic({anthropic.COST_PATH: {"2026-11-03": [{"amount": "100", "model": "mystery-9"}]}})
+    fake.listed_until[anthropic.COST_PATH] = date(2026, 11, 3)
+    record_call(
+        conn, Pricer(), provider="anthropic", model="mystery-9", tokens=Tokens(input=10), agent="bot",
+        request_id="m4", timestamp=datetime(2026, 11, 4, 9, tzinfo=UTC), now=NOW,
+    )  # fmt: skip
+    run_sync(conn, keys, Router(anthropic=fake), "anthropic")
+    [row] = model_breakdown(conn, keys, resolve(keys, None, "2026-11-01", "2026-11-05", None)).models
+    assert (row.model, row.cost_usd, row.unpriced_requests, row.requests) == (
+        "mystery-9",
+        Decimal(1),
+        1,
+        None,
+    )

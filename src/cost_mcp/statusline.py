@@ -372,8 +372,8 @@ def _budget(
         budgets = [
             b for b in every if counts_claude_code(b.scope.model_dump(), cwd, CLAUDE_CODE_SOURCES, provider)
         ]
-        # A budget scoped by project or model counts nothing of its calls' estimates on days a
-        # provider's bill is the total (a bill by workspace names no project): set_aside_notes.
+        # A budget scoped by project, model or source counts nothing of its calls' estimates on days
+        # a provider's bill is the total (a bill by workspace names no project): set_aside_notes.
         states = [
             (
                 s.spent_usd / s.budget.amount_usd,
@@ -382,7 +382,9 @@ def _budget(
                 s.status,
                 s.budget.amount_usd,
                 s.unpriced_requests,
-                s.estimates_set_aside_usd if s.budget.scope.projects or s.budget.scope.models else Decimal(0),
+                s.estimates_set_aside_usd
+                if s.budget.scope.projects or s.budget.scope.models or s.budget.scope.sources
+                else Decimal(0),
             )
             for s in (state_of(conn, full, b, now) for b in budgets)
         ]

@@ -906,7 +906,7 @@ def test_a_project_budget_names_the_calls_a_workspace_bill_stands_for(conn: Conn
     assert states["all"].spent_usd == Decimal("9.25")
     expected = (
         "budget 'webapp': $6.00 of calls in its scope (estimated) are on days a provider's bill is the "
-        "total, and count nothing against it (only the bill's rows that name its projects or models "
+        "total, and count nothing against it (only the bill's rows that name its projects "
         "count, so it cannot stop those calls); get_spend with the same filters lists them under attribution"
     )
     assert [w for w in result.warnings if "provider's bill is the total" in w] == [expected]

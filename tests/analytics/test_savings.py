@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from cost_mcp import sync
 from cost_mcp.analytics.savings import compare_periods, is_short_answer, savings_report
-from cost_mcp.analytics.spend import resolve
+from cost_mcp.analytics.spend import get_spend, resolve
 from cost_mcp.config import Settings, load_settings, load_settings_leniently, parse_substitutes
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import SavingsReport
@@ -24,6 +25,7 @@ from cost_mcp.pricing import Pricer, Tokens, load_overrides
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
 from cost_mcp.store.connection import Conn
+from tests.sources.fake_providers import OPENAI_KEY, FakeOpenAI, Router
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 WEEK = ("2026-11-09", "2026-11-15")
@@ -569,3 +571,32 @@ def test_the_model_mix_counts_one_model_logged_under_two_ids_once(
     assert row.group == {"model": "claude-opus-4.1"} and row.calls == 3
     # Each short call: Opus 0.3 + 0.01125 = 0.31125 against Haiku 0.02 + 0.00075 = 0.02075.
     assert mix.saving_usd == 3 * Decimal("0.2905")
+
+
+def test_a_comparison_says_its_cost_is_not_the_bill_get_spend_counts(
+    conn: Conn, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qaprov2 F4): with OpenAI's bill synced, get_spend said $9.00 for a week whose
+    two recorded GPT-5 calls cost $0.0225 at list price, and compare_periods said $0.0225 with no
+    warning: "spend fell from $0.02 to $0" read as the period's spend. A side with a bill now says
+    what was billed and that the comparison's cost is not that spend; a side without one does not."""
+    for d in (10, 11):  # 1k in + 1k out on GPT-5: $0.01125 each
+        call(conn, f"2026-11-{d}T10:00:00", "gpt-5", "a", provider="openai", input=1_000, output=1_000)
+    bill = {"object": "organization.costs.result", "amount": {"value": "4.50", "currency": "usd"}}
+    fake = FakeOpenAI({"/v1/organization/costs": {"2026-11-10": [bill], "2026-11-11": [bill]}})
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
+    keyed = load_settings()
+    synced = sync.sync_providers(
+        conn, keyed, Pricer(), ["openai"], transport=Router(openai=fake).transport(), now=NOW, days=14
+    )
+    assert all(r.ok for r in synced.sources), synced
+    before = resolve(keyed, None, *WEEK, None)
+    after = resolve(keyed, None, "2026-11-16", "2026-11-22", None)
+    assert get_spend(conn, keyed, before, [], take_alerts=False).total_usd == Decimal(9)
+    result = compare_periods(conn, keyed, Pricer(), before, after)
+    assert result.before.cost_usd == Decimal("0.0225")
+    assert [w for w in result.warnings if "billed" in w] == [
+        "before: openai billed $9.00 in this period, which get_spend counts as those days' total; this "
+        "comparison prices only the calls recorded locally, at list price, so its cost is not the "
+        "period's spend (see method)"
+    ]

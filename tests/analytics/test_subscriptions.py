@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -14,11 +15,14 @@ from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend, resolve
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.pricing import Pricer
+from cost_mcp.sources import agents
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "agents"
 
 
 @pytest.fixture
@@ -191,3 +195,27 @@ def test_replacing_a_subscription_says_what_it_changes_in_fees_already_counted(
         "under another name"
     ]
     assert total(conn, settings, *nov) == Decimal("98.494623654")
+
+
+def test_a_chatgpt_seat_beside_codex_at_api_prices_says_it_may_count_twice(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    """The QA case (h-qaprov2 F7): a ChatGPT Plus seat registered (vendor openai) and Codex's calls
+    read from its logs at API prices were both counted, with nothing said, though Codex signed in
+    with that plan uses the plan: the fee and the usage it paid for, one dollar twice. The answer
+    now says so (Claude Code's twin case asks for COST_MCP_CLAUDE_CODE_BILLING)."""
+    shutil.copytree(FIXTURES / "codex", home / "codex", dirs_exist_ok=True)
+    agents.ingest_all(conn, settings, Pricer())
+    p = resolve(settings, None, "2026-11-20", "2026-11-20", None)
+    warned = "a ChatGPT (OpenAI) seat fee is counted beside Codex's usage at API prices"
+    codex_only = get_spend(conn, settings, p, [], today=LATER)
+    assert codex_only.total_usd > 0
+    assert not [w for w in codex_only.warnings if warned in w]
+    subscriptions.set_subscription(conn, "plus", "openai", Decimal(30), "monthly", "2026-11-01")
+    result = get_spend(conn, settings, p, [], today=LATER)
+    assert result.total_usd == codex_only.total_usd + Decimal(1)  # both counted, as configured
+    assert [w for w in result.warnings if w.startswith(warned)]
+    # A seat at another vendor says nothing about Codex.
+    subscriptions.delete_subscription(conn, "plus")
+    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(30), "monthly", "2026-11-01")
+    assert not [w for w in get_spend(conn, settings, p, [], today=LATER).warnings if warned in w]

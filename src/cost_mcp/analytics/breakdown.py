@@ -29,6 +29,10 @@ class _Acc:
     tokens: list[int] | None = field(default_factory=lambda: [0, 0, 0, 0])
     """None once any part is a billed amount with no token counts: a sum of the other parts would
     read as the model's whole use (a billed-only model showed 0 tokens)."""
+    uncounted: bool = False
+    """Some part is an amount with no request count (a bill, a usage report that counts none): the
+    requests of the other parts are not the model's (cost per request read as the bill's dollars
+    over the one call that was counted)."""
     basis: set[str] = field(default_factory=set)
     name: str = ""
     """The model's name as get_spend shows it (its id with the most spend)."""
@@ -36,10 +40,11 @@ class _Acc:
 
     def unknown(self) -> bool:
         """Every call is unpriced: the cost is not known, not $0."""
-        return known_cost(self.cost, self.requests, self.unpriced) is None
+        return known_cost(self.cost, None if self.uncounted else self.requests, self.unpriced) is None
 
     def merge(self, other: _Acc) -> None:
         self.cost += other.cost
+        self.uncounted = self.uncounted or other.uncounted
         if other.requests is not None:
             self.requests = (self.requests or 0) + other.requests
         self.unpriced += other.unpriced
@@ -67,6 +72,7 @@ def _by_model(result: SpendResult) -> dict[str, _Acc]:
             row.cost_usd or Decimal(0),
             row.requests,
             row.unpriced_requests,
+            uncounted=row.requests is None,
             basis={row.basis},
             ids=set(row.model_ids or [name]),
         )
@@ -149,7 +155,7 @@ def _model_row(acc: _Acc, prev: _Acc | None, total: Decimal) -> ModelRow:
     prev_cost = prev.cost if prev else Decimal(0)
     counts: list[int | None] = list(acc.tokens) if acc.tokens is not None else [None] * 4
     tokens = sum(acc.tokens) if acc.tokens is not None else None
-    requests = acc.requests
+    requests = None if acc.uncounted else acc.requests
     # Per request of the calls that have a price: one with no known price is not a call at $0.
     priced = requests - acc.unpriced if requests else None
     return ModelRow(

@@ -756,18 +756,30 @@ def departed_notes(conn: Conn, budget: Budget) -> list[str]:
 
 
 def set_aside_notes(states: Sequence[BudgetState]) -> list[str]:
-    """A warning for each budget scoped by project or model whose calls' estimates count nothing on
-    days a provider's bill is the total: the bill's rows rarely name a project or model (Anthropic's
-    are per workspace), so without this its spent reads as if those calls were free."""
+    """A warning for each budget scoped by project, model or source whose calls' estimates count
+    nothing on days a provider's bill is the total: the bill's rows rarely name a project or model
+    (Anthropic's are per workspace) and are never a local source (``record_usage``, ``codex``), so
+    without this its spent reads as if those calls were free."""
     return [
         f"budget '{st.budget.name}': {format_usd(st.estimates_set_aside_usd)} of calls in its scope "
         "(estimated) are on days a provider's bill is the total, and count nothing against it (only "
-        "the bill's rows that name its projects or models count"
+        f"the bill's rows that name its {_split_by(st.budget.scope)} count"
         + (", so it cannot stop those calls" if st.budget.hard else "")
         + "); get_spend with the same filters lists them under attribution"
         for st in states
-        if st.estimates_set_aside_usd > 0 and (st.budget.scope.projects or st.budget.scope.models)
+        if st.estimates_set_aside_usd > 0 and _split_by(st.budget.scope)
     ]
+
+
+def _split_by(scope: BudgetScope) -> str:
+    """What of a budget's scope a provider's bill may not name: "projects or models", "sources"...;
+    '' when the scope names none of them (the bill then counts every call it stands for)."""
+    named = [
+        w
+        for w, on in (("projects", scope.projects), ("models", scope.models), ("sources", scope.sources))
+        if on
+    ]
+    return ", ".join(named[:-1]) + " or " + named[-1] if len(named) > 1 else "".join(named)
 
 
 def unpriced_notes(states: Sequence[BudgetState], settings: Settings) -> list[str]:

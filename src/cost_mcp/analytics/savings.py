@@ -58,6 +58,7 @@ from cost_mcp.periods import Period, ms_to_datetime
 from cost_mcp.pricing import Price, Pricer, Tokens, Workload, price_workload
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.events import Call, calls_between, count_between, reported_costs_between
+from cost_mcp.store.spend import bucket_sums
 from cost_mcp.tokens import NAMES
 
 # --- the rules, stated once (the README and the results' assumptions quote them) -----------------
@@ -728,6 +729,25 @@ def _reported_cost_note(conn: Conn, settings: Settings, p: Period, side: str = "
     ]
 
 
+def _billed_note(conn: Conn, p: Period, side: str) -> list[str]:
+    """A warning when providers' bills cover days of ``p``: get_spend counts each bill as its days'
+    total and sets the estimates of the calls on them aside, while a comparison prices the calls
+    recorded locally, so its cost is not the period's spend, however far apart the two are."""
+    first, end = p.utc_dates_ms()
+    billed: dict[str, int] = defaultdict(int)
+    for b in bucket_sums(conn, first, end):
+        if b.kind == "cost":
+            billed[b.provider] += b.cost_nanos
+    if not billed:
+        return []
+    names = ", ".join(sorted(billed))
+    return [
+        f"{side}{names} billed {format_usd(from_nanos(sum(billed.values())))} in this period, which "
+        "get_spend counts as those days' total; this comparison prices only the calls recorded locally, "
+        "at list price, so its cost is not the period's spend (see method)"
+    ]
+
+
 def savings_report(
     conn: Conn,
     settings: Settings,
@@ -828,6 +848,8 @@ def compare_periods(
     b, a = _Side.of(b_calls), _Side.of(a_calls)
     warnings += _reported_cost_note(conn, settings, before, "before: ")
     warnings += _reported_cost_note(conn, settings, after, "after: ")
+    warnings += _billed_note(conn, before, "before: ")
+    warnings += _billed_note(conn, after, "after: ")
     # One model whatever ids its calls were logged with, on both sides: Claude Code's
     # claude-sonnet-4-5-20250929 last week and another agent's claude-sonnet-4.5 this week are
     # one model that changed, not one gone and one new.

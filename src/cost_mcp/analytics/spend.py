@@ -59,7 +59,7 @@ from cost_mcp.store import spend as spend_store
 from cost_mcp.store import team as team_store
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY, DAY_MS
 from cost_mcp.store.connection import Conn
-from cost_mcp.store.coverage import latest_covered_by_kind
+from cost_mcp.store.coverage import latest_covered_by_kind, local_cost
 from cost_mcp.store.known import data_source, provider_data_sources
 from cost_mcp.store.otel import OtlpSender
 from cost_mcp.store.otel import gap_warnings as otel_gap_warnings
@@ -253,6 +253,8 @@ def get_spend(
         warnings += _not_usd_warnings(told, settings, p)
     if filters.models:
         warnings += _models_only_estimated(slices)
+    if filters.projects or filters.sources:
+        warnings += _split_only_estimated(slices, filters)
     warnings += stale_push_warnings(conn, p.end_ms, filters.members)
     warnings += copies_removed_notes(told)
     warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms, filters.members)
@@ -261,7 +263,7 @@ def get_spend(
     )
     # read once: what each provider's bill was last synced through, for both kinds of gap below
     covered = {} if local_only else latest_covered_by_kind(conn)
-    unreached = {} if local_only else _unreached(conn, covered, p, filters)
+    unreached = {} if local_only else _unreached(conn, covered, p, filters, settings)
     warnings += coverage.unreached_warnings(layers.rules, unreached)
     if not local_only:
         synced = [
@@ -324,12 +326,31 @@ def _recorded_elsewhere(conn: Conn, p: Period) -> list[str]:
 
 
 def _unreached(
-    conn: Conn, covered: dict[tuple[str, str], int], p: Period, filters: Filters
+    conn: Conn, covered: dict[tuple[str, str], int], p: Period, filters: Filters, settings: Settings
 ) -> dict[str, tuple[coverage.Report, list[int]]]:
     """The days of ``p`` each provider's bill has not reached yet (:func:`coverage.unreached_days`),
-    of the providers the filters keep."""
-    found = coverage.unreached_days(conn, covered, *_utc_day_range(p), usage_only=USAGE_ONLY_SOURCES)
-    return {k: v for k, v in found.items() if not filters.providers or k in filters.providers}
+    of the providers the filters keep.
+
+    Those are the UTC days its bills sit on, and also, away from UTC, the UTC day before or after
+    them that its local calls reach (a Los Angeles evening is the next UTC day) when the provider
+    has calls there: they count as estimates in this answer as on any day the bill has not reached.
+    """
+    first, end = _utc_day_range(p)
+    lo, hi = min(first, p.start_ms // DAY_MS), max(end, -(-p.end_ms // DAY_MS))
+    skip = _not_spend_sources(settings)
+    found = coverage.unreached_days(conn, covered, lo, hi, usage_only=USAGE_ONLY_SOURCES)
+    out: dict[str, tuple[coverage.Report, list[int]]] = {}
+    for provider, (report, days) in found.items():
+        if filters.providers and provider not in filters.providers:
+            continue
+        kept = [
+            d
+            for d in days
+            if first <= d < end or local_cost(conn, provider, d, skip, settings.cost_mode) is not None
+        ]
+        if kept:
+            out[provider] = (report, kept)
+    return out
 
 
 @dataclass
@@ -372,10 +393,14 @@ def day_rules(conn: Conn, settings: Settings, p: Period) -> dict[tuple[str, int]
     """The rule of each synced provider-day of ``p`` and the day either side of it (local calls
     near the period's edges can sit on the UTC day before or after it)."""
     lo, hi = p.utc_dates_ms(margin_days=1)
-    subscription = settings.claude_code_billing == "subscription"
     return coverage.rules(
-        conn, lo, hi, skip_sources=("claude_code",) if subscription else (), cost_mode=settings.cost_mode
+        conn, lo, hi, skip_sources=_not_spend_sources(settings), cost_mode=settings.cost_mode
     )
+
+
+def _not_spend_sources(settings: Settings) -> tuple[str, ...]:
+    """The local sources whose calls are not spend (Claude Code covered by a subscription)."""
+    return ("claude_code",) if settings.claude_code_billing == "subscription" else ()
 
 
 def set_aside(
@@ -431,8 +456,8 @@ class SpendTotal:
     unpriced_requests: int
     set_aside_usd: Decimal = Decimal(0)
     """Estimates of calls in scope that count nothing because a provider's report is their day's
-    total (its rows count instead, where they match the filters: a bill by workspace matches no
-    project)."""
+    total, on the days none of that report's rows match the filters (a bill by workspace matches
+    no project; a bill is no local source)."""
 
 
 def spend_totals(
@@ -478,17 +503,14 @@ def spend_totals(
             for s in layers.slices
             if within.has(s) and _in_scope(s, f) and (not local_only or s.layer == LOCAL_LAYER)
         ]
-        counted = [
-            s for s in count(Layers(mine, {} if local_only else layers.rules), settings, f) if not s.excluded
-        ]
+        kept = count(Layers(mine, {} if local_only else layers.rules), settings, f)
+        counted = [s for s in kept if not s.excluded]
         by_basis: dict[str, Decimal] = defaultdict(Decimal)
         for s in counted:
             by_basis[s.basis] += from_nanos(s.cost_nanos)
-        aside = sum(
-            s.cost_nanos
-            for s in mine
-            if s.layer == LOCAL_LAYER and s.excluded and s.excluded != _SUBSCRIPTION_REASON
-        )
+        # Only where no row of the report counts in scope: a bill row the scope keeps (a source
+        # scope naming "<provider>-costs", a model the bill names) stands for those calls.
+        aside = sum(_set_aside_unreplaced(kept).values())
         out.append(
             SpendTotal(
                 total_usd=sum(by_basis.values(), Decimal(0)),
@@ -817,6 +839,44 @@ def _models_only_estimated(slices: Sequence[_Slice]) -> list[str]:
         "model lacks it"
         for key, nanos in sorted(aside.items())
         if key not in counted and nanos
+    ]
+
+
+def _set_aside_unreplaced(slices: Iterable[_Slice]) -> dict[str, int]:
+    """Per provider, the estimates of ``slices`` set aside because its report is their day's total
+    (not a subscription's value, nor attribution-only data) on the UTC days where no row of that
+    report is counted among ``slices``: what a filter the report's rows do not pass (a project,
+    a local source, a model) leaves out of its answer, though the calls were spent."""
+    reported = {
+        (s.provider, s.utc_day) for s in slices if s.layer in (BILLED_LAYER, USAGE_LAYER) and not s.excluded
+    }
+    aside: dict[str, int] = defaultdict(int)
+    for s in slices:
+        if (
+            s.layer == LOCAL_LAYER
+            and s.excluded
+            and s.excluded != _SUBSCRIPTION_REASON
+            and s.provider not in ATTRIBUTION_ONLY
+            and (s.provider, s.utc_day) not in reported
+        ):
+            aside[s.provider] += s.cost_nanos
+    return aside
+
+
+def _split_only_estimated(slices: Sequence[_Slice], filters: Filters) -> list[str]:
+    """Under a project or source filter, a warning per provider whose estimates the filter keeps are
+    set aside on days its own report is the total while that report has no row the filter keeps (a
+    bill by workspace names no project; a bill is no local source): the filtered total lacks them,
+    though the provider's total is right. The model filter's own warning is
+    :func:`_models_only_estimated`."""
+    what = " and ".join(w for w, on in (("project", filters.projects), ("source", filters.sources)) if on)
+    return [
+        f"{provider}: {format_usd(from_nanos(nanos))} of estimated use this {what} filter keeps is on days "
+        f"{provider}'s own report is the total, which has no row the filter keeps, so it counts $0 here "
+        f"(listed under attribution); {provider}'s total for those days is right, only its split by "
+        f"{what} lacks it"
+        for provider, nanos in sorted(_set_aside_unreplaced(slices).items())
+        if nanos
     ]
 
 
@@ -1332,6 +1392,28 @@ def _seat_and_api_value(slices: Sequence[_Slice], settings: Settings) -> list[st
     ]
 
 
+_CHATGPT_VENDORS = ("openai", "chatgpt")
+"""The vendors a ChatGPT seat is registered under (set_subscription takes any name)."""
+
+
+def _chatgpt_seat_and_codex(slices: Sequence[_Slice]) -> list[str]:
+    """A warning when a ChatGPT (OpenAI) seat is counted beside Codex's usage at API prices: Codex
+    signed in with a ChatGPT plan uses the plan, so its fee and the usage it paid for would both
+    count. There is no setting to count Codex as a plan's value (Claude Code has one), so this says
+    how to read the total rather than how to change it."""
+    seat = any(
+        s.basis == "subscription" and s.provider in _CHATGPT_VENDORS and not s.excluded for s in slices
+    )
+    if not seat or not any(s.source == "codex" and s.cost_nanos and not s.excluded for s in slices):
+        return []
+    return [
+        "a ChatGPT (OpenAI) seat fee is counted beside Codex's usage at API prices; if Codex signs in with "
+        "that ChatGPT plan, the plan paid for that usage and it is counted twice here (cost-mcp has no "
+        "setting to count Codex as a plan's value, as COST_MCP_CLAUDE_CODE_BILLING does for Claude Code): "
+        "take the codex rows (group_by=['source']) out of the total"
+    ]
+
+
 def _not_usd_warnings(statuses: Sequence[SourceStatus], settings: Settings, p: Period) -> list[str]:
     """A PARTIAL warning per provider whose latest sync left amounts billed in another currency out
     of the USD totals (Azure's note, sources/azure.py) on days of ``p``: shown only beside the
@@ -1417,6 +1499,7 @@ def _warnings(
         "the total",
     )
     warnings += _seat_and_api_value(slices, settings)
+    warnings += _chatgpt_seat_and_codex(slices)
     for status in statuses:
         if not settings.has_key_for(status.source) or settings.skips_sync(status.source):
             continue  # no longer synced: its old errors and age are not news on every report

@@ -7,6 +7,7 @@ everything arrived and only then writes it all in one transaction.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
@@ -126,6 +127,8 @@ def covered(window: Window, bucket_days: Iterable[int], what: str) -> tuple[int,
     Reports list every day of the range, empty ones included, so the span of the buckets that came
     back is what the report vouches for. A report that returned no bucket covers nothing: a day it
     did not list (today, before the provider has opened its bucket) must not be marked covered.
+    Nor may a day missing between two listed ones: that is a ProviderResponseError naming ``what``
+    (a page of the listing was lost), never a day covered with nothing billed.
 
     A day listed twice (a page served again under a fresh cursor, which the cursor check cannot
     see) is a ProviderResponseError naming ``what``: its results would otherwise be summed into
@@ -140,10 +143,24 @@ def covered(window: Window, bucket_days: Iterable[int], what: str) -> tuple[int,
                 f"{what} listed the day {shown} twice; stopped rather than count its amounts twice"
             )
         seen.add(day)
-    days = [d for d in listed if window.start_ms <= d < window.end_ms]
+    days = sorted(d for d in listed if window.start_ms <= d < window.end_ms)
     if not days:
         return window.start_ms, window.start_ms
-    return min(days), max(days) + DAY_MS
+    for before, after in itertools.pairwise(days):
+        if after - before > DAY_MS:
+            # Days left out between listed ones are a page that went missing (a cursor the API
+            # lost), not days with nothing billed: covered, they would replace what was synced.
+            first, last = before + DAY_MS, after - DAY_MS
+            gap = (
+                utc_day(first)
+                if first == last
+                else f"{(after - before) // DAY_MS - 1} days ({utc_day(first)} to {utc_day(last)})"
+            )
+            raise ProviderResponseError(
+                f"{what} did not list {gap} between the days it listed (a page of its answer went "
+                "missing); stopped rather than take them as days with nothing billed"
+            )
+    return days[0], days[-1] + DAY_MS
 
 
 def merge(buckets: Iterable[Bucket]) -> tuple[Bucket, ...]:
