@@ -455,7 +455,7 @@ Example: session_usage()\
                         },
                         "agent": {
                             "type": "string",
-                            "description": 'Whose sessions: claude-code (default), codex, gemini-cli, opencode, amp, copilot-cli, cline, roo-code, kilo-code, qwen-code, goose, pi, kimi-cli, hermes, codebuff, crush.',
+                            "description": "Whose sessions: claude-code (default), codex, gemini-cli, opencode, amp, copilot-cli, cline, roo-code, kilo-code, qwen-code, goose, pi, kimi-cli, hermes, codebuff, crush.",
                         },
                     },
                     "additionalProperties": False,
@@ -490,7 +490,7 @@ Example: usage_blocks(days=1, token_limit="max")\
                         },
                         "agent": {
                             "default": "claude-code",
-                            "description": 'Whose usage: claude-code (default), codex, gemini-cli, opencode, amp, copilot-cli, cline, roo-code, kilo-code, qwen-code, goose, pi, kimi-cli, hermes, codebuff, crush.',
+                            "description": "Whose usage: claude-code (default), codex, gemini-cli, opencode, amp, copilot-cli, cline, roo-code, kilo-code, qwen-code, goose, pi, kimi-cli, hermes, codebuff, crush.",
                             "type": "string",
                         },
                         "limit": {
