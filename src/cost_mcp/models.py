@@ -823,7 +823,15 @@ class SpendResult(Answer, Paged):
     unpriced_requests: int = Field(
         0, description="Calls in rows with no known price, in neither total_usd nor by_basis."
     )
-    by_basis: dict[str, USD] = Field(description="The total split by basis: billed, estimated, subscription.")
+    by_basis: dict[str, USD] = Field(
+        description="The total split by basis: billed, estimated, subscription. Of priced calls only: "
+        "a basis in unpriced_by_basis has calls not in its amount, and 0 there means unknown, not $0."
+    )
+    unpriced_by_basis: dict[str, int] = Field(
+        default_factory=dict,
+        description="Calls with no known price per basis (bases that have any): unpriced_requests split "
+        "as by_basis splits the total.",
+    )
     group_by: list[str]
     rows: list[SpendRow] = Field(
         description="They sum to total_usd exactly. Bounded: the largest rows, one '(other)' row per basis "

@@ -250,6 +250,22 @@ def test_unpriced_models_are_warned_about_not_zeroed(home: Path, conn: Conn, set
     assert any("claude-nova-9" in w and "no known price" in w for w in result.warnings)  # type: ignore[attr-defined]
 
 
+def test_a_basis_of_unpriced_calls_only_says_so_beside_its_amount(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    # Billed $0.05 on Nov 2; the only estimated call (Nov 3) is of a model with no known price.
+    logs(home, assistant("m1", "r1", "2026-11-03T09:00:00.000Z", model="claude-nova-9"))
+    ingest(conn, settings, Pricer())
+    billed(
+        conn, "anthropic", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=50_000_000, model="claude-sonnet-4-5")
+    )
+    result = spend(conn, settings, ["provider"])
+    # by_basis alone read "estimated: $0" as if nothing was spent; its calls are counted beside it.
+    assert result.by_basis == {"billed": Decimal("0.05"), "estimated": Decimal(0)}  # type: ignore[attr-defined]
+    assert result.unpriced_by_basis == {"estimated": 1}  # type: ignore[attr-defined]
+    assert result.unpriced_requests == 1  # type: ignore[attr-defined]
+
+
 def test_nothing_configured_says_how_to_start(conn: Conn, settings: Settings) -> None:
     result = spend(conn, settings)
     assert result.total_usd == 0  # type: ignore[attr-defined]
