@@ -876,7 +876,7 @@ class ModelRow(Result):
         "way), when not just the one shown; else null.",
     )
     folded_models: int | None = Field(
-        None, description="The 'other' row: how many models it sums; else null."
+        None, description="The '(other)' row: how many models it sums; else null."
     )
 
 

@@ -907,7 +907,7 @@ async def model_breakdown(
     start: StartDate = None,
     end: EndDate = None,
     timezone: TimezoneName = None,
-    top_n: Annotated[int, Field(ge=1, le=100, description="Models to list; the rest become 'other'.")] = 10,
+    top_n: Annotated[int, Field(ge=1, le=100, description="Models to list; the rest become '(other)'.")] = 10,
     providers: FilterValues = None,
     projects: FilterValues = None,
     agents: FilterValues = None,
@@ -917,7 +917,7 @@ async def model_breakdown(
 
     trend_percent: against as many days before (in progress: its days so far). Counts and
     filters follow get_spend's rules; billed rows may lack token counts. Defaults: this_month, top 10.
-    truncated=true: more models are in "other"; cursor=next_cursor lists them.
+    truncated=true: more models are in "(other)"; cursor=next_cursor lists them.
 
     Example: model_breakdown(period="last_30_days", top_n=5)
     """
