@@ -402,6 +402,11 @@ class OtelSender(Result):
     )
     events: int = Field(description="Calls received in the window (those also read from a log included).")
     last_event: str = Field(description="The latest call's time (UTC, ISO 8601).")
+    departed: bool = Field(
+        False,
+        description="Every token made for the member is revoked (removed from the team): what they sent "
+        "still counts.",
+    )
 
 
 class DoctorReport(Result):

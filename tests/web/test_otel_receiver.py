@@ -1072,8 +1072,20 @@ def test_doctor_lists_who_sends_over_otlp(server: str, settings: Settings, home:
     )
     report = json.loads(_doctor("--json").stdout)
     assert report["otel_senders"] == [
-        {"agent": "claude-code", "member": "dev@example.com", "events": 2, "last_event": last.isoformat()},
-        {"agent": "claude-code", "member": "ana@example.com", "events": 1, "last_event": ana.isoformat()},
+        {
+            "agent": "claude-code",
+            "member": "dev@example.com",
+            "events": 2,
+            "last_event": last.isoformat(),
+            "departed": False,
+        },
+        {
+            "agent": "claude-code",
+            "member": "ana@example.com",
+            "events": 1,
+            "last_event": ana.isoformat(),
+            "departed": False,
+        },
     ]
     table = _doctor().stdout
     assert "no calls received" not in table
@@ -1097,7 +1109,13 @@ def test_doctor_names_whose_otlp_calls_stopped(server: str) -> None:
     report = json.loads(_doctor("--json").stdout)
     assert [s["member"] for s in report["otel_senders"]] == ["dev@example.com"]
     assert report["otel_quiet"] == [
-        {"agent": "claude-code", "member": "fay@example.com", "events": 2, "last_event": fay.isoformat()}
+        {
+            "agent": "claude-code",
+            "member": "fay@example.com",
+            "events": 2,
+            "last_event": fay.isoformat(),
+            "departed": False,
+        }
     ]
     assert not any("fay@" in line for line in report["problems"] + report["warnings"])
     assert (
