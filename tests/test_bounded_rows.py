@@ -425,7 +425,7 @@ async def test_model_breakdown_pages_models_and_other_keeps_the_total(
         assert result.structured_content is not None, result.content
         page = result.structured_content
         assert page["truncated"] is True and page["total_rows"] == len(models)
-        assert [m["model"] for m in page["models"]][-1] == "other"
+        assert [m["model"] for m in page["models"]][-1] == "(other)"
         assert sum(_nanos(m["cost_usd"]) for m in page["models"]) == _nanos(page["total_usd"])
         seen += [m["model"] for m in page["models"][:-1]]
         cursor = page["next_cursor"]

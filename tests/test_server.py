@@ -416,7 +416,7 @@ async def test_model_breakdown_through_the_client(client: Client, home: Path) ->
     )
     data = result.structured_content
     assert data is not None
-    assert [m["model"] for m in data["models"]] == ["claude-sonnet-4-5-20250929", "other"]
+    assert [m["model"] for m in data["models"]] == ["claude-sonnet-4-5-20250929", "(other)"]
     assert data["models"][0]["share_percent"] == 75.0
 
 
@@ -957,5 +957,5 @@ async def test_an_other_row_says_how_many_rows_it_sums(client: Client) -> None:
     assert ranked is not None
     assert [(m["model"], m["folded_models"]) for m in ranked["models"]] == [
         ("claude-opus-4-1", None),
-        ("other", 2),
+        ("(other)", 2),
     ]

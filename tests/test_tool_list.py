@@ -621,7 +621,7 @@ Which models cost the most in a period: requests, tokens, cost, share, cost per 
 
 trend_percent: against as many days before (in progress: its days so far). Counts and
 filters follow get_spend's rules; billed rows may lack token counts. Defaults: this_month, top 10.
-truncated=true: more models are in "other"; cursor=next_cursor lists them.
+truncated=true: more models are in "(other)"; cursor=next_cursor lists them.
 
 Example: model_breakdown(period="last_30_days", top_n=5)\
 """,
@@ -667,7 +667,7 @@ Example: model_breakdown(period="last_30_days", top_n=5)\
                         },
                         "top_n": {
                             "default": 10,
-                            "description": "Models to list; the rest become 'other'.",
+                            "description": "Models to list; the rest become '(other)'.",
                             "maximum": 100,
                             "minimum": 1,
                             "type": "integer",

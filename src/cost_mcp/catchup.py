@@ -170,7 +170,9 @@ def with_warnings(result: R, warnings: Sequence[str]) -> R:
     return result
 
 
-def envelope(conn: Conn, result: A, progress: ReadProgress | None = None, *, paths: bool = True) -> A:
+def envelope(
+    conn: Conn, settings: Settings, result: A, progress: ReadProgress | None = None, *, paths: bool = True
+) -> A:
     """The one way a query result leaves (server and CLI alike): labelled with the reading's
     progress (None: everything was read), the log files or folders the last read could not open and
     the log lines the ledger knows it skipped. Said here, not by each tool, so that every answer over
@@ -185,20 +187,22 @@ def envelope(conn: Conn, result: A, progress: ReadProgress | None = None, *, pat
     # a member's gap, and no member can do anything about it.
     notes = [*log_read_warnings(conn), *skipped_lines.warnings(conn, log_labels())] if paths else []
     notes += reprice_warnings(conn)
-    notes += refused_push_warnings(conn)
+    notes += refused_push_warnings(conn, settings.team_server)
     sources = getattr(result, "sources", None)
     if not paths and isinstance(sources, list):
         result = result.model_copy(update={"sources": member_sources(sources)})
     return label(result, progress or ReadProgress(complete=True), notes)
 
 
-def refused_push_warnings(conn: Conn) -> list[str]:
+def refused_push_warnings(conn: Conn, team_server: str | None) -> list[str]:
     """On a laptop whose team server refused its latest push (its token revoked, its member removed:
     ``push.noting_refusals``), what that means and the fix, in every answer until a push is taken:
     the local server's pushes fail in the background, its log alone said so, and its user took the
-    team's totals to have their spend."""
+    team's totals to have their spend. Only while that server is ``team_server`` (the configured
+    COST_MCP_TEAM_SERVER), as doctor says it: a user who left team mode, or moved to another server,
+    pushes to it no more, and was still warned of a team they had left."""
     refused = team_store.push_refused(conn)
-    if refused is None:
+    if refused is None or not team_server or refused.server != team_store.server_key(team_server):
         return []
     since = datetime.fromtimestamp(refused.at_ms / 1000, UTC)
     return [

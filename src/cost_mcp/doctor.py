@@ -220,6 +220,7 @@ def diagnose(
                 member=s.member,
                 events=s.events,
                 last_event=datetime.fromtimestamp(s.last_ms / 1000, UTC).isoformat(timespec="seconds"),
+                departed=s.departed,
             )
             for s in otel_from
         ],
@@ -231,6 +232,7 @@ def diagnose(
                 member=s.member,
                 events=s.events,
                 last_event=datetime.fromtimestamp(s.last_ms / 1000, UTC).isoformat(timespec="seconds"),
+                departed=s.departed,
             )
             for s in health.quiet_otel_senders(settings.db, quiet_since_ms, otel_since_ms)
         ],

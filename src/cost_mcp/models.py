@@ -402,6 +402,11 @@ class OtelSender(Result):
     )
     events: int = Field(description="Calls received in the window (those also read from a log included).")
     last_event: str = Field(description="The latest call's time (UTC, ISO 8601).")
+    departed: bool = Field(
+        False,
+        description="Every token made for the member is revoked (removed from the team): what they sent "
+        "still counts.",
+    )
 
 
 class DoctorReport(Result):
@@ -823,7 +828,15 @@ class SpendResult(Answer, Paged):
     unpriced_requests: int = Field(
         0, description="Calls in rows with no known price, in neither total_usd nor by_basis."
     )
-    by_basis: dict[str, USD] = Field(description="The total split by basis: billed, estimated, subscription.")
+    by_basis: dict[str, USD] = Field(
+        description="The total split by basis: billed, estimated, subscription. Of priced calls only: "
+        "a basis in unpriced_by_basis has calls not in its amount, and 0 there means unknown, not $0."
+    )
+    unpriced_by_basis: dict[str, int] = Field(
+        default_factory=dict,
+        description="Calls with no known price per basis (bases that have any): unpriced_requests split "
+        "as by_basis splits the total.",
+    )
     group_by: list[str]
     rows: list[SpendRow] = Field(
         description="They sum to total_usd exactly. Bounded: the largest rows, one '(other)' row per basis "
@@ -868,7 +881,7 @@ class ModelRow(Result):
         "way), when not just the one shown; else null.",
     )
     folded_models: int | None = Field(
-        None, description="The 'other' row: how many models it sums; else null."
+        None, description="The '(other)' row: how many models it sums; else null."
     )
 
 

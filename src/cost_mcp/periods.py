@@ -170,6 +170,29 @@ def ms_to_datetime(ts_ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ts_ms)
 
 
+MAX_AHEAD_MS: Final = _DAY_MS
+"""How far ahead of the receiving server's clock a call another machine sends may be dated (a
+laptop's clock a day off, its timezone set wrong): later is no call's time, and is refused."""
+AHEAD_SAID_MS: Final = 5 * 60_000
+"""How far ahead such a call may be dated without the answer saying so (it is stored at its arrival
+either way): clocks drift by seconds, and a push loop or an exporter's batch sends calls a minute old."""
+
+
+def arrival_time(ts_ms: int, now_ms: int) -> tuple[int, bool] | None:
+    """When a call another machine sent (a team push, an OTLP event) is stored, received at
+    ``now_ms``, and whether its sender is told its clock is ahead; None when it is dated more than
+    :data:`MAX_AHEAD_MS` ahead (refused).
+
+    No call happens after it is received: one dated later was stamped by a clock ahead of this
+    server's, and kept at that date, today's answers and each day's total left it out while the
+    month and its budgets counted it. Stored at its arrival, it counts today, where it was made."""
+    if ts_ms <= now_ms:
+        return ts_ms, False
+    if ts_ms > now_ms + MAX_AHEAD_MS:
+        return None
+    return now_ms, ts_ms > now_ms + AHEAD_SAID_MS
+
+
 def iso_utc(ts_ms: int) -> str:
     """UTC epoch milliseconds as ISO 8601 with a Z, as results show instants."""
     return ms_to_datetime(ts_ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")

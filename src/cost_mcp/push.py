@@ -66,6 +66,7 @@ from cost_mcp.access import Caller
 from cost_mcp.config import Settings, source_provider, url_problem
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.notify import display_url
+from cost_mcp.periods import arrival_time
 from cost_mcp.pricing import DayPrices, Pricer, claude_provider
 from cost_mcp.store import otel as otel_store
 from cost_mcp.store import reported as reported_store
@@ -92,12 +93,7 @@ them: one member's push, buggy or hostile, put that in the team's totals, and tw
 rows summed past what the ledger's 64-bit sums hold, which left the whole quarter-hour's spend,
 every member's, out of every answer. Such a row is left out and said, as a row with a
 call's impossible time is (refusing the batch would refuse the laptop's every push)."""
-AHEAD_SAID_MS = 5 * 60_000
-"""How far ahead of the server's clock a pushed call's time may be without the push answer saying
-so (it is stored at its arrival either way): clocks drift by seconds, and a minute's push loop
-sends calls a minute old."""
 _MIN_TS_MS = 1_577_836_800_000  # 2020-01-01: before any of the agents we read existed
-_DAY_MS = 86_400_000
 NOT_PUSHED = "origin"
 """The one usage-event column with a local path in it: never sent."""
 
@@ -213,7 +209,8 @@ class Decoded:
     beat: bool = False
     """The body is a beat (:func:`beat`), not a push."""
     ahead: list[str] = field(default_factory=list)
-    """Rows dated more than :data:`AHEAD_SAID_MS` after the server's now, stored at it instead."""
+    """Rows dated more than :data:`periods.AHEAD_SAID_MS` after the server's now, stored at it
+    instead (:func:`periods.arrival_time`)."""
 
 
 _json_decoder = msgspec.json.Decoder(WireBatch)
@@ -331,19 +328,16 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
     now_ms = int(time.time() * 1000)
     for i, row in enumerate(batch.rows):
         _check(i, row, allowed)
-        if not _MIN_TS_MS <= row.ts_ms <= now_ms + _DAY_MS:
+        arrived = arrival_time(row.ts_ms, now_ms) if row.ts_ms >= _MIN_TS_MS else None
+        if arrived is None:
             decoded.rejected.append(f"row {i}: {_when(row.ts_ms)}")
             continue
         if row.web_search_requests > MAX_CALL_WEB_SEARCHES:
             decoded.implausible.append(f"row {i}: {row.web_search_requests:,} web searches")
             continue
-        if row.ts_ms > now_ms:
-            # No call happened after it arrived: a laptop's clock ahead (up to a day: later is
-            # rejected above) dated it in the future, where admins' "today" and each day's total
-            # left it out while the month and its budgets counted it. Stored at its arrival.
-            if row.ts_ms > now_ms + AHEAD_SAID_MS:
-                decoded.ahead.append(f"row {i}: {_when(row.ts_ms)}")
-            row.ts_ms = now_ms
+        if arrived[1]:
+            decoded.ahead.append(f"row {i}: {_when(row.ts_ms)}")
+        row.ts_ms = arrived[0]
         decoded.rows.append(row)
         if row.provider == "anthropic" and row.source in _CLAUDE_CODE_SOURCES:
             # A laptop from before Claude Code's Bedrock and Vertex calls were stored under the

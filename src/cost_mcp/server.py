@@ -558,14 +558,14 @@ async def _catch_up(state: AppState, *, full_budget: bool = False) -> None:
         await anyio.to_thread.run_sync(wait, budget)
 
 
-def _labelled(conn: Conn, result: T, progress: catchup.ReadProgress) -> T:
+def _labelled(conn: Conn, settings: Settings, result: T, progress: catchup.ReadProgress) -> T:
     """Every query result goes out through here: complete, or saying what it lacks."""
     if isinstance(result, Answer):
         # A member is not shown the server's log paths (an admin fixes those), as _with_problems
         # hides its price file.
         caller = current_caller()
         member = caller is not None and not caller.is_admin
-        return catchup.envelope(conn, result, progress, paths=not member)
+        return catchup.envelope(conn, settings, result, progress, paths=not member)
     return result
 
 
@@ -614,7 +614,7 @@ async def _query(
             except NotFoundError as exc:
                 raise progress.not_found(exc) from exc
             answer = catchup.with_warnings(_with_problems(state, found), skipped)
-            return _labelled(conn, answer, progress)
+            return _labelled(conn, state.settings, answer, progress)
 
     return await _run(work)
 
@@ -634,7 +634,7 @@ async def _local(ctx: Context[AppState], fn: Callable[[Conn, AppState], T]) -> T
                 state.reader.continue_after(read)
             progress = state.reader.progress()
             answer = catchup.with_warnings(_with_problems(state, fn(conn, state)), skipped)
-            return _labelled(conn, answer, progress)
+            return _labelled(conn, state.settings, answer, progress)
 
     return await _run(work)
 
@@ -907,7 +907,7 @@ async def model_breakdown(
     start: StartDate = None,
     end: EndDate = None,
     timezone: TimezoneName = None,
-    top_n: Annotated[int, Field(ge=1, le=100, description="Models to list; the rest become 'other'.")] = 10,
+    top_n: Annotated[int, Field(ge=1, le=100, description="Models to list; the rest become '(other)'.")] = 10,
     providers: FilterValues = None,
     projects: FilterValues = None,
     agents: FilterValues = None,
@@ -917,7 +917,7 @@ async def model_breakdown(
 
     trend_percent: against as many days before (in progress: its days so far). Counts and
     filters follow get_spend's rules; billed rows may lack token counts. Defaults: this_month, top 10.
-    truncated=true: more models are in "other"; cursor=next_cursor lists them.
+    truncated=true: more models are in "(other)"; cursor=next_cursor lists them.
 
     Example: model_breakdown(period="last_30_days", top_n=5)
     """
@@ -1302,7 +1302,7 @@ async def record_usage(
     def work() -> RecordResult:
         with state.ledger.use() as conn:
             progress = state.reader.progress()
-            return _labelled(conn, _record(conn), progress)
+            return _labelled(conn, state.settings, _record(conn), progress)
 
     def _record(conn: Conn) -> RecordResult:
         return agents_api.record_usage(

@@ -250,6 +250,49 @@ def test_unpriced_models_are_warned_about_not_zeroed(home: Path, conn: Conn, set
     assert any("claude-nova-9" in w and "no known price" in w for w in result.warnings)  # type: ignore[attr-defined]
 
 
+def test_a_basis_of_unpriced_calls_only_says_so_beside_its_amount(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    # Billed $0.05 on Nov 2; the only estimated call (Nov 3) is of a model with no known price.
+    logs(home, assistant("m1", "r1", "2026-11-03T09:00:00.000Z", model="claude-nova-9"))
+    ingest(conn, settings, Pricer())
+    billed(
+        conn, "anthropic", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=50_000_000, model="claude-sonnet-4-5")
+    )
+    result = spend(conn, settings, ["provider"])
+    # by_basis alone read "estimated: $0" as if nothing was spent; its calls are counted beside it.
+    assert result.by_basis == {"billed": Decimal("0.05"), "estimated": Decimal(0)}  # type: ignore[attr-defined]
+    assert result.unpriced_by_basis == {"estimated": 1}  # type: ignore[attr-defined]
+    assert result.unpriced_requests == 1  # type: ignore[attr-defined]
+
+
+def test_model_breakdowns_folded_row_cannot_be_taken_for_a_model_named_other(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    # model_breakdown folded into "other", get_spend into "(other)": a model logged as "other" (a
+    # gateway's alias, a local model) and the fold read as two rows of one model.
+    logs(
+        home,
+        assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000),
+        assistant("m2", "r2", "2026-11-02T10:00:00.000Z", model="other"),
+        assistant("m3", "r3", "2026-11-02T11:00:00.000Z", model="zzz-local-model"),
+    )
+    ingest(conn, settings, Pricer())
+    p = resolve(settings, None, "2026-11-01", "2026-11-05", None)
+    result = model_breakdown(conn, settings, p, top_n=2)
+    assert [(m.model, m.folded_models) for m in result.models] == [
+        ("claude-sonnet-4-5-20250929", None),
+        ("other", None),
+        ("(other)", 1),
+    ]
+    by_model = spend(conn, settings, ["model"])
+    assert {r.group["model"] for r in by_model.rows} == {  # type: ignore[attr-defined]
+        "claude-sonnet-4-5-20250929",
+        "other",
+        "zzz-local-model",
+    }
+
+
 def test_nothing_configured_says_how_to_start(conn: Conn, settings: Settings) -> None:
     result = spend(conn, settings)
     assert result.total_usd == 0  # type: ignore[attr-defined]
@@ -331,8 +374,8 @@ def test_model_breakdown_shares_trend_and_other(home: Path, conn: Conn, settings
     result = model_breakdown(conn, settings, p, top_n=2)
     assert result.previous_period.first_day == "2026-10-27"
     names = [m.model for m in result.models]
-    # opus 100/100 = $0.009 outranks haiku 1k/1k = $0.006, which is folded into "other"
-    assert names == ["claude-sonnet-4-5-20250929", "claude-opus-4-1-20250805", "other"]
+    # opus 100/100 = $0.009 outranks haiku 1k/1k = $0.006, which is folded into "(other)"
+    assert names == ["claude-sonnet-4-5-20250929", "claude-opus-4-1-20250805", "(other)"]
     sonnet = result.models[0]
     assert sonnet.requests == 2
     assert sonnet.cost_usd == Decimal("0.036")

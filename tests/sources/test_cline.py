@@ -252,6 +252,18 @@ def test_providers_map_to_pricing_ids_and_unknown_ones_stay_named() -> None:
     assert cline._provider("lmstudio", "qwen3-coder") == "lmstudio"
 
 
+def test_a_gateway_call_whose_model_names_no_vendor_keeps_the_gateways_name() -> None:
+    # Stored under "" it was priced as whatever genai-prices guessed from the id, under no name.
+    assert cline._provider("cline", "qwen/qwen3-coder") == "cline"
+    assert cline._provider("litellm", "llama-3.3-70b") == "litellm"
+    # "OpenAI Compatible" (a local server, say) is never OpenAI's spend, nor priced as it.
+    assert cline._provider("openai", "qwen3-coder") == "openai-compatible"
+    # No provider logged at all: nothing to name, the model id alone prices it.
+    assert cline._provider("", "qwen3-coder") == ""
+    # A gateway's Bedrock and Vertex Claude ids are the clouds' that bill them.
+    assert cline._provider("litellm", "us.anthropic.claude-sonnet-4-5-20250929-v1:0") == "aws"
+
+
 def test_calls_through_clines_claude_code_provider_are_left_to_claude_codes_own_logs(
     home: Path, settings: Settings
 ) -> None:

@@ -392,6 +392,13 @@ def test_providers_map_to_pricing_ids_and_unknown_ones_stay_named() -> None:
     assert pi.pricing_provider("ollama", "qwen3-coder:30b") == "ollama"
 
 
+def test_a_gateways_claude_ids_are_priced_as_the_cloud_that_bills_them() -> None:
+    # Before, a Bedrock id through a gateway kept the gateway's name and was "unknown provider".
+    assert pi.pricing_provider("opencode", "us.anthropic.claude-sonnet-4-5-20250929-v1:0") == "aws"
+    assert pi.pricing_provider("vercel-ai-gateway", "claude-sonnet-4-5@20250929") == "google"
+    assert pi.pricing_provider("vercel-ai-gateway", "qwen/qwen3-coder") == "vercel-ai-gateway"
+
+
 def _total(mode: str) -> Decimal:
     """The fixtures' total: Pi's own cost where it logged one (``auto``), else our price."""
     nanos = [r[11] if mode == "auto" and r[11] is not None else r[10] for r in expected(CALLS)]

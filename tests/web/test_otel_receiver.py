@@ -44,6 +44,7 @@ from cost_mcp.analytics.budgets import set_budget
 from cost_mcp.config import Settings
 from cost_mcp.models import BudgetScope
 from cost_mcp.money import from_nanos
+from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import claude_code
 from cost_mcp.store import connect
@@ -476,6 +477,57 @@ def _otlp_json_logs(records: list[dict[str, Any]], resource: dict[str, str]) -> 
             }
         ]
     }
+
+
+def test_a_sender_whose_clock_is_a_day_ahead_has_its_calls_counted_today(
+    server: str, settings: Settings, tmp_path: Path
+) -> None:
+    """QA: the receiver rejected every event more than 10 minutes ahead of its clock, so a laptop
+    whose clock ran a day ahead lost all its OTel spend, while its pushes stored the same calls at
+    their arrival. Both now follow one rule: up to a day ahead is stored at its arrival (said past
+    5 minutes), later is refused."""
+    tokens = Tokens(input=1_000, output=100)
+    before = datetime.now(UTC)
+    _send_logs(
+        server,
+        [
+            _api_request("req_day_ahead", before + timedelta(hours=23), tokens),
+            _api_request("req_drift", before + timedelta(minutes=2), tokens),
+            _api_request("req_too_far", before + timedelta(hours=25), tokens),
+        ],
+    )
+    after = datetime.now(UTC)
+    rows = {r["request_id"]: r for r in _rows(settings)}
+    assert sorted(rows) == ["req_day_ahead", "req_drift"]
+    assert all(to_ms(before) <= r["ts_ms"] <= to_ms(after) for r in rows.values())
+    conn = connect(settings.db)
+    try:
+        ours = settings.model_copy(update={"cost_mode": "calculate"})  # our price, not the events' own
+        p = spend.resolve(ours, "today", None, None, None)
+        today = spend.get_spend(conn, ours, p, [], spend.Filters(), take_alerts=False)
+    finally:
+        conn.close()
+    assert today.total_usd == from_nanos(sum(r["cost_nanos"] for r in rows.values())) > 0
+    log = (tmp_path / "server.stderr").read_text()
+    assert "1 event was dated after this server's clock" in log  # the 2-minute drift is not said
+    assert "more than a day after this server's clock" in log
+
+    # The sender hears it in OTLP's partial success: a warning, nothing rejected.
+    ahead = before + timedelta(hours=3)
+    record = {"_ns": 1, **_api_request("req_json_ahead", ahead, tokens)}
+    answer = httpx2.post(
+        f"{server}/v1/logs",
+        content=json.dumps(_otlp_json_logs([record], {"service.name": "claude-code"})).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 200
+    partial = answer.json()["partialSuccess"]
+    assert partial.get("rejectedLogRecords", "0") == "0"
+    assert partial["errorMessage"].startswith(
+        f"1 event was dated after this server's clock (first: {_iso(ahead)[:19]}"
+    )
+    assert "check the sending machine's date and time" in partial["errorMessage"]
+    assert "req_json_ahead" in {r["request_id"] for r in _rows(settings)}
 
 
 def test_an_event_with_a_nul_character_is_stored_with_the_rest(server: str, settings: Settings) -> None:
@@ -1020,8 +1072,20 @@ def test_doctor_lists_who_sends_over_otlp(server: str, settings: Settings, home:
     )
     report = json.loads(_doctor("--json").stdout)
     assert report["otel_senders"] == [
-        {"agent": "claude-code", "member": "dev@example.com", "events": 2, "last_event": last.isoformat()},
-        {"agent": "claude-code", "member": "ana@example.com", "events": 1, "last_event": ana.isoformat()},
+        {
+            "agent": "claude-code",
+            "member": "dev@example.com",
+            "events": 2,
+            "last_event": last.isoformat(),
+            "departed": False,
+        },
+        {
+            "agent": "claude-code",
+            "member": "ana@example.com",
+            "events": 1,
+            "last_event": ana.isoformat(),
+            "departed": False,
+        },
     ]
     table = _doctor().stdout
     assert "no calls received" not in table
@@ -1045,7 +1109,13 @@ def test_doctor_names_whose_otlp_calls_stopped(server: str) -> None:
     report = json.loads(_doctor("--json").stdout)
     assert [s["member"] for s in report["otel_senders"]] == ["dev@example.com"]
     assert report["otel_quiet"] == [
-        {"agent": "claude-code", "member": "fay@example.com", "events": 2, "last_event": fay.isoformat()}
+        {
+            "agent": "claude-code",
+            "member": "fay@example.com",
+            "events": 2,
+            "last_event": fay.isoformat(),
+            "departed": False,
+        }
     ]
     assert not any("fay@" in line for line in report["problems"] + report["warnings"])
     assert (

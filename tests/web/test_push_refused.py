@@ -37,17 +37,21 @@ def _report(laptop: Laptop, home: Path, token: str, base: str) -> list[str]:
     return warnings
 
 
-def _mcp_warnings(laptop: Laptop, base: str, token: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def _mcp_warnings(laptop: Laptop, base: str | None, token: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The warnings of the laptop's own MCP server's get_spend (its push loop left out: the test
-    drives it)."""
+    drives it); ``base`` None: team mode off (no team server set)."""
     from mcp import Client
 
     from cost_mcp.server import mcp
 
     monkeypatch.setenv("COST_MCP_DB", str(laptop.db))
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(laptop.claude))
-    monkeypatch.setenv("COST_MCP_TEAM_SERVER", base)
-    monkeypatch.setenv("COST_MCP_TEAM_TOKEN", token)
+    if base is None:
+        monkeypatch.delenv("COST_MCP_TEAM_SERVER", raising=False)
+        monkeypatch.delenv("COST_MCP_TEAM_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("COST_MCP_TEAM_SERVER", base)
+        monkeypatch.setenv("COST_MCP_TEAM_TOKEN", token)
     monkeypatch.setattr(push.PushLoop, "start", lambda _self: None)
 
     async def ask() -> Any:
@@ -134,3 +138,33 @@ def test_a_laptop_whose_pushes_are_refused_says_so_until_one_is_taken(
             w for w in doctor["warnings"] if w.startswith("the team server refused this machine's pushes")
         ]
         assert FIX in warned and fresh not in warned
+
+
+def test_a_laptop_that_left_team_mode_is_not_warned_of_its_old_teams_refusal(
+    home: Path, sqlite_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA: Ana was removed from the team, her pushes were refused, and she unset COST_MCP_TEAM_SERVER
+    (or moved to another team's server): every answer kept warning that her pushes to "its team
+    server" were refused, of a team she had left, with no push ever to end it. The refusal is said
+    only while its server is the one configured."""
+    with _served(home, TEAM, _made_server_ledger(home, sqlite_template)) as team:
+        laptop = _laptop(home, "ana", "ana@example.com", [("msg_l1", "req_l1", 100, 10)])
+        token = team.tokens["ana"]
+        conn = connect(team.server_db)
+        try:
+            team_store.revoke_token(conn, "ana")
+        finally:
+            conn.close()
+        refused = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=token), "push", "--server", team.base)
+        assert refused.returncode != 0 and "(401)" in refused.stderr, refused.stderr
+        [said] = _refused(_report(laptop, home, token, team.base))
+
+        # Team mode off: no team server set, in `cost-mcp report` and in the MCP server's answers.
+        alone = _cli(laptop.env(home), "report", "--period", "today", "--json")
+        assert alone.returncode == 0, alone.stderr
+        assert _refused(json.loads(alone.stdout)["warnings"]) == []
+        assert _refused(_mcp_warnings(laptop, None, "", monkeypatch)) == []
+        # Another team's server: the old one's refusal is not this one's.
+        assert _refused(_report(laptop, home, token, "http://127.0.0.1:9/other-team")) == []
+        # Back on the server that refused: it still refuses, and is said again, since when it began.
+        assert _refused(_report(laptop, home, token, team.base)) == [said]

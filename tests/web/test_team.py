@@ -2215,6 +2215,35 @@ def test_doctor_says_a_token_that_never_pushed_may_send_otlp(team: Team, home: P
     assert all(t["otel_calls"] == 0 for name, t in silent.items() if name != "cy")
 
 
+def test_doctor_marks_a_removed_members_quiet_otlp_sender_as_their_push_line_is(
+    team: Team, home: Path
+) -> None:
+    """QA: after bob was removed (his token revoked), doctor's push line said "token revoked" while
+    his OTLP line read "(their telemetry stopped, or they did not work)": an admin went asking a
+    former member to mend telemetry. The line now says he was removed, and what he sent still counts."""
+    from tests.web.test_otel_receiver import _ago, _api_request, _send_logs
+
+    twelve_days = _ago(12 * 24 * 60)
+    one = Tokens(input=10, output=5)
+    _send_logs(team.base, [_api_request("req_bob_old", twelve_days, one)], token=team.tokens["bob"])
+    _send_logs(team.base, [_api_request("req_cy_old", twelve_days, one)], token=team.tokens["cy"])
+    conn = connect(team.server_db)
+    try:
+        team_store.revoke_token(conn, "bob")
+    finally:
+        conn.close()
+    doctor = json.loads(_cli(_env(home, team.server_db), "doctor", "--json").stdout)
+    quiet = {s["member"]: s["departed"] for s in doctor["otel_quiet"]}
+    assert quiet == {"bob@example.com": True, "cy@example.com": False}
+    table = _cli(_env(home, team.server_db, COLUMNS="200"), "doctor").stdout
+    lines = {line.split()[2]: line for line in table.splitlines() if line.startswith("otlp quiet ")}
+    assert lines["bob@example.com"].endswith(
+        "none in the last 7 days (every token of theirs revoked: removed from the team, what they sent "
+        "still counts)"
+    ), lines
+    assert lines["cy@example.com"].endswith("(their telemetry stopped, or they did not work)"), lines
+
+
 def _make_absurd(db: Path | str, member: str) -> None:
     """Give ``member``'s pushed rows on the server costs whose sums pass 64 bits, as a few hundred
     pushes of rows at the push's limits would (two rows of one quarter-hour are enough here)."""

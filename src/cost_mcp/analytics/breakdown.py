@@ -16,7 +16,6 @@ from cost_mcp.money import format_cost, format_usd, known_cost
 from cost_mcp.periods import Period, baseline, resolve_period
 from cost_mcp.store.connection import Conn
 
-OTHER = "other"
 SEAT_FEES = "(seat fees)"
 
 
@@ -105,7 +104,7 @@ def model_breakdown(
     period of equal length (for a period in progress, its days so far against as many days before,
     see :func:`periods.baseline`); ``top_n`` models (largest first, see analytics/rows.py), from
     where ``window`` starts when given (its limit then counts, not ``top_n``), the others folded
-    into one "other" row; ``top_n`` and ``window`` None list every model."""
+    into one "(other)" row (:data:`rows.OTHER`); ``top_n`` and ``window`` None list every model."""
     base = baseline(p, now or datetime.now(UTC))
     prev = base.previous
     current = get_spend(conn, settings, p, ["provider", "model"], filters, take_alerts=take_alerts)
@@ -119,20 +118,20 @@ def model_breakdown(
     shown = rows.page(ranked, lambda kv: kv[1].cost, window, lambda kv: kv[0])
     ranked = shown.shown
     if shown.truncated:
-        rest = _Acc(None, name=OTHER)
+        rest = _Acc(None, name=rows.OTHER)
         prev_rest = _Acc(None)
         for key, acc in shown.rest:
             rest.merge(acc)
             if key in prev_models:
                 prev_rest.merge(prev_models[key])
         rest.ids = set()  # the row names no model: the others' ids are theirs
-        ranked = [*ranked, (OTHER, rest)]
-        prev_models[OTHER] = prev_rest
+        ranked = [*ranked, (rows.OTHER, rest)]
+        prev_models[rows.OTHER] = prev_rest
     next_cursor, paging_notes = rows.follow(window, shown)
     total = current.total_usd
     model_rows = [_model_row(acc, prev_models.get(key), total) for key, acc in ranked]
     if shown.truncated:
-        # "other" alone did not say how many models it sums (top_n=5 of 40 read as one more model).
+        # "(other)" alone did not say how many models it sums (top_n=5 of 40 read as one more model).
         model_rows[-1] = model_rows[-1].model_copy(update={"folded_models": len(shown.rest)})
     return ModelBreakdown(
         period=current.period,

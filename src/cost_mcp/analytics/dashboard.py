@@ -130,8 +130,7 @@ def dashboard_text(d: Dashboard) -> str:
     for label, r in (("today", d.today), ("this week", d.this_week), ("this month", d.this_month)):
         unpriced = sum(row.unpriced_requests for row in r.rows)
         parts = ", ".join(
-            f"{k} {format_cost(v, sum(row.unpriced_requests for row in r.rows if row.basis == k))}"
-            for k, v in r.by_basis.items()
+            f"{k} {format_cost(v, r.unpriced_by_basis.get(k, 0))}" for k, v in r.by_basis.items()
         )
         lines.append(f"{label}: {format_cost(r.total_usd, unpriced)}" + (f" ({parts})" if parts else ""))
     f = d.forecast

@@ -236,8 +236,12 @@ def get_spend(
     # A row of unpriced calls only (cost null) adds nothing: the total is of what has a price.
     total = sum((r.cost_usd or Decimal(0) for r in shown.rows), Decimal(0))
     by_basis: dict[str, Decimal] = defaultdict(Decimal)
+    # Beside each basis's amount, the calls it leaves out: a basis of unpriced calls only read "$0".
+    unpriced_by_basis: dict[str, int] = defaultdict(int)
     for r in shown.rows:
         by_basis[r.basis] += r.cost_usd or Decimal(0)
+        if r.unpriced_requests:
+            unpriced_by_basis[r.basis] += r.unpriced_requests
     # read once: the warnings and the result show it
     statuses = source_statuses(conn, settings, members=filters.members)
     # A member's warnings say of each source what their sources[] says (catchup.envelope): whether
@@ -296,8 +300,9 @@ def get_spend(
     return SpendResult(
         period=period_info(p),
         total_usd=total,
-        unpriced_requests=sum(r.unpriced_requests for r in shown.rows),
+        unpriced_requests=sum(unpriced_by_basis.values()),
         by_basis=dict(by_basis),
+        unpriced_by_basis=dict(unpriced_by_basis),
         group_by=list(dims),
         rows=shown.rows,
         attribution=attribution.rows,

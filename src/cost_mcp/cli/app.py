@@ -799,7 +799,7 @@ def answer(
         if isinstance(result, Answer):
             from cost_mcp.catchup import envelope
 
-            result = envelope(conn, result)
+            result = envelope(conn, loaded, result)
     if as_json:
         print(result.model_dump_json(indent=2))
         return EXIT_OK

@@ -30,6 +30,9 @@ from cost_mcp.errors import InvalidInputError, LedgerNewerError
 from cost_mcp.log_records import server_logging
 from cost_mcp.money import format_usd
 
+_DEPARTED = "(every token of theirs revoked: removed from the team, what they sent still counts)"
+"""Doctor's mark on an OTLP sender whose member was removed, as ``revoked`` marks a push line."""
+
 
 def serve_stdio() -> int:
     """The MCP server on stdio (what `cost-mcp` alone runs)."""
@@ -320,7 +323,8 @@ def doctor(as_json: bool) -> int:
         )
         for s in report.otel_senders[:shown_pushes]:
             last = s.last_event.replace("T", " ")[:16]
-            senders.add_row(text(s.agent), text(s.member or "-"), f"{s.events:,}", last)
+            member = text(s.member or "-") + (f" {_DEPARTED}" if s.departed else "")
+            senders.add_row(text(s.agent), member, f"{s.events:,}", last)
         show(out, senders)
         if len(report.otel_senders) > shown_pushes:
             out.print(f"otlp from     ... and {len(report.otel_senders) - shown_pushes:,} more (see --json)")
@@ -330,10 +334,11 @@ def doctor(as_json: bool) -> int:
             "(`cost-mcp otel-config` prints the settings that send them to `cost-mcp serve --http`)"
         )
     for s in report.otel_quiet[:shown_pushes]:
+        # A removed member's silence is no telemetry to mend, as their push line's "token revoked" says.
+        why = _DEPARTED if s.departed else "(their telemetry stopped, or they did not work)"
         out.print(
             f"otlp quiet    {text(s.member or '-')} ({text(s.agent)}): last call "
-            f"{s.last_event.replace('T', ' ')[:16]} UTC, none in the last {report.otel_days} days "
-            "(their telemetry stopped, or they did not work)",
+            f"{s.last_event.replace('T', ' ')[:16]} UTC, none in the last {report.otel_days} days {why}",
             highlight=False,
         )
     if len(report.otel_quiet) > shown_pushes:

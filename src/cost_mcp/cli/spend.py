@@ -258,13 +258,13 @@ def report(
     skipped: list[str] = []
     with ledger(skipped=skipped) as (loaded, conn):
         p = resolve_period(loaded, period)
-        result = envelope(conn, with_warnings(spend.get_spend(conn, loaded, p, dims, kept), skipped))
+        result = envelope(conn, loaded, with_warnings(spend.get_spend(conn, loaded, p, dims, kept), skipped))
         # The sub-rows come from the same function, grouped one dimension finer; its alerts were
         # taken by the first call.
         parts = None
         if breakdown and fine != dims:
             fine_spend = spend.get_spend(conn, loaded, p, fine, kept, take_alerts=False)
-            parts = envelope(conn, with_warnings(fine_spend, skipped))
+            parts = envelope(conn, loaded, with_warnings(fine_spend, skipped))
         # The daily chart when asked for, or when the rows are days anyway.
         bars = (chart or "day" in dims) and not (as_json or as_csv)
         days = spend.get_spend(conn, loaded, p, ["day"], kept, take_alerts=False) if bars else None
@@ -595,7 +595,7 @@ def _export_notes(conn: Conn, settings: Settings, p: Period) -> None:
     from cost_mcp.analytics import spend
     from cost_mcp.catchup import envelope
 
-    result = envelope(conn, spend.get_spend(conn, settings, p, take_alerts=False))
+    result = envelope(conn, settings, spend.get_spend(conn, settings, p, take_alerts=False))
     err = Console(stderr=True)
     for warning in result.warnings:
         note(err, warning)

@@ -32,7 +32,7 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from operator import itemgetter
 from typing import Literal, NamedTuple, cast
@@ -58,9 +58,10 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, NumberDataPoint
 
 from cost_mcp.money import NANOS_PER_USD, to_nanos
+from cost_mcp.periods import MAX_AHEAD_MS, arrival_time, iso_utc, to_ms
 from cost_mcp.pricing import DayPrices, Pricer, Tokens, claude_provider
 from cost_mcp.sources.claude_code import MAX_CALL_COST, MAX_ID_CHARS
-from cost_mcp.sources.reported import MAX_FUTURE, MAX_PAST, normalize_provider
+from cost_mcp.sources.reported import MAX_PAST, normalize_provider
 from cost_mcp.store import otel as store
 from cost_mcp.store.connection import Conn, without_nul
 from cost_mcp.tokens import COLUMNS, MAX_CALL_TOKENS, Counts, of_call, token_total
@@ -154,6 +155,10 @@ class Outcome:
     rejected: int = 0
     ignored: int = 0
     reasons: list[str] = field(default_factory=list)
+    ahead: int = 0
+    """Events dated after this server's clock by more than :data:`periods.AHEAD_SAID_MS`, stored at
+    their arrival (:func:`periods.arrival_time`), as a team push stores such calls."""
+    first_ahead: str = ""
 
     def reject(self, reason: str, count: int = 1) -> None:
         """Count rejected records (one by default), keeping the first few reasons."""
@@ -181,10 +186,18 @@ class Outcome:
 
     @property
     def error_message(self) -> str:
-        """OTLP's partial-success message: why records were rejected (empty when none were)."""
-        if not self.rejected:
-            return ""
-        return f"{self.rejected} record(s) rejected: " + "; ".join(self.reasons)
+        """OTLP's partial-success message: why records were rejected, and events stored at their
+        arrival for a clock ahead (a warning: OTLP sends one as a message with 0 rejected); empty
+        when neither."""
+        said = [f"{self.rejected} record(s) rejected: " + "; ".join(self.reasons)] if self.rejected else []
+        if self.ahead:
+            count = "1 event was" if self.ahead == 1 else f"{self.ahead:,} events were"
+            said.append(
+                f"{count} dated after this server's clock (first: {self.first_ahead}): stored at the "
+                "time the server received them, since no call happens later; check the sending "
+                "machine's date and time"
+            )
+        return "; ".join(said)
 
 
 # --- decoding -----------------------------------------------------------------------------------
@@ -461,21 +474,22 @@ def _varint(body: bytes, pos: int, first: int) -> tuple[int, int]:
 
 
 def response_body(signal: Signal, outcome: Outcome, *, encoding: Encoding) -> bytes:
-    """The OTLP export response, with partial_success filled in when records were rejected."""
+    """The OTLP export response, with partial_success filled in when records were rejected or
+    stored at their arrival (a warning)."""
     message: Message
     if signal == "logs":
         message = ExportLogsServiceResponse()
-        if outcome.rejected:
+        if outcome.rejected or outcome.ahead:
             message.partial_success.rejected_log_records = outcome.rejected
             message.partial_success.error_message = outcome.error_message
     elif signal == "traces":
         message = ExportTraceServiceResponse()
-        if outcome.rejected:
+        if outcome.rejected or outcome.ahead:
             message.partial_success.rejected_spans = outcome.rejected
             message.partial_success.error_message = outcome.error_message
     else:
         message = ExportMetricsServiceResponse()
-        if outcome.rejected:
+        if outcome.rejected or outcome.ahead:
             message.partial_success.rejected_data_points = outcome.rejected
             message.partial_success.error_message = outcome.error_message
     if encoding == "json":
@@ -593,14 +607,15 @@ def _usd(attrs: Mapping[str, object]) -> int | None:
 
 
 class _Window(NamedTuple):
-    """The instants a call may have: up to MAX_PAST before the request and MAX_FUTURE after it."""
+    """The instants a call may be dated at: up to MAX_PAST before the request and MAX_AHEAD_MS
+    after it (a sender's clock ahead: :func:`_at_arrival` stores such a call at its arrival)."""
 
     earliest: datetime
     latest: datetime
 
 
 def _window(now: datetime) -> _Window:
-    return _Window(now - MAX_PAST, now + MAX_FUTURE)
+    return _Window(now - MAX_PAST, now + timedelta(milliseconds=MAX_AHEAD_MS))
 
 
 def _when(attrs: Mapping[str, object], time_unix_nano: int, window: _Window) -> int:
@@ -618,7 +633,7 @@ def _when(attrs: Mapping[str, object], time_unix_nano: int, window: _Window) -> 
     if when is None:
         raise _BadRecordError("no timestamp")
     if when > window.latest:
-        raise _BadRecordError(f"timestamp {when.isoformat()} is in the future")
+        raise _BadRecordError(f"timestamp {when.isoformat()} is more than a day after this server's clock")
     if when < window.earliest:
         raise _BadRecordError(f"timestamp {when.isoformat()} is more than a year old")
     return int(when.timestamp() * 1000)
@@ -985,6 +1000,25 @@ def _price(
     return rows
 
 
+def _at_arrival(calls: list[_Call], now_ms: int, outcome: Outcome) -> list[_Call]:
+    """The calls with those dated after ``now_ms`` (a sender's clock ahead, up to a day: the window
+    refused later) moved to it, as a team push stores them (:func:`periods.arrival_time`). Their
+    keys keep the time they were sent with, so an exporter's retry, received later, is the same call."""
+    if all(c.ts_ms <= now_ms for c in calls):
+        return calls  # the usual batch: nothing to move
+    moved: list[_Call] = []
+    for call in calls:
+        arrived = arrival_time(call.ts_ms, now_ms)
+        if arrived is None or arrived[0] == call.ts_ms:
+            moved.append(call)
+            continue
+        if arrived[1]:
+            outcome.ahead += 1
+            outcome.first_ahead = outcome.first_ahead or iso_utc(call.ts_ms)
+        moved.append(call._replace(ts_ms=arrived[0]))
+    return moved
+
+
 def _logs(request: ExportLogsServiceRequest, window: _Window, outcome: Outcome) -> list[_Call]:
     calls: list[_Call] = []
     for rl in request.resource_logs:
@@ -1104,14 +1138,17 @@ def read(
     ``reported_costs=False`` (a server that authenticates its senders) keeps no cost an event
     reports (Claude Code's ``cost_usd``): in the default cost mode a reported cost counts instead of
     the price, and a sender must not set what their own calls cost. The server's price counts."""
-    window = _window(now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    window = _window(now)
     outcome = Outcome(signal)
     events: list[store.Row] = []
     points: list[store.MetricPoint] = []
     if isinstance(request, ExportLogsServiceRequest):
-        events = _price(_logs(request, window, outcome), pricer, member, reported=reported_costs)
+        calls = _at_arrival(_logs(request, window, outcome), to_ms(now), outcome)
+        events = _price(calls, pricer, member, reported=reported_costs)
     elif isinstance(request, ExportTraceServiceRequest):
-        events = _price(_spans(request, window, outcome), pricer, member, reported=reported_costs)
+        calls = _at_arrival(_spans(request, window, outcome), to_ms(now), outcome)
+        events = _price(calls, pricer, member, reported=reported_costs)
     elif isinstance(request, ExportMetricsServiceRequest):
         points = _points(request, outcome)
     outcome.accepted = len(events)

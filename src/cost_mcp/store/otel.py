@@ -500,6 +500,18 @@ class Sender:
     member: str
     events: int
     last_ms: int
+    departed: bool = False
+    """Whether every token made for the member is revoked (see :attr:`OtlpSender.departed`)."""
+
+
+def _departed(member: str) -> str:
+    """SQL: whether every token made for the member in column ``member`` is revoked (a member removed
+    from the team), as budgets.departed_notes tells it: tokens made for them, none of them live."""
+    return (
+        f"EXISTS (SELECT 1 FROM api_tokens t WHERE t.member = LOWER({member})) "
+        f"AND NOT EXISTS (SELECT 1 FROM api_tokens t WHERE t.member = LOWER({member}) "
+        "AND t.revoked_at IS NULL)"
+    )
 
 
 def senders(conn: Conn, since_ms: int) -> list[Sender]:
@@ -508,12 +520,12 @@ def senders(conn: Conn, since_ms: int) -> list[Sender]:
     have another origin: they are its pushes, not this receiver's."""
     rows = conn.execute(
         # counted IN (0, 1): a range of usage_events_counted_ts for each, not a walk of the table.
-        "SELECT agent, member, COUNT(*), MAX(ts_ms) FROM usage_events "
-        "WHERE counted IN (0, 1) AND ts_ms >= ? AND origin = 'otel' "
-        "GROUP BY agent, member ORDER BY 4 DESC, 1, 2",
+        f"SELECT u.agent, u.member, COUNT(*), MAX(u.ts_ms), {_departed('u.member')} FROM usage_events u "
+        "WHERE u.counted IN (0, 1) AND u.ts_ms >= ? AND u.origin = 'otel' "
+        "GROUP BY u.agent, u.member ORDER BY 4 DESC, 1, 2",
         (since_ms,),
     ).fetchall()
-    return [Sender(str(agent), str(member), int(n), int(last)) for agent, member, n, last in rows]
+    return [Sender(str(a), str(m), int(n), int(last), bool(d)) for a, m, n, last, d in rows]
 
 
 def quiet_senders(conn: Conn, since_ms: int, until_ms: int) -> list[Sender]:
@@ -521,12 +533,12 @@ def quiet_senders(conn: Conn, since_ms: int, until_ms: int) -> list[Sender]:
     ``until_ms`` on (their count and latest call since ``since_ms``), most recent first: telemetry
     that stopped, or nobody working; only the person can say which."""
     rows = conn.execute(
-        "SELECT agent, member, COUNT(*), MAX(ts_ms) FROM usage_events "
-        "WHERE counted IN (0, 1) AND ts_ms >= ? AND origin = 'otel' "
-        "GROUP BY agent, member HAVING MAX(ts_ms) < ? ORDER BY 4 DESC, 1, 2",
+        f"SELECT u.agent, u.member, COUNT(*), MAX(u.ts_ms), {_departed('u.member')} FROM usage_events u "
+        "WHERE u.counted IN (0, 1) AND u.ts_ms >= ? AND u.origin = 'otel' "
+        "GROUP BY u.agent, u.member HAVING MAX(u.ts_ms) < ? ORDER BY 4 DESC, 1, 2",
         (since_ms, until_ms),
     ).fetchall()
-    return [Sender(str(agent), str(member), int(n), int(last)) for agent, member, n, last in rows]
+    return [Sender(str(a), str(m), int(n), int(last), bool(d)) for a, m, n, last, d in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -553,12 +565,9 @@ class OtlpSender:
 def received_from(conn: Conn, members: Sequence[str] | None = None) -> list[OtlpSender]:
     """Every sender the OTLP receiver accepted events from (only ``members``' with them), heard
     from most recently first: a read of one row per sender (m041), cheap enough for every answer."""
-    # Departed as budgets.departed_notes tells it: tokens made for them, none of them live.
     sql = (
-        "SELECT s.source, s.agent, s.member, s.first_ms, s.last_ms, s.events, "
-        "EXISTS (SELECT 1 FROM api_tokens t WHERE t.member = LOWER(s.member)) "
-        "AND NOT EXISTS (SELECT 1 FROM api_tokens t WHERE t.member = LOWER(s.member) "
-        "AND t.revoked_at IS NULL) FROM otlp_senders s"
+        f"SELECT s.source, s.agent, s.member, s.first_ms, s.last_ms, s.events, {_departed('s.member')} "
+        "FROM otlp_senders s"
     )
     params: list[str] = []
     if members is not None:

@@ -194,7 +194,7 @@ def create_app(
                 result = catchup.with_warnings(fn(conn), skipped)
                 if isinstance(result, Answer):
                     # complete, or saying what it lacks: unread log lines, lines skipped as bad
-                    return catchup.envelope(conn, result, backlog.progress())
+                    return catchup.envelope(conn, ctx.settings, result, backlog.progress())
                 return result
 
         try:

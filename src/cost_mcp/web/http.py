@@ -123,7 +123,7 @@ def otlp_routes(ledger: Ledger, pricer: Pricer, alerts: ReceivedUsageAlerts | No
                 return _status(413, str(exc), encoding)
             except otel.PayloadError as exc:
                 return _status(400, str(exc), encoding)
-            if outcome.rejected:
+            if outcome.error_message:
                 logger.warning("OTLP %s: %s", signal, outcome.error_message)
             if outcome.added and alerts is not None:
                 alerts.note()

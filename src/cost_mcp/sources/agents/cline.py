@@ -36,7 +36,6 @@ are counted from the old task's folder, so messages up to that warning are not c
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 from collections.abc import Callable
@@ -49,7 +48,7 @@ import msgspec
 
 from cost_mcp.config import Settings
 from cost_mcp.money import to_nanos
-from cost_mcp.pricing import Tokens, claude_provider, provider_models
+from cost_mcp.pricing import Tokens
 from cost_mcp.sources import logfiles
 from cost_mcp.sources.agents.scanner import (
     MAX_DOCUMENT_BYTES,
@@ -59,7 +58,7 @@ from cost_mcp.sources.agents.scanner import (
     LineParser,
     Parsed,
     SkipReason,
-    provider_of,
+    gateway_pricing,
 )
 from cost_mcp.tokens import MAX_CALL_TOKENS
 
@@ -170,12 +169,27 @@ PROVIDER_IDS: dict[str, str] = {
 }
 """The extensions' ``apiProvider`` ids whose pricing provider is known, as genai-prices names it."""
 
-GATEWAYS = frozenset(
-    {"", "cline", "kilocode", "roo", "requesty", "litellm", "vercel-ai-gateway", "openai", "unbound", "glama"}
-)
+GATEWAYS = {
+    gateway: gateway
+    for gateway in (
+        "",
+        "cline",
+        "kilocode",
+        "roo",
+        "requesty",
+        "litellm",
+        "vercel-ai-gateway",
+        "unbound",
+        "glama",
+    )
+} | {"openai": "openai-compatible"}
 """Provider ids that say where a call went through, not whose model it is: the model id tells
-(``anthropic/claude-sonnet-4.5`` on Cline's own gateway, or a model's family). ``openai`` is Cline's
-"OpenAI Compatible" (any base URL), ``openai-native`` is OpenAI itself."""
+(``anthropic/claude-sonnet-4.5`` on Cline's own gateway, or a model's family); else the call keeps
+the gateway's name. ``openai`` is Cline's "OpenAI Compatible" (any base URL, a local server's too),
+named so, never as OpenAI's; ``openai-native`` is OpenAI itself."""
+
+_provider = gateway_pricing(PROVIDER_IDS, GATEWAYS)
+"""Our provider id for a call through the extension's provider (:func:`scanner.gateway_pricing`)."""
 
 SKIPPED_PROVIDERS = frozenset({"claude-code"})
 """Cline's "Claude Code" provider runs the ``claude`` CLI, which logs the same calls in Claude
@@ -305,26 +319,6 @@ def _api_history(path: Path, ctx: FileContext) -> list[tuple[int, str, str]]:
             found.append((message.ts, model, cwd))
     # Only requests that name a model set it; a cwd alone still tells the project.
     return sorted(found, key=lambda f: f[0])
-
-
-@functools.lru_cache(maxsize=4096)
-def _provider(provider_id: str, model: str) -> str:
-    """Our provider id for a call of ``model`` made through the extension's ``provider_id``: the
-    mapped id, else (a gateway, or no provider logged) the model's own vendor, else the raw id so
-    that an unknown provider is named, and priced as unknown, never guessed."""
-    if provider_id in PROVIDER_IDS:
-        mapped = PROVIDER_IDS[provider_id]
-        return claude_provider(model) if mapped == "anthropic" else mapped
-    if provider_id not in GATEWAYS:
-        return provider_id
-    head, _, rest = model.partition("/")
-    if rest:
-        # A gateway's "vendor/model" id: the vendor when it is a pricing provider of its own.
-        vendor = PROVIDER_IDS.get(head, head)
-        return vendor if provider_models(vendor) else provider_of(rest)
-    if "claude" in model.lower():
-        return claude_provider(model)
-    return provider_of(model)
 
 
 def _event(ext: Extension, message: _Message, task: _Task, task_id: str) -> AgentEvent | SkipReason | None:

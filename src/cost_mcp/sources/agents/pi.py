@@ -34,7 +34,7 @@ import msgspec
 
 from cost_mcp.config import Settings
 from cost_mcp.money import to_nanos
-from cost_mcp.pricing import Tokens, claude_provider, provider_models
+from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
     AgentLog,
@@ -44,7 +44,7 @@ from cost_mcp.sources.agents.scanner import (
     epoch_ms,
     event_key,
     file_stem,
-    provider_of,
+    gateway_pricing,
 )
 from cost_mcp.sources.claude_code import MAX_CALL_COST
 from cost_mcp.tokens import MAX_CALL_TOKENS
@@ -80,31 +80,20 @@ PROVIDER_IDS: dict[str, str] = {
 }
 """pi-ai's ``KnownProvider`` ids whose pricing provider is known, as genai-prices names it."""
 
-GATEWAYS = frozenset(
-    {"", "vercel-ai-gateway", "opencode", "opencode-go", "huggingface", "google-antigravity"}
-)
+GATEWAYS = {
+    gateway: gateway
+    for gateway in ("", "vercel-ai-gateway", "opencode", "opencode-go", "huggingface", "google-antigravity")
+}
 """pi-ai providers that serve other vendors' models: the model id tells whose model it is
 (``anthropic/claude-sonnet-4.5``, or its family); else the provider stays named, priced as unknown."""
+
+pricing_provider = gateway_pricing(PROVIDER_IDS, GATEWAYS)
+"""Our provider id for a call Pi logged under a provider (:func:`scanner.gateway_pricing`)."""
 
 
 def roots(settings: Settings) -> list[Path]:
     """``<PI_CODING_AGENT_DIR or ~/.pi/agent>/sessions``."""
     return [settings.pi_agent_path() / "sessions"]
-
-
-def pricing_provider(provider: str, model: str) -> str:
-    """Our provider id for a call Pi logged under ``provider``: the mapped id, else (a gateway) the
-    model's own vendor, else the logged id, so an unknown provider is named, never guessed."""
-    if provider in PROVIDER_IDS:
-        mapped = PROVIDER_IDS[provider]
-        return claude_provider(model) if mapped == "anthropic" else mapped
-    if provider not in GATEWAYS:
-        return provider
-    head, _, rest = model.partition("/")
-    if rest:
-        vendor = PROVIDER_IDS.get(head, head)
-        return vendor if provider_models(vendor) else provider_of(rest) or provider
-    return provider_of(model) or provider
 
 
 def _reported(cost: object) -> int | None:

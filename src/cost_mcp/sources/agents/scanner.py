@@ -31,6 +31,7 @@ Adding an agent is one module that builds an :class:`AgentLog` and one line in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -49,7 +50,7 @@ from cost_mcp.config import Settings
 from cost_mcp.files import open_regular_file
 from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import ms_to_datetime, to_ms
-from cost_mcp.pricing import Price, Pricer, Tokens
+from cost_mcp.pricing import Price, Pricer, Tokens, claude_provider, provider_models
 from cost_mcp.sources import logfiles
 from cost_mcp.store import agent_files, rollup
 from cost_mcp.store import skipped as skipped_lines
@@ -791,3 +792,36 @@ def provider_of(model: str) -> str:
     their own gateway (Copilot's ``github``); empty when the family is not known."""
     name = model.lower()
     return next((provider for prefix, provider in _MODEL_PROVIDERS if name.startswith(prefix)), "")
+
+
+def gateway_pricing(vendors: Mapping[str, str], gateways: Mapping[str, str]) -> Callable[[str, str], str]:
+    """The provider a reader stores a call of ``model`` under when its agent logged ``logged``, for
+    agents that call many vendors, directly or through a gateway (Cline and its forks, Pi).
+
+    ``vendors`` maps the agent's ids of known vendors to genai-prices' (Claude by
+    :func:`claude_provider`, so Bedrock's and Vertex's ids are the clouds' that bill them);
+    ``gateways`` maps ids that say where a call went through, not whose model it is, to the name a
+    call through it keeps when the model does not tell its vendor (its ``vendor/`` prefix or its
+    family). Any other id is kept as logged. A provider nothing names stays named, so the call is
+    priced under it or labelled unpriced ("unknown provider"): never priced, nor counted against a
+    bill, as another vendor's. Cached: a reader asks once per distinct (provider, model).
+    """
+
+    @functools.lru_cache(maxsize=4096)
+    def provider(logged: str, model: str) -> str:
+        if logged in vendors:
+            mapped = vendors[logged]
+            return claude_provider(model) if mapped == "anthropic" else mapped
+        if logged not in gateways:
+            return logged
+        head, _, rest = model.partition("/")
+        if rest:
+            # A gateway's "vendor/model" id: the vendor when it is a pricing provider of its own.
+            vendor = vendors.get(head, head)
+            if provider_models(vendor):
+                return vendor
+            model = rest
+        family = claude_provider(model) if "claude" in model.lower() else provider_of(model)
+        return family or gateways[logged]
+
+    return provider

@@ -146,8 +146,8 @@
 
   /* A total whose every call lacks a price is unknown, not $0.00 (as `cost-mcp report` writes it):
      a day of 500 calls to an unpriced model read "$0.00" in large type. ``rows``: the unpriced count. */
-  function unpricedIn(rows, basis) {
-    return rows.reduce(function (n, row) { return n + (basis === undefined || row.basis === basis ? row.unpriced_requests : 0); }, 0);
+  function unpricedIn(rows) {
+    return rows.reduce(function (n, row) { return n + row.unpriced_requests; }, 0);
   }
   function totalText(x, unpriced) { return !x && unpriced ? "unpriced" : usd(x); }
   /* Beside a section's total of priced calls, the calls it leaves out, in words: "$10.00 + 1
@@ -169,7 +169,7 @@
   }
   function card(id, title, r, d) {
     var unpriced = r.rows.reduce(function (n, row) { return n + row.unpriced_requests; }, 0);
-    var basis = Object.keys(r.by_basis).map(function (b) { return b + " " + totalText(r.by_basis[b], unpricedIn(r.rows, b)); }).join(" · ");
+    var basis = Object.keys(r.by_basis).map(function (b) { return b + " " + totalText(r.by_basis[b], r.unpriced_by_basis[b] || 0); }).join(" · ");
     var errors = r.sources.filter(function (x) { return x.status === "error" || x.status === "stale"; });
     // A partial answer says so on its card, not only in the line at the top: with the logs still
     // being read (the dashboard's ``reading``: every card's figures; no source in error) a card
