@@ -1371,6 +1371,13 @@ class Dashboard(Answer):
         "less the shown spent, so the three add up as `cost-mcp budget status` shows them "
         "(remaining_usd is the exact amount).",
     )
+    partial_reports: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="By figure ('today', 'this_week', 'this_month', 'period': daily_by_provider's), the "
+        "providers' reports it counts on a day they may still grow (synced before the day ended plus "
+        "the reporting lag), one line per provider and report, as `cost-mcp report` lists them under "
+        "'partial:'; a figure with none is left out.",
+    )
     warnings: list[str] = Field(
         default_factory=list,
         description="About the dashboard as a whole (e.g. a setting that could not be used); each part "

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import budget_status
+from cost_mcp.analytics.coverage import partial_report_lines
 from cost_mcp.analytics.forecast import spend_forecast
 from cost_mcp.analytics.hourly import cost_by_hour
 from cost_mcp.analytics.spend import PARTIAL, Filters, get_spend, resolve
@@ -100,6 +101,18 @@ def build_dashboard(
         budgets_left_usd={
             st.budget.name: shown_left(st.budget.amount_usd, st.spent_usd) for st in budgets.budgets
         },
+        # Today's bill synced at 10:00 read "billed $1.50" on the cards, as final as last week's,
+        # where `cost-mcp report` says "partial: openai: ... billed so far; may still grow".
+        partial_reports={
+            name: lines
+            for name, r in (
+                ("today", today),
+                ("this_week", this_week),
+                ("this_month", this_month),
+                ("period", daily),
+            )
+            if (lines := partial_report_lines(r.sources))
+        },
     )
 
 
@@ -134,6 +147,8 @@ def dashboard_text(d: Dashboard) -> str:
             for k, v in r.by_basis.items()
         )
         lines.append(f"{label}: {format_cost(r.total_usd, unpriced)}" + (f" ({parts})" if parts else ""))
+    # A bill synced before its day was over is counted as it stood: said, as `cost-mcp report` does.
+    lines += [f"partial: {line}" for line in dict.fromkeys(x for v in d.partial_reports.values() for x in v)]
     f = d.forecast
     lines.append(
         f"{f.period.name} ({f.period.first_day} to {f.period.last_day}): spent "

@@ -167,6 +167,14 @@
     var said = (r.warnings || []).filter(function (w) { return /^(INCOMPLETE|PARTIAL): /.test(w); })[0] || "";
     return said.split(/ \(|; /)[0] || "not everything is read yet";
   }
+  /* A provider's bill counted on a day it may still grow (synced before the day was over plus its
+     reporting lag), as the server words it: "billed $1.50" for today read as final as last week's,
+     where `cost-mcp report` says "partial: openai: 2026-12-07 billed so far ...; may still grow". */
+  var KEYS = { today: "today", week: "this_week", month: "this_month", period: "period" };
+  function soFar(id, lines) {
+    if (!lines || !lines.length) return null;
+    return h("p", { id: id, class: "so-far" }, h("span", { class: "badge partial", text: "partial" }), " " + lines.join("; "));
+  }
   function card(id, title, r, d) {
     var unpriced = r.rows.reduce(function (n, row) { return n + row.unpriced_requests; }, 0);
     var basis = Object.keys(r.by_basis).map(function (b) { return b + " " + totalText(r.by_basis[b], unpricedIn(r.rows, b)); }).join(" · ");
@@ -183,6 +191,7 @@
       h("p", { class: "muted", text: basis || "nothing spent" }),
       unpriced ? h("p", {}, unpricedBadge(unpriced), " not in the total") : null,
       partial ? h("p", {}, h("span", { class: "badge partial", text: "partial" }), " " + partial) : null,
+      soFar("so-far-" + id, d && d.partial_reports && d.partial_reports[KEYS[id]]),
       h("p", { class: "muted", text: "as of: " + (fresh || "no source yet") }));
   }
 
@@ -345,6 +354,7 @@
       h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         leftOut("period-unpriced", r.total_usd, unpricedIn(r.rows)),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
+      soFar("so-far-period", d.partial_reports && d.partial_reports.period),
       legend(keys, byBasis), svg,
       numbers("daily", "Numbers (" + rows.length + " rows)", "daily spend", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])),
       // Worked out by the server (money.rounding_note), as under the breakdown's table.
@@ -489,6 +499,9 @@
     var seen = {}, list = [];
     [d, d.today, d.this_week, d.this_month, d.daily_by_provider, d.breakdowns[state.dim], d.hourly, d.budgets, d.forecast].forEach(function (r) {
       (r && r.warnings || []).forEach(function (w) { if (!seen[w]) { seen[w] = 1; list.push(w); } });
+    });
+    Object.keys(d.partial_reports || {}).forEach(function (k) {
+      d.partial_reports[k].forEach(function (w) { w = "partial: " + w; if (!seen[w]) { seen[w] = 1; list.push(w); } });
     });
     fill.apply(null, ["notes"].concat(list.length ? list.map(function (w) { return h("li", { text: w }); }) : [h("li", { text: "Nothing to report." })]));
   }
