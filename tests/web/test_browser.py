@@ -197,6 +197,35 @@ def test_a_budget_crossing_shows_on_the_gauge(page: Any, served: Served) -> None
     assert "(110%), $1.00 over" in gauge.inner_text()  # not "-$1.00 left"
 
 
+@pytest.mark.parametrize("hour_of_day", [21])
+def test_a_gauge_with_unpriced_calls_says_its_percent_and_left_are_bounds(page: Any, served: Served) -> None:
+    """The QA case (h-qadash): a budget counting calls of no known price showed "$4.00 left" and
+    "(20%)" as sure figures, while `cost-mcp budget status` shows "≤$4.00" and "≥20.0": those calls
+    count nothing against it, so what is left is at most that, the percent and how far over at least."""
+    with served.ledger.use() as c:
+        # The reviewer spent $1 today and made the one call of no known price.
+        budgets.set_budget(c, "reviewer-daily", Decimal(5), "day", BudgetScope(agents=["reviewer"]))
+        status = {
+            st.budget.name: st for st in budgets.budget_status(c, served.settings, take_alerts=False).budgets
+        }
+    assert status["reviewer-daily"].unpriced_requests == 1 and status["reviewer-daily"].percent == 20
+    assert status["daily-cap"].unpriced_requests == 1 and status["daily-cap"].spent_usd == 10
+    assert status["triage-daily"].unpriced_requests == 0
+    reload(page)
+    reviewer = page.locator('[data-budget="reviewer-daily"]')
+    assert "spent (≥20%), ≤$4.00 left" in reviewer.inner_text()
+    assert (
+        reviewer.locator("svg")
+        .get_attribute("aria-label")
+        .startswith("reviewer-daily: at least 20% of $5.00")
+    )
+    # $10 and an unpriced call of $8: at least $2.00 over.
+    assert "spent (≥125%), ≥$2.00 over" in page.locator('[data-budget="daily-cap"]').inner_text()
+    # No call of unknown cost: the figures are exact and read so.
+    assert "spent (60%), $4.00 left" in page.locator('[data-budget="triage-daily"]').inner_text()
+    assert page.errors == []
+
+
 def test_filters_change_the_numbers(page: Any, served: Served) -> None:
     settings = served.settings
     p = spend.resolve(settings, "this_month", None, None, None)

@@ -162,7 +162,9 @@ def dashboard_text(d: Dashboard) -> str:
         lines.append(
             f"budget {st.budget.name} (from {st.first_day}, {st.timezone}): "
             f"{format_cost(st.spent_usd, st.unpriced_requests)} of "
-            f"{format_usd(st.budget.amount_usd)} per {st.budget.period} ({st.percent}%), projected "
+            f"{format_usd(st.budget.amount_usd)} per {st.budget.period} "
+            # At least: its calls of no known price count nothing (`cost-mcp budget status`'s "≥").
+            f"({'≥' if st.unpriced_requests else ''}{st.percent}%), projected "
             f"{format_cost(st.projected_usd, st.unpriced_requests)} at its average per hour so far, "
             f"{st.status}"
         )
