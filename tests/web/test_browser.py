@@ -805,6 +805,28 @@ def test_daily_and_hourly_rows_rounded_apart_from_their_total_say_so(browser: An
         assert pg.errors == []
 
 
+def test_dates_from_the_address_are_named_by_their_days(browser: Any, served: Served) -> None:
+    """The QA case (h-qadash): a link to a month or to chosen dates (?period=2026-11, ?start=&end=,
+    the forms periods.py takes) read "Total custom: $3.00" and "Spent in custom" under a select
+    showing "Chosen dates": no day of the period was named anywhere on the page."""
+    today = datetime.now(UTC).date()
+    month = f"{today.year}-{today.month:02d}"
+    with served.ledger.use() as c:
+        p = spend.resolve(served.settings, month, None, None, None)
+        want = spend.get_spend(c, served.settings, p, take_alerts=False).total_usd
+    span = f"{p.first_day.isoformat()} to {p.last_day.isoformat()}"
+    with opened(browser, f"{served.url}&period={month}") as pg:
+        assert pg.locator('select[name="period"]').input_value() == "custom"
+        assert pg.locator("#daily p").first.inner_text().startswith(f"Total {span}: {format_usd(want)}")
+        assert pg.locator("#forecast").inner_text().startswith(f"Spent in {span}\n")
+        assert "custom" not in pg.locator("#main").inner_text()
+        day = today.isoformat()
+        pg.goto(f"{served.base}/?start={day}&end={day}")
+        pg.wait_for_selector("body[data-ready]")
+        assert pg.locator("#daily p").first.inner_text().startswith(f"Total {day}: $")
+        assert pg.errors == []
+
+
 def test_a_budgets_spent_and_left_add_up_to_its_limit_as_shown(browser: Any, served: Served) -> None:
     # $5.005 spent of $10.01 read "$5.00 spent, $5.00 left" (each rounded half-even on its own),
     # a cent short of the limit; `cost-mcp budget status` shows $5.01 left (money.shown_left).

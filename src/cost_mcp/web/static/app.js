@@ -149,6 +149,13 @@
   function unpricedIn(rows, basis) {
     return rows.reduce(function (n, row) { return n + (basis === undefined || row.basis === basis ? row.unpriced_requests : 0); }, 0);
   }
+  /* A period as a reader names it: "this month"; dates from the address (?period=2026-11,
+     ?start=&end=) by their days: the page read "Total custom: $33.02" and "Spent in custom" under a
+     select saying "Chosen dates", and named no day of them anywhere. */
+  function periodText(p) {
+    if (p.name !== "custom") return p.name.replace(/_/g, " ");
+    return p.first_day === p.last_day ? p.first_day : p.first_day + " to " + p.last_day;
+  }
   function totalText(x, unpriced) { return !x && unpriced ? "unpriced" : usd(x); }
   /* Beside a section's total of priced calls, the calls it leaves out, in words: "$10.00 + 1
      unpriced call not in the total", as the cards say it and `cost-mcp report` writes "$10.00 +
@@ -280,7 +287,7 @@
     // an amount of such calls only reads "unpriced" (a month of a new model read "$0.00" three times).
     var n = f.unpriced_requests || 0;
     fill("forecast",
-      h("div", {}, h("p", { class: "muted", text: "Spent in " + f.period.name.replace(/_/g, " ") }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: totalText(f.spent_usd, n) })),
+      h("div", {}, h("p", { class: "muted", text: "Spent in " + periodText(f.period) }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: totalText(f.spent_usd, n) })),
       h("div", {}, h("p", { class: "muted", text: "Burn rate (period / 7 days before today)" }), h("p", { class: "figure", text: totalText(f.burn_rate_period_usd_per_day, n) + " / " + usd(f.burn_rate_7d_usd_per_day) + " per day" })),
       h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day + " at the last 7 whole days' rate" }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: totalText(f.projected_usd, n) })),
       h("div", {}, h("p", { class: "muted", text: "Days" }), h("p", { class: "figure", text: f.days_elapsed + " of " + f.days_in_period })),
@@ -355,7 +362,7 @@
       return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests)];
     });
     fill("daily",
-      h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
+      h("p", {}, "Total " + periodText(r.period) + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         leftOut("period-unpriced", r.total_usd, unpricedIn(r.rows)),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
       soFar("so-far-period", d.partial_reports && d.partial_reports.period),
