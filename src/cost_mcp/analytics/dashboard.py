@@ -19,7 +19,7 @@ from cost_mcp.analytics.budgets import budget_status
 from cost_mcp.analytics.coverage import partial_report_lines
 from cost_mcp.analytics.forecast import spend_forecast
 from cost_mcp.analytics.hourly import cost_by_hour
-from cost_mcp.analytics.spend import PARTIAL, Filters, get_spend, resolve
+from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, Filters, get_spend, resolve
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import Breakdown, Dashboard, SpendResult, SpendRow
@@ -101,6 +101,7 @@ def build_dashboard(
         budgets_left_usd={
             st.budget.name: shown_left(st.budget.amount_usd, st.spent_usd) for st in budgets.budgets
         },
+        nothing_connected=next((w for w in this_month.warnings if w.startswith(NO_SOURCE)), None),
         # Today's bill synced at 10:00 read "billed $1.50" on the cards, as final as last week's,
         # where `cost-mcp report` says "partial: openai: ... billed so far; may still grow".
         partial_reports={

@@ -366,7 +366,8 @@
         leftOut("period-unpriced", r.total_usd, unpricedIn(r.rows)),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
       soFar("so-far-period", d.partial_reports && d.partial_reports.period),
-      legend(keys, byBasis), svg,
+      // A new ledger's month drew an empty box with only day labels under it: looked broken.
+      r.rows.length ? legend(keys, byBasis) : null, r.rows.length ? svg : h("p", { class: "muted empty", id: "daily-empty", text: "Nothing in this period." }),
       numbers("daily", "Numbers (" + rows.length + " rows)", "daily spend", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])),
       // Worked out by the server (money.rounding_note), as under the breakdown's table.
       d.daily_rounding_note ? h("p", { class: "muted", id: "daily-rounding", text: d.daily_rounding_note }) : null);
@@ -488,7 +489,9 @@
     fill("hourly",
       h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: totalText(hr.total_usd, unpricedIn(hr.hours)) }),
         leftOut("hourly-unpriced", hr.total_usd, unpricedIn(hr.hours)), " · hours in " + hr.period.timezone),
-      svg, numbers("hourly", "Numbers (24 hours)", "cost by hour of day", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])),
+      // No call recorded at any hour: an empty box with hour labels under it looked broken.
+      hr.hours.some(function (x) { return x.requests; }) ? svg : h("p", { class: "muted empty", id: "hourly-empty", text: "Nothing in this period." }),
+      numbers("hourly", "Numbers (24 hours)", "cost by hour of day", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])),
       d.hourly_rounding_note ? h("p", { class: "muted", id: "hourly-rounding", text: d.hourly_rounding_note }) : null);
   }
   function renderAnomalies(d) {
@@ -567,6 +570,11 @@
       f.value = d.filters[name][0];
     });
     options(d);
+    // A brand-new ledger with nothing set up read $0.00 everywhere, what to connect only in the
+    // last of the notes at the foot of the page: it is said first, above the figures.
+    var first = document.getElementById("first-run");
+    first.hidden = !d.nothing_connected;
+    first.textContent = d.nothing_connected || "";
     fill("cards", card("today", "Today", d.today, d), card("week", "This week", d.this_week, d), card("month", "This month", d.this_month, d));
     renderBudgets(d); renderDaily(d); renderBreakdown(d); renderHourly(d); renderAnomalies(d); renderSources(d); renderNotes(d);
     // A partial answer (logs still being read) says so where the time of the figures is, not
