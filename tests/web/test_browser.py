@@ -952,6 +952,36 @@ def test_filtered_the_page_says_the_budgets_and_forecast_are_not(browser: Any, s
         assert pg.errors == []
 
 
+def test_filtered_the_page_says_the_unusual_days_are_not(browser: Any, served: Served) -> None:
+    """The QA case (h-qadash): an admin filtering to a member who spent nothing read $0.00 in every
+    section, then the team's unusual days ($6.14 on the 3rd, 3x its baseline) listed under them,
+    as if that member's: they are the forecast's, never filtered, and only the budgets' section said so."""
+    day = (datetime.now(UTC) - timedelta(days=3)).replace(hour=12, minute=0, second=0, microsecond=0)
+    with served.ledger.use() as c:
+        for n in range(14):  # two weeks at $1 a day, then a $9 day: unusual
+            call(
+                c,
+                9 if n == 0 else 1,
+                provider="anthropic",
+                agent="steady",
+                ago=datetime.now(UTC) - day + timedelta(days=n),
+            )
+        p = spend.resolve(served.settings, "last_7_days", None, None, None)
+        unusual = forecast.spend_forecast(c, served.settings, p, take_alerts=False).anomalies
+    assert day.date().isoformat() in [a.day for a in unusual]
+    with opened(browser, f"{served.url}&period=last_7_days&members=nobody@example.com") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert shown(pg, "#period-total")[0] == 0
+        assert day.date().isoformat() in pg.locator("#anomalies table").inner_text()
+        assert pg.locator("#anomalies-unfiltered").inner_text() == (
+            "Not filtered by members \u2068nobody@example.com\u2069: unusual days are of all spend, as the "
+            "forecast counts it."
+        )
+        rendered_again(pg, lambda: pg.select_option('select[name="members"]', ""))
+        assert pg.locator("#anomalies-unfiltered").count() == 0
+        assert pg.errors == []
+
+
 def test_a_right_to_left_name_in_a_line_of_text_keeps_to_itself(browser: Any, served: Served) -> None:
     # A project named with a right-to-left override ("\u202emoc.live" reads "evil.com") turned
     # round the rest of the status line and of a budget's scope line after it; each name is now

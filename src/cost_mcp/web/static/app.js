@@ -273,16 +273,20 @@
   /* A name set apart from the text around it, whatever its direction: a name in Hebrew or Arabic,
      or one holding a right-to-left override, reordered the words after it in the same line. */
   function isolated(name) { return "\u2068" + name + "\u2069"; }
+  /* The filters chosen, in words ("members ⁨a@x.com⁩; projects ⁨web⁩"), each name set apart; "" for none. */
+  function filtersOn(d) {
+    return Object.keys(d.filters || {}).filter(function (k) { return d.filters[k].length; })
+      .map(function (k) { return k + " " + d.filters[k].map(isolated).join(", "); }).join("; ");
+  }
   function renderBudgets(d) {
     var f = d.forecast;
     // The filters chosen apply to every other section; these figures stayed the organisation's,
     // with nothing saying so: a finance lead filtered to one project read the whole month's
     // spend and forecast under it (the tools say it: budgets and forecast are never filtered).
-    var on = Object.keys(d.filters || {}).filter(function (k) { return d.filters[k].length; });
+    var on = filtersOn(d);
     var unfiltered = document.getElementById("budgets-unfiltered");
-    unfiltered.hidden = !on.length;
-    unfiltered.textContent = on.length ? "Not filtered by " + on.map(function (k) { return k + " " + d.filters[k].map(isolated).join(", "); }).join("; ") +
-      ": the forecast counts all spend, and each budget what its own scope counts." : "";
+    unfiltered.hidden = !on;
+    unfiltered.textContent = on ? "Not filtered by " + on + ": the forecast counts all spend, and each budget what its own scope counts." : "";
     // Calls with no known price are in none of these amounts: said beside them, as on the cards, and
     // an amount of such calls only reads "unpriced" (a month of a new model read "$0.00" three times).
     var n = f.unpriced_requests || 0;
@@ -495,9 +499,12 @@
       d.hourly_rounding_note ? h("p", { class: "muted", id: "hourly-rounding", text: d.hourly_rounding_note }) : null);
   }
   function renderAnomalies(d) {
-    var a = d.forecast.anomalies;
-    if (!a.length) { fill("anomalies", h("p", { class: "muted", text: "No unusual day in this period (a day counts when it is above twice the median of the 14 days before, with at least 7 days of history and $1 spent)." })); return; }
-    fill("anomalies", table("Days above twice their baseline", ["Day", "Cost", "Baseline", "Ratio", "Top models", "Top agents"],
+    var a = d.forecast.anomalies, on = filtersOn(d);
+    // The forecast's, so never filtered: filtered to a member who spent nothing, the page listed
+    // the team's unusual days under that member's $0.00 with nothing saying whose they were.
+    var whose = on ? h("p", { class: "muted", id: "anomalies-unfiltered", text: "Not filtered by " + on + ": unusual days are of all spend, as the forecast counts it." }) : null;
+    if (!a.length) { fill("anomalies", whose, h("p", { class: "muted", text: "No unusual day in this period (a day counts when it is above twice the median of the 14 days before, with at least 7 days of history and $1 spent)." })); return; }
+    fill("anomalies", whose, table("Days above twice their baseline", ["Day", "Cost", "Baseline", "Ratio", "Top models", "Top agents"],
       a.map(function (x) { return [x.day, usd(x.cost_usd), usd(x.baseline_usd), x.ratio === null ? "–" : x.ratio + "x", x.top_models.join(", "), x.top_agents.join(", ")]; }), [0, 1, 1, 1, 0, 0]));
   }
   function renderSources(d) {
