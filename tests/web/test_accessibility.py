@@ -356,9 +356,12 @@ def test_a_brand_new_users_dashboard_says_what_to_connect_first_and_draws_no_emp
                 assert said in pg.locator("#notes").inner_text()  # the server's words, not the page's
                 # Above the figures: the first thing read after the filters.
                 assert first.bounding_box()["y"] < pg.locator("#cards").bounding_box()["y"]
-                for chart in ("#daily", "#hourly"):
+                for chart, said in (
+                    ("#daily", "Nothing in this period."),
+                    ("#hourly", "No call recorded one by one in this period."),
+                ):
                     assert pg.locator(f"{chart} svg").count() == 0, chart
-                    assert pg.locator(f"{chart}-empty").inner_text() == "Nothing in this period."
+                    assert pg.locator(f"{chart}-empty").inner_text() == said
                 assert serious_violations(pg) == []
                 assert pg.errors == []
                 # A call recorded: the notice goes, the charts are drawn.

@@ -493,8 +493,9 @@
     fill("hourly",
       h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: totalText(hr.total_usd, unpricedIn(hr.hours)) }),
         leftOut("hourly-unpriced", hr.total_usd, unpricedIn(hr.hours)), " · hours in " + hr.period.timezone),
-      // No call recorded at any hour: an empty box with hour labels under it looked broken.
-      hr.hours.some(function (x) { return x.requests; }) ? svg : h("p", { class: "muted empty", id: "hourly-empty", text: "Nothing in this period." }),
+      // No call recorded at any hour: an empty box with hour labels under it looked broken. Not
+      // "nothing in this period": a period of billed amounts only (no time of day) is not empty.
+      hr.hours.some(function (x) { return x.requests; }) ? svg : h("p", { class: "muted empty", id: "hourly-empty", text: "No call recorded one by one in this period." }),
       numbers("hourly", "Numbers (24 hours)", "cost by hour of day", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])),
       d.hourly_rounding_note ? h("p", { class: "muted", id: "hourly-rounding", text: d.hourly_rounding_note }) : null);
   }
