@@ -170,7 +170,11 @@ def test_a_bill_synced_before_its_day_ended_is_labelled_so_far_on_the_page(
         assert all(s.ok for s in synced.sources), synced
         p = spend.resolve(served.settings, "this_month", None, None, None)
         month = spend.get_spend(c, served.settings, p, take_alerts=False)
+        only = spend.Filters(providers=["anthropic"])
+        anthropic = spend.get_spend(c, served.settings, p, filters=only, take_alerts=False)
     [line] = partial_report_lines(month.sources)  # the CLI's line under its table
+    # Asked for Anthropic alone, OpenAI's bill (in no figure of the answer) is not said to grow.
+    assert partial_report_lines(anthropic.sources) == []
     assert line.startswith(f"openai: {today} billed so far (synced before the day ended")
     assert month.by_basis["billed"] == 5
     context = browser.new_context(viewport={"width": 1200, "height": 900})
@@ -183,5 +187,9 @@ def test_a_bill_synced_before_its_day_ended_is_labelled_so_far_on_the_page(
             assert "billed $5.00" in said and f"partial {line}" in said, said
         assert f"partial {line}" in pg.locator("#daily").inner_text()
         assert f"partial: {line}" in pg.locator("#notes").inner_text()
+        # Filtered to Anthropic, OpenAI's bill is in no figure: nothing is said of it.
+        pg.goto(f"{served.base}/?providers=anthropic")
+        pg.wait_for_selector("body[data-ready]")
+        assert "billed so far" not in pg.locator("#main").inner_text()
     finally:
         context.close()
