@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cost_mcp.analytics import budgets, dashboard, forecast, spend
+from cost_mcp.analytics import budgets, dashboard, forecast, hourly, spend
 from cost_mcp.models import BudgetScope
 from cost_mcp.money import format_usd
 from cost_mcp.pricing import Pricer, Tokens
@@ -167,6 +167,33 @@ def test_an_hour_of_unpriced_calls_only_is_unpriced_not_zero(
 
 def gauge_colour(pg: Any, name: str) -> str:
     return str(pg.eval_on_selector(f'[data-budget="{name}"] .fill', "e => getComputedStyle(e).fill"))
+
+
+def test_the_notes_of_the_hours_name_their_chart(browser: Any, served: Served) -> None:
+    """The QA case (h-qadash): the notes read "acme: 1 call(s) ... not in the total" and, a few
+    lines on, "acme: 2 call(s) ... not in these amounts" (the hours count calls on days a bill
+    covers, the totals the bill), with nothing saying which amounts: each hourly note names its chart."""
+    with served.ledger.use() as c:
+        record_call(
+            c,
+            Pricer(),
+            provider="anthropic",  # no bill: counted by the totals and the hours alike
+            model="no-such-model-xyz",
+            tokens=Tokens(input=10, output=1),
+            agent="triage",
+            timestamp=datetime.now(UTC) - timedelta(seconds=15),
+        )
+        p = spend.resolve(served.settings, "this_month", None, None, None)
+        hours = hourly.cost_by_hour(c, served.settings, p)
+    mine = [w for w in hours.warnings if "no known price" in w]
+    assert mine and all("not in these amounts" in w for w in mine)
+    with opened(browser, served.url) as pg:
+        notes = pg.locator("#notes li").all_inner_texts()
+        for w in mine:
+            assert f"Cost by hour of day: {w}" in notes
+        assert not [n for n in notes if "these amounts" in n and not n.startswith("Cost by hour of day: ")]
+        assert not any(n.startswith("hour of day is known") for n in notes)
+        assert pg.errors == []
 
 
 @pytest.mark.parametrize("hour_of_day", [21])

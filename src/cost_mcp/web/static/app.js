@@ -519,8 +519,12 @@
   }
   function renderNotes(d) {
     var seen = {}, list = [];
-    [d, d.today, d.this_week, d.this_month, d.daily_by_provider, d.breakdowns[state.dim], d.hourly, d.budgets, d.forecast].forEach(function (r) {
-      (r && r.warnings || []).forEach(function (w) { if (!seen[w]) { seen[w] = 1; list.push(w); } });
+    // The hours count calls on billed days too (the totals count the bill there), so their notes
+    // differ: "acme: 1 call(s) ... not in the total" beside "acme: 2 call(s) ... not in these
+    // amounts" read as two answers to one question. Each of theirs names its chart.
+    [d, d.today, d.this_week, d.this_month, d.daily_by_provider, d.breakdowns[state.dim], d.budgets, d.forecast, d.hourly].forEach(function (r) {
+      var of = r === d.hourly ? "Cost by hour of day: " : "";
+      (r && r.warnings || []).forEach(function (w) { if (!seen[w]) { seen[w] = 1; list.push(of + w); } });
     });
     Object.keys(d.partial_reports || {}).forEach(function (k) {
       d.partial_reports[k].forEach(function (w) { w = "partial: " + w; if (!seen[w]) { seen[w] = 1; list.push(w); } });
