@@ -851,6 +851,14 @@ def test_dates_from_the_address_are_named_by_their_days(browser: Any, served: Se
         pg.goto(f"{served.base}/?start={day}&end={day}")
         pg.wait_for_selector("body[data-ready]")
         assert pg.locator("#daily p").first.inner_text().startswith(f"Total {day}: $")
+        # A rolling period says which days it holds: today included, as periods.py has it.
+        week = spend.resolve(served.settings, "last_7_days", None, None, None)
+        pg.goto(f"{served.base}/?period=last_7_days")
+        pg.wait_for_selector("body[data-ready]")
+        assert week.last_day == today
+        said = f"last 7 days ({week.first_day.isoformat()} to {today.isoformat()})"
+        assert pg.locator("#daily p").first.inner_text().startswith(f"Total {said}: $")
+        assert pg.locator("#forecast").inner_text().startswith(f"Spent in {said}\n")
         assert pg.errors == []
 
 
@@ -1092,7 +1100,8 @@ def test_every_total_that_leaves_out_unpriced_calls_says_so_in_words(
             assert pg.locator(where).inner_text().strip() == said, where
             assert pg.locator(where).is_visible(), where
         total = pg.locator("#daily p").first.inner_text()
-        assert total.startswith(f"Total this month: {format_usd(month.total_usd)} {said}"), total
+        span = f"{p.first_day.isoformat()} to {p.last_day.isoformat()}"
+        assert total.startswith(f"Total this month ({span}): {format_usd(month.total_usd)} {said}"), total
         # Every tab's total: the one call is in each breakdown. Its table's first column is headed
         # as the tab is named (it read "model" beside "Basis" and "Cost").
         for dim in VIEWS:

@@ -149,12 +149,13 @@
   function unpricedIn(rows, basis) {
     return rows.reduce(function (n, row) { return n + (basis === undefined || row.basis === basis ? row.unpriced_requests : 0); }, 0);
   }
-  /* A period as a reader names it: "this month"; dates from the address (?period=2026-11,
-     ?start=&end=) by their days: the page read "Total custom: $33.02" and "Spent in custom" under a
-     select saying "Chosen dates", and named no day of them anywhere. */
+  /* A period as a reader names it, with its days: "last 7 days (2026-12-01 to 2026-12-07)" (which
+     days a rolling period holds, today included or not, was said nowhere); dates from the address
+     (?period=2026-11, ?start=&end=) by their days alone: the page read "Total custom: $33.02" and
+     "Spent in custom" under a select saying "Chosen dates", and named no day of them anywhere. */
   function periodText(p) {
-    if (p.name !== "custom") return p.name.replace(/_/g, " ");
-    return p.first_day === p.last_day ? p.first_day : p.first_day + " to " + p.last_day;
+    var days = p.first_day === p.last_day ? p.first_day : p.first_day + " to " + p.last_day;
+    return p.name === "custom" ? days : p.name.replace(/_/g, " ") + " (" + days + ")";
   }
   function totalText(x, unpriced) { return !x && unpriced ? "unpriced" : usd(x); }
   /* Beside a section's total of priced calls, the calls it leaves out, in words: "$10.00 + 1
