@@ -1384,6 +1384,18 @@ class Dashboard(Answer):
         "less the shown spent, so the three add up as `cost-mcp budget status` shows them "
         "(remaining_usd is the exact amount).",
     )
+    nothing_connected: str | None = Field(
+        None,
+        description="Set while the ledger holds nothing and no source is set up: what to connect (the "
+        "'no data source is connected yet' warning), which the page shows above its figures.",
+    )
+    partial_reports: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="By figure ('today', 'this_week', 'this_month', 'period': daily_by_provider's), the "
+        "providers' reports it counts on a day they may still grow (synced before the day ended plus "
+        "the reporting lag), one line per provider and report, as `cost-mcp report` lists them under "
+        "'partial:'; a figure with none is left out.",
+    )
     warnings: list[str] = Field(
         default_factory=list,
         description="About the dashboard as a whole (e.g. a setting that could not be used); each part "

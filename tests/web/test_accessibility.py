@@ -13,7 +13,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 from cost_mcp.config import Settings
-from cost_mcp.pricing import Pricer
+from cost_mcp.pricing import Pricer, Tokens
+from cost_mcp.sources.reported import record_call
 from cost_mcp.store import Ledger
 from cost_mcp.web.app import create_app
 from cost_mcp.web.http import create_http_app
@@ -330,6 +331,48 @@ def test_an_empty_ledgers_dashboard_says_its_tables_are_empty(browser: Any, sett
                 pg.locator("#daily summary").click()
                 assert pg.locator("#daily tbody td").get_attribute("colspan") == "5"
                 assert serious_violations(pg) == []
+                assert pg.errors == []
+    finally:
+        ledger.close()
+
+
+def test_a_brand_new_users_dashboard_says_what_to_connect_first_and_draws_no_empty_box(
+    browser: Any, settings: Settings
+) -> None:
+    """The QA case (h-qadash): a first look, nothing set up, read $0.00 on every card over two
+    empty boxes with only day and hour labels under them (the daily and hourly charts), as if
+    drawing had failed; what to connect was the last of the notes at the foot of the page."""
+    ledger = Ledger(settings.db)
+    token = secrets.token_urlsafe(16)
+    app = create_app(ledger, settings, Pricer(), token=token, allowed_hosts=["127.0.0.1"])
+    try:
+        for base in serve(app):
+            with opened(browser, f"{base}/?token={token}", width=390) as pg:
+                pg.wait_for_selector("body[data-complete]", state="attached")
+                first = pg.locator("#first-run")
+                assert first.is_visible()
+                said = first.text_content() or ""
+                assert said.startswith("no data source is connected yet: Claude Code logs are read from")
+                assert said in pg.locator("#notes").inner_text()  # the server's words, not the page's
+                # Above the figures: the first thing read after the filters.
+                assert first.bounding_box()["y"] < pg.locator("#cards").bounding_box()["y"]
+                for chart, said in (
+                    ("#daily", "Nothing in this period."),
+                    ("#hourly", "No call recorded one by one in this period."),
+                ):
+                    assert pg.locator(f"{chart} svg").count() == 0, chart
+                    assert pg.locator(f"{chart}-empty").inner_text() == said
+                assert serious_violations(pg) == []
+                assert pg.errors == []
+                # A call recorded: the notice goes, the charts are drawn.
+                with ledger.use() as c:
+                    record_call(
+                        c, Pricer(), provider="openai", model="gpt-4o", tokens=Tokens(input=1000), agent="a"
+                    )
+                pg.reload()
+                pg.wait_for_selector("body[data-complete]", state="attached")
+                assert first.is_hidden()
+                assert pg.locator("#daily svg").count() == 1 and pg.locator("#hourly svg").count() == 1
                 assert pg.errors == []
     finally:
         ledger.close()

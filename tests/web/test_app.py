@@ -268,6 +268,8 @@ def test_dashboard_text_has_the_same_facts(seeded: Settings) -> None:
     # Each projection says its rule, each budget its days (the configured timezone's).
     cap = next(st for st in d.budgets.budgets if st.budget.name == "daily-cap")
     assert f"budget {cap.budget.name} (from {cap.first_day}, UTC): " in text
+    # Its unpriced call counts nothing against it: the percent is a lower bound, as the CLI marks it.
+    assert cap.unpriced_requests == 1 and f"per day (≥{cap.percent}%), projected" in text
     assert f"{format_usd(d.forecast.projected_usd)} + unpriced at the last 7 whole days' rate" in text
     assert f"{format_usd(cap.projected_usd)} + unpriced at its average per hour so far" in text
     assert "no-such-model-xyz unpriced" in text  # never "$0.00"

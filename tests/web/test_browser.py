@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cost_mcp.analytics import budgets, dashboard, forecast, spend
+from cost_mcp.analytics import budgets, dashboard, forecast, hourly, spend
 from cost_mcp.models import BudgetScope
 from cost_mcp.money import format_usd
 from cost_mcp.pricing import Pricer, Tokens
@@ -169,6 +169,33 @@ def gauge_colour(pg: Any, name: str) -> str:
     return str(pg.eval_on_selector(f'[data-budget="{name}"] .fill', "e => getComputedStyle(e).fill"))
 
 
+def test_the_notes_of_the_hours_name_their_chart(browser: Any, served: Served) -> None:
+    """The QA case (h-qadash): the notes read "acme: 1 call(s) ... not in the total" and, a few
+    lines on, "acme: 2 call(s) ... not in these amounts" (the hours count calls on days a bill
+    covers, the totals the bill), with nothing saying which amounts: each hourly note names its chart."""
+    with served.ledger.use() as c:
+        record_call(
+            c,
+            Pricer(),
+            provider="anthropic",  # no bill: counted by the totals and the hours alike
+            model="no-such-model-xyz",
+            tokens=Tokens(input=10, output=1),
+            agent="triage",
+            timestamp=datetime.now(UTC) - timedelta(seconds=15),
+        )
+        p = spend.resolve(served.settings, "this_month", None, None, None)
+        hours = hourly.cost_by_hour(c, served.settings, p)
+    mine = [w for w in hours.warnings if "no known price" in w]
+    assert mine and all("not in these amounts" in w for w in mine)
+    with opened(browser, served.url) as pg:
+        notes = pg.locator("#notes li").all_inner_texts()
+        for w in mine:
+            assert f"Cost by hour of day: {w}" in notes
+        assert not [n for n in notes if "these amounts" in n and not n.startswith("Cost by hour of day: ")]
+        assert not any(n.startswith("hour of day is known") for n in notes)
+        assert pg.errors == []
+
+
 @pytest.mark.parametrize("hour_of_day", [21])
 def test_a_budget_crossing_shows_on_the_gauge(page: Any, served: Served) -> None:
     # At 21:00 UTC (the clock fixture): a daily budget's forecast extrapolates from the hours gone,
@@ -195,6 +222,35 @@ def test_a_budget_crossing_shows_on_the_gauge(page: Any, served: Served) -> None
     assert after != before and after == gauge_colour(page, "daily-cap")
     assert "$11.00 spent" in gauge.inner_text()
     assert "(110%), $1.00 over" in gauge.inner_text()  # not "-$1.00 left"
+
+
+@pytest.mark.parametrize("hour_of_day", [21])
+def test_a_gauge_with_unpriced_calls_says_its_percent_and_left_are_bounds(page: Any, served: Served) -> None:
+    """The QA case (h-qadash): a budget counting calls of no known price showed "$4.00 left" and
+    "(20%)" as sure figures, while `cost-mcp budget status` shows "≤$4.00" and "≥20.0": those calls
+    count nothing against it, so what is left is at most that, the percent and how far over at least."""
+    with served.ledger.use() as c:
+        # The reviewer spent $1 today and made the one call of no known price.
+        budgets.set_budget(c, "reviewer-daily", Decimal(5), "day", BudgetScope(agents=["reviewer"]))
+        status = {
+            st.budget.name: st for st in budgets.budget_status(c, served.settings, take_alerts=False).budgets
+        }
+    assert status["reviewer-daily"].unpriced_requests == 1 and status["reviewer-daily"].percent == 20
+    assert status["daily-cap"].unpriced_requests == 1 and status["daily-cap"].spent_usd == 10
+    assert status["triage-daily"].unpriced_requests == 0
+    reload(page)
+    reviewer = page.locator('[data-budget="reviewer-daily"]')
+    assert "spent (≥20%), ≤$4.00 left" in reviewer.inner_text()
+    assert (
+        reviewer.locator("svg")
+        .get_attribute("aria-label")
+        .startswith("reviewer-daily: at least 20% of $5.00")
+    )
+    # $10 and an unpriced call of $8: at least $2.00 over.
+    assert "spent (≥125%), ≥$2.00 over" in page.locator('[data-budget="daily-cap"]').inner_text()
+    # No call of unknown cost: the figures are exact and read so.
+    assert "spent (60%), $4.00 left" in page.locator('[data-budget="triage-daily"]').inner_text()
+    assert page.errors == []
 
 
 def test_filters_change_the_numbers(page: Any, served: Served) -> None:
@@ -776,6 +832,36 @@ def test_daily_and_hourly_rows_rounded_apart_from_their_total_say_so(browser: An
         assert pg.errors == []
 
 
+def test_dates_from_the_address_are_named_by_their_days(browser: Any, served: Served) -> None:
+    """The QA case (h-qadash): a link to a month or to chosen dates (?period=2026-11, ?start=&end=,
+    the forms periods.py takes) read "Total custom: $3.00" and "Spent in custom" under a select
+    showing "Chosen dates": no day of the period was named anywhere on the page."""
+    today = datetime.now(UTC).date()
+    month = f"{today.year}-{today.month:02d}"
+    with served.ledger.use() as c:
+        p = spend.resolve(served.settings, month, None, None, None)
+        want = spend.get_spend(c, served.settings, p, take_alerts=False).total_usd
+    span = f"{p.first_day.isoformat()} to {p.last_day.isoformat()}"
+    with opened(browser, f"{served.url}&period={month}") as pg:
+        assert pg.locator('select[name="period"]').input_value() == "custom"
+        assert pg.locator("#daily p").first.inner_text().startswith(f"Total {span}: {format_usd(want)}")
+        assert pg.locator("#forecast").inner_text().startswith(f"Spent in {span}\n")
+        assert "custom" not in pg.locator("#main").inner_text()
+        day = today.isoformat()
+        pg.goto(f"{served.base}/?start={day}&end={day}")
+        pg.wait_for_selector("body[data-ready]")
+        assert pg.locator("#daily p").first.inner_text().startswith(f"Total {day}: $")
+        # A rolling period says which days it holds: today included, as periods.py has it.
+        week = spend.resolve(served.settings, "last_7_days", None, None, None)
+        pg.goto(f"{served.base}/?period=last_7_days")
+        pg.wait_for_selector("body[data-ready]")
+        assert week.last_day == today
+        said = f"last 7 days ({week.first_day.isoformat()} to {today.isoformat()})"
+        assert pg.locator("#daily p").first.inner_text().startswith(f"Total {said}: $")
+        assert pg.locator("#forecast").inner_text().startswith(f"Spent in {said}\n")
+        assert pg.errors == []
+
+
 def test_a_budgets_spent_and_left_add_up_to_its_limit_as_shown(browser: Any, served: Served) -> None:
     # $5.005 spent of $10.01 read "$5.00 spent, $5.00 left" (each rounded half-even on its own),
     # a cent short of the limit; `cost-mcp budget status` shows $5.01 left (money.shown_left).
@@ -901,6 +987,36 @@ def test_filtered_the_page_says_the_budgets_and_forecast_are_not(browser: Any, s
         assert pg.errors == []
 
 
+def test_filtered_the_page_says_the_unusual_days_are_not(browser: Any, served: Served) -> None:
+    """The QA case (h-qadash): an admin filtering to a member who spent nothing read $0.00 in every
+    section, then the team's unusual days ($6.14 on the 3rd, 3x its baseline) listed under them,
+    as if that member's: they are the forecast's, never filtered, and only the budgets' section said so."""
+    day = (datetime.now(UTC) - timedelta(days=3)).replace(hour=12, minute=0, second=0, microsecond=0)
+    with served.ledger.use() as c:
+        for n in range(14):  # two weeks at $1 a day, then a $9 day: unusual
+            call(
+                c,
+                9 if n == 0 else 1,
+                provider="anthropic",
+                agent="steady",
+                ago=datetime.now(UTC) - day + timedelta(days=n),
+            )
+        p = spend.resolve(served.settings, "last_7_days", None, None, None)
+        unusual = forecast.spend_forecast(c, served.settings, p, take_alerts=False).anomalies
+    assert day.date().isoformat() in [a.day for a in unusual]
+    with opened(browser, f"{served.url}&period=last_7_days&members=nobody@example.com") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert shown(pg, "#period-total")[0] == 0
+        assert day.date().isoformat() in pg.locator("#anomalies table").inner_text()
+        assert pg.locator("#anomalies-unfiltered").inner_text() == (
+            "Not filtered by members \u2068nobody@example.com\u2069: unusual days are of all spend, as the "
+            "forecast counts it."
+        )
+        rendered_again(pg, lambda: pg.select_option('select[name="members"]', ""))
+        assert pg.locator("#anomalies-unfiltered").count() == 0
+        assert pg.errors == []
+
+
 def test_a_right_to_left_name_in_a_line_of_text_keeps_to_itself(browser: Any, served: Served) -> None:
     # A project named with a right-to-left override ("\u202emoc.live" reads "evil.com") turned
     # round the rest of the status line and of a budget's scope line after it; each name is now
@@ -984,7 +1100,8 @@ def test_every_total_that_leaves_out_unpriced_calls_says_so_in_words(
             assert pg.locator(where).inner_text().strip() == said, where
             assert pg.locator(where).is_visible(), where
         total = pg.locator("#daily p").first.inner_text()
-        assert total.startswith(f"Total this month: {format_usd(month.total_usd)} {said}"), total
+        span = f"{p.first_day.isoformat()} to {p.last_day.isoformat()}"
+        assert total.startswith(f"Total this month ({span}): {format_usd(month.total_usd)} {said}"), total
         # Every tab's total: the one call is in each breakdown. Its table's first column is headed
         # as the tab is named (it read "model" beside "Basis" and "Cost").
         for dim in VIEWS:

@@ -185,7 +185,7 @@ def on_show(view: Any) -> tuple[str, str, str]:
     it has drawn figures."""
     return (
         view.locator('select[name="period"]').input_value(),
-        view.locator("#daily p").first.inner_text().split(":")[0],
+        view.locator("#daily p").first.inner_text().split(":")[0].split(" (")[0],
         view.locator("body").get_attribute("data-renders"),
     )
 

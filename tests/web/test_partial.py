@@ -15,13 +15,16 @@ import httpx2
 import pytest
 
 from cost_mcp import sync
+from cost_mcp.analytics import spend
+from cost_mcp.analytics.coverage import partial_report_lines
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.models import Dashboard, SpendResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import Ledger, connect, write_transaction
 from cost_mcp.web.app import create_app
+from tests.sources.fake_providers import FakeOpenAI, Router
 from tests.test_complete import _big_tree
-from tests.web.conftest import serve
+from tests.web.conftest import Served, serve
 
 INCOMPLETE = "INCOMPLETE: Claude Code logs are still being read"
 
@@ -147,3 +150,46 @@ def test_a_missing_bill_makes_the_dashboard_partial(
     assert page.complete is False
     assert page.warnings[0].startswith("PARTIAL: openai: never synced")
     assert len([w for w in page.warnings if w.startswith("PARTIAL: openai")]) == 1
+
+
+def test_a_bill_synced_before_its_day_ended_is_labelled_so_far_on_the_page(
+    browser: Any, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The QA case (h-qadash): OpenAI's bill for today, synced this morning, is counted as it stood
+    ($5.00 of calls this machine logged at $4.00): the cards read "billed $5.00" as final as last
+    week's bill, while `cost-mcp report` says "partial: openai: <today> billed so far (...); may
+    still grow". Each card with such a day, the daily chart and the notes now say it in the CLI's words."""
+    today = datetime.now(UTC).date().isoformat()
+    costs = {today: [{"object": "organization.costs.result", "amount": {"value": "5.00", "currency": "usd"}}]}
+    router = Router(openai=FakeOpenAI({"/v1/organization/costs": costs}))
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", router.openai.key)
+    with served.ledger.use() as c:
+        synced = sync.sync_providers(
+            c, load_settings(), Pricer(), ["openai"], transport=router.transport(), days=2
+        )
+        assert all(s.ok for s in synced.sources), synced
+        p = spend.resolve(served.settings, "this_month", None, None, None)
+        month = spend.get_spend(c, served.settings, p, take_alerts=False)
+        only = spend.Filters(providers=["anthropic"])
+        anthropic = spend.get_spend(c, served.settings, p, filters=only, take_alerts=False)
+    [line] = partial_report_lines(month.sources)  # the CLI's line under its table
+    # Asked for Anthropic alone, OpenAI's bill (in no figure of the answer) is not said to grow.
+    assert partial_report_lines(anthropic.sources) == []
+    assert line.startswith(f"openai: {today} billed so far (synced before the day ended")
+    assert month.by_basis["billed"] == 5
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        pg = context.new_page()
+        pg.goto(served.url)
+        pg.wait_for_selector("body[data-ready]")
+        for card in ("today", "week", "month"):
+            said = pg.locator(f"#card-{card}").inner_text()
+            assert "billed $5.00" in said and f"partial {line}" in said, said
+        assert f"partial {line}" in pg.locator("#daily").inner_text()
+        assert f"partial: {line}" in pg.locator("#notes").inner_text()
+        # Filtered to Anthropic, OpenAI's bill is in no figure: nothing is said of it.
+        pg.goto(f"{served.base}/?providers=anthropic")
+        pg.wait_for_selector("body[data-ready]")
+        assert "billed so far" not in pg.locator("#main").inner_text()
+    finally:
+        context.close()

@@ -401,6 +401,27 @@ def _iso(day: int) -> str:
     return date.fromordinal(date(1970, 1, 1).toordinal() + day).isoformat()
 
 
+def partial_report_lines(sources: Sequence[SourceStatus]) -> list[str]:
+    """One line per provider whose total on some days is a report that may still grow (synced
+    before the day ended plus the provider's reporting lag, and nothing else covering the day or
+    at least the local estimates), from an answer's ``sources``: the amounts read as billed like
+    any other, so `cost-mcp report` lists these under "partial:" and the dashboard beside its figures."""
+    lines = []
+    for source in sources:
+        cover = source.coverage
+        if cover is None:
+            continue
+        lag = "" if cover.reporting_lag.startswith("0") else f" plus its {cover.reporting_lag} reporting lag"
+        partial = [d for d in cover.estimated_days if d.total_from == "partial report"]
+        for report, what in (("billing", "billed so far"), ("usage", "usage so far (usage report)")):
+            days = sorted({d.day for d in partial if d.report == report})
+            if days:
+                shown = ", ".join(days) if len(days) <= 3 else f"{days[0]} to {days[-1]} ({len(days)} days)"
+                ended = f"synced before the day ended{lag}"
+                lines.append(f"{source.source}: {shown} {what} ({ended}); may still grow")
+    return lines
+
+
 def attach(statuses: list[SourceStatus], coverage: dict[str, SourceCoverage]) -> list[SourceStatus]:
     """The source statuses with each provider's coverage of the period."""
     return [

@@ -16,9 +16,10 @@ from decimal import Decimal
 
 from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import budget_status
+from cost_mcp.analytics.coverage import partial_report_lines
 from cost_mcp.analytics.forecast import spend_forecast
 from cost_mcp.analytics.hourly import cost_by_hour
-from cost_mcp.analytics.spend import PARTIAL, Filters, get_spend, resolve
+from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, Filters, get_spend, resolve
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import Breakdown, Dashboard, SpendResult, SpendRow
@@ -100,6 +101,19 @@ def build_dashboard(
         budgets_left_usd={
             st.budget.name: shown_left(st.budget.amount_usd, st.spent_usd) for st in budgets.budgets
         },
+        nothing_connected=next((w for w in this_month.warnings if w.startswith(NO_SOURCE)), None),
+        # Today's bill synced at 10:00 read "billed $1.50" on the cards, as final as last week's,
+        # where `cost-mcp report` says "partial: openai: ... billed so far; may still grow".
+        partial_reports={
+            name: lines
+            for name, r in (
+                ("today", today),
+                ("this_week", this_week),
+                ("this_month", this_month),
+                ("period", daily),
+            )
+            if (lines := partial_report_lines(r.sources))
+        },
     )
 
 
@@ -133,6 +147,8 @@ def dashboard_text(d: Dashboard) -> str:
             f"{k} {format_cost(v, r.unpriced_by_basis.get(k, 0))}" for k, v in r.by_basis.items()
         )
         lines.append(f"{label}: {format_cost(r.total_usd, unpriced)}" + (f" ({parts})" if parts else ""))
+    # A bill synced before its day was over is counted as it stood: said, as `cost-mcp report` does.
+    lines += [f"partial: {line}" for line in dict.fromkeys(x for v in d.partial_reports.values() for x in v)]
     f = d.forecast
     lines.append(
         f"{f.period.name} ({f.period.first_day} to {f.period.last_day}): spent "
@@ -146,7 +162,9 @@ def dashboard_text(d: Dashboard) -> str:
         lines.append(
             f"budget {st.budget.name} (from {st.first_day}, {st.timezone}): "
             f"{format_cost(st.spent_usd, st.unpriced_requests)} of "
-            f"{format_usd(st.budget.amount_usd)} per {st.budget.period} ({st.percent}%), projected "
+            f"{format_usd(st.budget.amount_usd)} per {st.budget.period} "
+            # At least: its calls of no known price count nothing (`cost-mcp budget status`'s "≥").
+            f"({'≥' if st.unpriced_requests else ''}{st.percent}%), projected "
             f"{format_cost(st.projected_usd, st.unpriced_requests)} at its average per hour so far, "
             f"{st.status}"
         )

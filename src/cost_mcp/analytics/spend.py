@@ -29,6 +29,7 @@ from cost_mcp.models import (
     AttributionRow,
     Basis,
     PeriodInfo,
+    SourceCoverage,
     SourceStatus,
     SpendResult,
     SpendRow,
@@ -310,10 +311,23 @@ def get_spend(
         total_rows=shown.total_rows,
         attribution_total_rows=attribution.total_rows,
         next_cursor=next_cursor,
-        sources=coverage.attach(statuses, coverage.summaries(layers.rules, *_utc_day_range(p), unreached)),
+        sources=coverage.attach(statuses, _kept_coverage(layers.rules, p, unreached, filters)),
         warnings=warnings,
         alerts=alert_store.take(conn) if take_alerts else [],
     )
+
+
+def _kept_coverage(
+    rules: dict[tuple[str, int], coverage.DayRule],
+    p: Period,
+    unreached: dict[str, tuple[coverage.Report, list[int]]],
+    filters: Filters,
+) -> dict[str, SourceCoverage]:
+    """Each provider's coverage of ``p``, of the providers the filters keep: asked for Anthropic
+    alone, the answer (and `cost-mcp report`'s and the dashboard's "partial:" lines drawn from it)
+    told of OpenAI's bill for today being "billed so far", an amount the answer does not hold."""
+    found = coverage.summaries(rules, *_utc_day_range(p), unreached)
+    return {k: v for k, v in found.items() if not filters.providers or k in filters.providers}
 
 
 def _recorded_elsewhere(conn: Conn, p: Period) -> list[str]:

@@ -241,6 +241,7 @@ def report(
     `report --agent codex --group-by day`), as get_spend's filters do.
     """
     from cost_mcp.analytics import spend
+    from cost_mcp.analytics.coverage import partial_report_lines
     from cost_mcp.catchup import envelope, with_warnings
 
     if as_json and as_csv:
@@ -279,7 +280,7 @@ def report(
         err = Console(stderr=True)  # a CSV has no place for them, and a script must still see them
         for warning in (parts or result).warnings:
             note(err, warning)
-        for line in partial_days(result):
+        for line in partial_report_lines(result.sources):
             note(err, line, "partial:")
         return EXIT_OK
     out = Console()
@@ -289,7 +290,7 @@ def report(
     _attribution_lines(out, result)
     if fresh := freshness(result):
         out.print(fresh, style="dim", markup=False, highlight=False)
-    for line in partial_days(result):
+    for line in partial_report_lines(result.sources):
         note(out, line, "[yellow]partial:[/yellow]")
     for alert in result.alerts:
         note(out, alert, "[red]alert:[/red]")
@@ -335,27 +336,6 @@ def freshness(result: SpendResult) -> str | None:
         )
     ]
     return f"provider data as of: {', '.join(synced)}" if synced else None
-
-
-def partial_days(result: SpendResult) -> list[str]:
-    """One line per provider whose total on some days is a report that may still grow (synced
-    before the day ended plus the provider's reporting lag, and nothing else covering the day or
-    at least the local estimates):
-    the table shows those amounts as billed like any other."""
-    lines = []
-    for source in result.sources:
-        cover = source.coverage
-        if cover is None:
-            continue
-        lag = "" if cover.reporting_lag.startswith("0") else f" plus its {cover.reporting_lag} reporting lag"
-        partial = [d for d in cover.estimated_days if d.total_from == "partial report"]
-        for report, what in (("billing", "billed so far"), ("usage", "usage so far (usage report)")):
-            days = sorted({d.day for d in partial if d.report == report})
-            if days:
-                shown = ", ".join(days) if len(days) <= 3 else f"{days[0]} to {days[-1]} ({len(days)} days)"
-                ended = f"synced before the day ended{lag}"
-                lines.append(f"{source.source}: {shown} {what} ({ended}); may still grow")
-    return lines
 
 
 def _report_csv(result: SpendResult) -> None:
@@ -593,13 +573,14 @@ def _export_notes(conn: Conn, settings: Settings, p: Period) -> None:
     and a month-end reconciliation must see it): a provider's bill never synced or failing, days
     its bill has not reached yet, amounts in another currency, logs not read, unpriced calls."""
     from cost_mcp.analytics import spend
+    from cost_mcp.analytics.coverage import partial_report_lines
     from cost_mcp.catchup import envelope
 
     result = envelope(conn, settings, spend.get_spend(conn, settings, p, take_alerts=False))
     err = Console(stderr=True)
     for warning in result.warnings:
         note(err, warning)
-    for line in partial_days(result):
+    for line in partial_report_lines(result.sources):
         note(err, line, "partial:")
 
 

@@ -149,6 +149,14 @@
   function unpricedIn(rows) {
     return rows.reduce(function (n, row) { return n + row.unpriced_requests; }, 0);
   }
+  /* A period as a reader names it, with its days: "last 7 days (2026-12-01 to 2026-12-07)" (which
+     days a rolling period holds, today included or not, was said nowhere); dates from the address
+     (?period=2026-11, ?start=&end=) by their days alone: the page read "Total custom: $33.02" and
+     "Spent in custom" under a select saying "Chosen dates", and named no day of them anywhere. */
+  function periodText(p) {
+    var days = p.first_day === p.last_day ? p.first_day : p.first_day + " to " + p.last_day;
+    return p.name === "custom" ? days : p.name.replace(/_/g, " ") + " (" + days + ")";
+  }
   function totalText(x, unpriced) { return !x && unpriced ? "unpriced" : usd(x); }
   /* Beside a section's total of priced calls, the calls it leaves out, in words: "$10.00 + 1
      unpriced call not in the total", as the cards say it and `cost-mcp report` writes "$10.00 +
@@ -167,6 +175,14 @@
     var said = (r.warnings || []).filter(function (w) { return /^(INCOMPLETE|PARTIAL): /.test(w); })[0] || "";
     return said.split(/ \(|; /)[0] || "not everything is read yet";
   }
+  /* A provider's bill counted on a day it may still grow (synced before the day was over plus its
+     reporting lag), as the server words it: "billed $1.50" for today read as final as last week's,
+     where `cost-mcp report` says "partial: openai: 2026-12-07 billed so far ...; may still grow". */
+  var KEYS = { today: "today", week: "this_week", month: "this_month", period: "period" };
+  function soFar(id, lines) {
+    if (!lines || !lines.length) return null;
+    return h("p", { id: id, class: "so-far" }, h("span", { class: "badge partial", text: "partial" }), " " + lines.join("; "));
+  }
   function card(id, title, r, d) {
     var unpriced = r.rows.reduce(function (n, row) { return n + row.unpriced_requests; }, 0);
     var basis = Object.keys(r.by_basis).map(function (b) { return b + " " + totalText(r.by_basis[b], r.unpriced_by_basis[b] || 0); }).join(" · ");
@@ -183,6 +199,7 @@
       h("p", { class: "muted", text: basis || "nothing spent" }),
       unpriced ? h("p", {}, unpricedBadge(unpriced), " not in the total") : null,
       partial ? h("p", {}, h("span", { class: "badge partial", text: "partial" }), " " + partial) : null,
+      soFar("so-far-" + id, d && d.partial_reports && d.partial_reports[KEYS[id]]),
       h("p", { class: "muted", text: "as of: " + (fresh || "no source yet") }));
   }
 
@@ -214,12 +231,13 @@
      `cost-mcp budget status` shows it): the exact remainder rounded on its own read "$5.00 spent,
      $5.00 left" of $10.01, a cent short. ``n``: its place among the gauges, for the ids. */
   function gauge(st, pageZone, left, n) {
-    var b = st.budget, limit = b.amount_usd;
+    var b = st.budget, limit = b.amount_usd, atLeast = st.unpriced_requests ? "≥" : "";
     var projectedPct = limit ? (st.projected_usd / limit) * 100 : 0;
     var scale = Math.min(Math.max(110, st.percent * 1.05, projectedPct * 1.05), 300);
     var W = 400, x = function (pct) { return Math.max(0, Math.min(W, (pct / scale) * W)); };
     var svg = s("svg", { viewBox: "0 0 " + W + " 34", role: "img", preserveAspectRatio: "none",
-      "aria-label": b.name + ": " + st.percent + "% of " + usd(limit) + " spent, projected " + usd(st.projected_usd) });
+      "aria-label": b.name + ": " + (atLeast ? "at least " : "") + st.percent + "% of " + usd(limit) + " spent, projected " + usd(st.projected_usd) +
+        (atLeast ? " and calls of no known price" : "") });
     svg.appendChild(s("rect", { class: "track", x: 0, y: 8, width: W, height: 18, rx: 3 }));
     svg.appendChild(s("rect", { class: "fill", x: 0, y: 8, width: x(st.percent), height: 18, rx: 3 }));
     b.thresholds.forEach(function (t) {
@@ -239,8 +257,11 @@
       h("p", {}, h("span", { class: "state", text: STATUS_TEXT[st.status] || st.status }),
         " · ", cost(st.spent_usd, st.unpriced_requests),
         // Past the limit, what is left is negative: "-$7.50 left" read oddly; say how far over.
-        " spent (" + st.percent + "%), ", left < 0 ? h("span", { class: "left", "data-usd": String(-left), text: usd(-left) + " over" })
-          : h("span", { class: "left", "data-usd": String(left), text: usd(left) + " left" })),
+        // Calls with no known price count nothing against it, so with any the percent and how far
+        // over are at least these, and what is left at most, as `cost-mcp budget status` marks
+        // them (≥, ≤): "$3.93 left" read as a sure remainder beside two calls of unknown cost.
+        " spent (" + atLeast + st.percent + "%), ", left < 0 ? h("span", { class: "left", "data-usd": String(-left), text: atLeast + usd(-left) + " over" })
+          : h("span", { class: "left", "data-usd": String(left), text: (st.unpriced_requests ? "≤" : "") + usd(left) + " left" })),
       // Calls with no known price count nothing against the budget: the projection lacks them too.
       // Not the forecast panel's rule (the last 7 whole days): this one reacts to today, as
       // `cost-mcp budget status` says; each figure names its own.
@@ -253,21 +274,25 @@
   /* A name set apart from the text around it, whatever its direction: a name in Hebrew or Arabic,
      or one holding a right-to-left override, reordered the words after it in the same line. */
   function isolated(name) { return "\u2068" + name + "\u2069"; }
+  /* The filters chosen, in words ("members ⁨a@x.com⁩; projects ⁨web⁩"), each name set apart; "" for none. */
+  function filtersOn(d) {
+    return Object.keys(d.filters || {}).filter(function (k) { return d.filters[k].length; })
+      .map(function (k) { return k + " " + d.filters[k].map(isolated).join(", "); }).join("; ");
+  }
   function renderBudgets(d) {
     var f = d.forecast;
     // The filters chosen apply to every other section; these figures stayed the organisation's,
     // with nothing saying so: a finance lead filtered to one project read the whole month's
     // spend and forecast under it (the tools say it: budgets and forecast are never filtered).
-    var on = Object.keys(d.filters || {}).filter(function (k) { return d.filters[k].length; });
+    var on = filtersOn(d);
     var unfiltered = document.getElementById("budgets-unfiltered");
-    unfiltered.hidden = !on.length;
-    unfiltered.textContent = on.length ? "Not filtered by " + on.map(function (k) { return k + " " + d.filters[k].map(isolated).join(", "); }).join("; ") +
-      ": the forecast counts all spend, and each budget what its own scope counts." : "";
+    unfiltered.hidden = !on;
+    unfiltered.textContent = on ? "Not filtered by " + on + ": the forecast counts all spend, and each budget what its own scope counts." : "";
     // Calls with no known price are in none of these amounts: said beside them, as on the cards, and
     // an amount of such calls only reads "unpriced" (a month of a new model read "$0.00" three times).
     var n = f.unpriced_requests || 0;
     fill("forecast",
-      h("div", {}, h("p", { class: "muted", text: "Spent in " + f.period.name.replace(/_/g, " ") }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: totalText(f.spent_usd, n) })),
+      h("div", {}, h("p", { class: "muted", text: "Spent in " + periodText(f.period) }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: totalText(f.spent_usd, n) })),
       h("div", {}, h("p", { class: "muted", text: "Burn rate (period / 7 days before today)" }), h("p", { class: "figure", text: totalText(f.burn_rate_period_usd_per_day, n) + " / " + usd(f.burn_rate_7d_usd_per_day) + " per day" })),
       h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day + " at the last 7 whole days' rate" }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: totalText(f.projected_usd, n) })),
       h("div", {}, h("p", { class: "muted", text: "Days" }), h("p", { class: "figure", text: f.days_elapsed + " of " + f.days_in_period })),
@@ -342,10 +367,12 @@
       return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests)];
     });
     fill("daily",
-      h("p", {}, "Total " + r.period.name.replace(/_/g, " ") + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
+      h("p", {}, "Total " + periodText(r.period) + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
         leftOut("period-unpriced", r.total_usd, unpricedIn(r.rows)),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
-      legend(keys, byBasis), svg,
+      soFar("so-far-period", d.partial_reports && d.partial_reports.period),
+      // A new ledger's month drew an empty box with only day labels under it: looked broken.
+      r.rows.length ? legend(keys, byBasis) : null, r.rows.length ? svg : h("p", { class: "muted empty", id: "daily-empty", text: "Nothing in this period." }),
       numbers("daily", "Numbers (" + rows.length + " rows)", "daily spend", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])),
       // Worked out by the server (money.rounding_note), as under the breakdown's table.
       d.daily_rounding_note ? h("p", { class: "muted", id: "daily-rounding", text: d.daily_rounding_note }) : null);
@@ -467,13 +494,19 @@
     fill("hourly",
       h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: totalText(hr.total_usd, unpricedIn(hr.hours)) }),
         leftOut("hourly-unpriced", hr.total_usd, unpricedIn(hr.hours)), " · hours in " + hr.period.timezone),
-      svg, numbers("hourly", "Numbers (24 hours)", "cost by hour of day", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])),
+      // No call recorded at any hour: an empty box with hour labels under it looked broken. Not
+      // "nothing in this period": a period of billed amounts only (no time of day) is not empty.
+      hr.hours.some(function (x) { return x.requests; }) ? svg : h("p", { class: "muted empty", id: "hourly-empty", text: "No call recorded one by one in this period." }),
+      numbers("hourly", "Numbers (24 hours)", "cost by hour of day", table("Cost by hour of day", ["Hour", "Cost", "Calls"], rows, [0, 1, 1])),
       d.hourly_rounding_note ? h("p", { class: "muted", id: "hourly-rounding", text: d.hourly_rounding_note }) : null);
   }
   function renderAnomalies(d) {
-    var a = d.forecast.anomalies;
-    if (!a.length) { fill("anomalies", h("p", { class: "muted", text: "No unusual day in this period (a day counts when it is above twice the median of the 14 days before, with at least 7 days of history and $1 spent)." })); return; }
-    fill("anomalies", table("Days above twice their baseline", ["Day", "Cost", "Baseline", "Ratio", "Top models", "Top agents"],
+    var a = d.forecast.anomalies, on = filtersOn(d);
+    // The forecast's, so never filtered: filtered to a member who spent nothing, the page listed
+    // the team's unusual days under that member's $0.00 with nothing saying whose they were.
+    var whose = on ? h("p", { class: "muted", id: "anomalies-unfiltered", text: "Not filtered by " + on + ": unusual days are of all spend, as the forecast counts it." }) : null;
+    if (!a.length) { fill("anomalies", whose, h("p", { class: "muted", text: "No unusual day in this period (a day counts when it is above twice the median of the 14 days before, with at least 7 days of history and $1 spent)." })); return; }
+    fill("anomalies", whose, table("Days above twice their baseline", ["Day", "Cost", "Baseline", "Ratio", "Top models", "Top agents"],
       a.map(function (x) { return [x.day, usd(x.cost_usd), usd(x.baseline_usd), x.ratio === null ? "–" : x.ratio + "x", x.top_models.join(", "), x.top_agents.join(", ")]; }), [0, 1, 1, 1, 0, 0]));
   }
   function renderSources(d) {
@@ -487,8 +520,15 @@
   }
   function renderNotes(d) {
     var seen = {}, list = [];
-    [d, d.today, d.this_week, d.this_month, d.daily_by_provider, d.breakdowns[state.dim], d.hourly, d.budgets, d.forecast].forEach(function (r) {
-      (r && r.warnings || []).forEach(function (w) { if (!seen[w]) { seen[w] = 1; list.push(w); } });
+    // The hours count calls on billed days too (the totals count the bill there), so their notes
+    // differ: "acme: 1 call(s) ... not in the total" beside "acme: 2 call(s) ... not in these
+    // amounts" read as two answers to one question. Each of theirs names its chart.
+    [d, d.today, d.this_week, d.this_month, d.daily_by_provider, d.breakdowns[state.dim], d.budgets, d.forecast, d.hourly].forEach(function (r) {
+      var of = r === d.hourly ? "Cost by hour of day: " : "";
+      (r && r.warnings || []).forEach(function (w) { if (!seen[w]) { seen[w] = 1; list.push(of + w); } });
+    });
+    Object.keys(d.partial_reports || {}).forEach(function (k) {
+      d.partial_reports[k].forEach(function (w) { w = "partial: " + w; if (!seen[w]) { seen[w] = 1; list.push(w); } });
     });
     fill.apply(null, ["notes"].concat(list.length ? list.map(function (w) { return h("li", { text: w }); }) : [h("li", { text: "Nothing to report." })]));
   }
@@ -543,6 +583,11 @@
       f.value = d.filters[name][0];
     });
     options(d);
+    // A brand-new ledger with nothing set up read $0.00 everywhere, what to connect only in the
+    // last of the notes at the foot of the page: it is said first, above the figures.
+    var first = document.getElementById("first-run");
+    first.hidden = !d.nothing_connected;
+    first.textContent = d.nothing_connected || "";
     fill("cards", card("today", "Today", d.today, d), card("week", "This week", d.this_week, d), card("month", "This month", d.this_month, d));
     renderBudgets(d); renderDaily(d); renderBreakdown(d); renderHourly(d); renderAnomalies(d); renderSources(d); renderNotes(d);
     // A partial answer (logs still being read) says so where the time of the figures is, not
