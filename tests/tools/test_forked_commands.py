@@ -1,0 +1,53 @@
+"""A CLI command forked by tests/servers.py's zygote answers as the same command spawned does: the
+team tests run their laptops' and admins' commands so (:func:`tests.servers.run`), and what they
+assert about exit codes, stdout and stderr must hold of the real command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import servers
+
+COMMANDS = [
+    ["--version"],
+    ["--help"],  # laid out for the environment's COLUMNS: the command reads the environment given
+    ["budget", "set", "x", "notanumber"],  # an error: exit code 2 and the reason on stderr
+    ["no-such-command"],
+]
+
+
+@pytest.mark.no_ledger
+@pytest.mark.parametrize("argv", COMMANDS, ids=" ".join)
+def test_a_forked_command_answers_as_the_spawned_one(home: Path, argv: list[str]) -> None:
+    env = {**os.environ, "COLUMNS": "61", "NO_COLOR": "1"}
+    spawned = subprocess.run(
+        [sys.executable, "-m", "cost_mcp", *argv],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    forked = servers.run(argv, env, timeout=60)
+    assert (forked.returncode, forked.stdout, forked.stderr) == (
+        spawned.returncode,
+        spawned.stdout,
+        spawned.stderr,
+    )
+    assert forked.stdout or forked.stderr  # each says something: the comparison holds of output
+
+
+@pytest.mark.no_ledger
+def test_a_command_that_cannot_be_forked_faithfully_is_spawned(home: Path) -> None:
+    """Variables read at an interpreter's start (here, its warnings) are the zygote's in a forked
+    command: one that sets them otherwise is spawned, and starts with them."""
+    env = {**os.environ, "PYTHONWARNINGS": "error::UserWarning:nowhere"}
+    spawned, forked = servers.begin(["--version"], env), servers.begin(["--version"], dict(os.environ))
+    assert (spawned.spawned, forked.spawned) == (True, False)
+    assert spawned.result(60).stdout == forked.result(60).stdout != ""
