@@ -123,9 +123,13 @@ def _paths(pythonpath: str) -> list[str]:
 
 def _shapes_start(name: str) -> bool:
     """Whether variable ``name`` shapes an interpreter's start (its flags, hash seed, warnings,
-    streams' encoding), which a forked process keeps from the zygote; ``PYTHONPATH`` is compared
-    apart (:func:`_paths`)."""
-    return (name.startswith("PYTHON") and name != "PYTHONPATH") or name == "LANG" or name.startswith("LC_")
+    streams' encoding, the C library's time zone), which a forked process keeps from the zygote;
+    ``PYTHONPATH`` is compared apart (:func:`_paths`)."""
+    return (
+        (name.startswith("PYTHON") and name != "PYTHONPATH")
+        or name in ("LANG", "TZ")
+        or name.startswith("LC_")
+    )
 
 
 _started_with: list[dict[str, str]] = []
@@ -167,7 +171,7 @@ def start(argv: Sequence[str], env: Mapping[str, str], stderr: Path) -> Forked |
     the module's docstring): the caller spawns it."""
     if not _forkable(env):
         return None
-    process = _zygote().Process(target=_serve, args=(list(argv), dict(env), str(stderr)))
+    process = _zygote().Process(target=_serve, args=(list(argv), dict(env), _here(), str(stderr)))
     process.start()
     return Forked(process, argv)
 
@@ -192,7 +196,7 @@ class Command:
             )
             return
         self._folder = tempfile.mkdtemp(prefix="cost-mcp-cli-")
-        child = _zygote().Process(target=_command, args=(list(argv), dict(env), *self._outputs()))
+        child = _zygote().Process(target=_command, args=(list(argv), dict(env), _here(), *self._outputs()))
         child.start()
         self._forked = Forked(child, self.args)
 
@@ -251,12 +255,25 @@ def _text(data: bytes) -> str:
     return data.decode(locale.getpreferredencoding(False)).replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _become(env: dict[str, str], stdin: str, stdout: str, stderr: str, *, append: bool) -> None:
-    """In a forked process: take environment ``env`` and the three streams from the files named
-    (``stdout`` and ``stderr`` truncated first unless ``append``), and the clock a spawned process
-    with ``env`` would read (its sitecustomize runs at start)."""
+def _here() -> tuple[str, int]:
+    """What a process started from this one now inherits beside its environment and the zygote
+    does not know: the working folder (a test may have changed it) and the umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return os.getcwd(), mask
+
+
+def _become(
+    env: dict[str, str], here: tuple[str, int], stdin: str, stdout: str, stderr: str, *, append: bool
+) -> None:
+    """In a forked process: take environment ``env``, the working folder and umask ``here`` (see
+    :func:`_here`) and the three streams from the files named (``stdout`` and ``stderr`` truncated
+    first unless ``append``), and the clock a spawned process with ``env`` would read (its
+    sitecustomize runs at start)."""
     os.environ.clear()
     os.environ.update(env)
+    os.chdir(here[0])
+    os.umask(here[1])
     mode = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
     for fd, path, flags in ((0, stdin, os.O_RDONLY), (1, stdout, mode), (2, stderr, mode)):
         opened = os.open(path, flags, 0o644)
@@ -274,10 +291,10 @@ def _become(env: dict[str, str], stdin: str, stdout: str, stderr: str, *, append
         spec.loader.exec_module(module)
 
 
-def _serve(argv: list[str], env: dict[str, str], stderr: str) -> None:
+def _serve(argv: list[str], env: dict[str, str], here: tuple[str, int], stderr: str) -> None:
     """In the forked server: become what ``python -m cost_mcp *argv`` started with ``env`` would be,
     then run it."""
-    _become(env, os.devnull, os.devnull, stderr, append=True)
+    _become(env, here, os.devnull, os.devnull, stderr, append=True)
     from cost_mcp import __main__ as entry
     from cost_mcp.launcher import main
 
@@ -285,12 +302,12 @@ def _serve(argv: list[str], env: dict[str, str], stderr: str) -> None:
     sys.exit(main(argv))
 
 
-def _command(argv: list[str], env: dict[str, str], stdout: str, stderr: str) -> None:
+def _command(argv: list[str], env: dict[str, str], here: tuple[str, int], stdout: str, stderr: str) -> None:
     """In the forked CLI command: become what ``python -m cost_mcp *argv`` started with ``env``
     would be, run it, and end as that interpreter ends: its exit code from ``SystemExit`` as
     Python takes it, an uncaught exception's traceback on stderr and 1, the ``atexit`` handlers
     run (logging's flush among them), then the streams flushed."""
-    _become(env, os.devnull, stdout, stderr, append=False)
+    _become(env, here, os.devnull, stdout, stderr, append=False)
     from cost_mcp import __main__ as entry
     from cost_mcp.launcher import main
 

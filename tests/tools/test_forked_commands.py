@@ -51,3 +51,16 @@ def test_a_command_that_cannot_be_forked_faithfully_is_spawned(home: Path) -> No
     spawned, forked = servers.begin(["--version"], env), servers.begin(["--version"], dict(os.environ))
     assert (spawned.spawned, forked.spawned) == (True, False)
     assert spawned.result(60).stdout == forked.result(60).stdout != ""
+
+
+def test_a_forked_command_runs_in_the_callers_working_folder(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zygote's working folder is the one the run started in; a command is started from the
+    test's, which a test may have changed: a relative path names the file there."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "here.jsonl").write_text("")
+    monkeypatch.chdir(folder)
+    forked = servers.run(["ingest", "here.jsonl"], dict(os.environ), timeout=60)
+    assert forked.returncode == 0, forked.stderr
