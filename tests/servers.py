@@ -171,7 +171,7 @@ def start(argv: Sequence[str], env: Mapping[str, str], stderr: Path) -> Forked |
     the module's docstring): the caller spawns it."""
     if not _forkable(env):
         return None
-    process = _zygote().Process(target=_serve, args=(list(argv), dict(env), _here(), str(stderr)))
+    process = _zygote().Process(target=_serve, args=(list(argv), dict(env), _umask(), str(stderr)))
     process.start()
     return Forked(process, argv)
 
@@ -196,7 +196,7 @@ class Command:
             )
             return
         self._folder = tempfile.mkdtemp(prefix="cost-mcp-cli-")
-        child = _zygote().Process(target=_command, args=(list(argv), dict(env), _here(), *self._outputs()))
+        child = _zygote().Process(target=_command, args=(list(argv), dict(env), _umask(), *self._outputs()))
         child.start()
         self._forked = Forked(child, self.args)
 
@@ -255,25 +255,22 @@ def _text(data: bytes) -> str:
     return data.decode(locale.getpreferredencoding(False)).replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _here() -> tuple[str, int]:
-    """What a process started from this one now inherits beside its environment and the zygote
-    does not know: the working folder (a test may have changed it) and the umask."""
+def _umask() -> int:
+    """This process's umask, which a process started from it inherits, and the zygote's children
+    would not: a test may have set another. (The working folder they take already: multiprocessing
+    starts each in its parent's.)"""
     mask = os.umask(0o022)
     os.umask(mask)
-    return os.getcwd(), mask
+    return mask
 
 
-def _become(
-    env: dict[str, str], here: tuple[str, int], stdin: str, stdout: str, stderr: str, *, append: bool
-) -> None:
-    """In a forked process: take environment ``env``, the working folder and umask ``here`` (see
-    :func:`_here`) and the three streams from the files named (``stdout`` and ``stderr`` truncated
-    first unless ``append``), and the clock a spawned process with ``env`` would read (its
-    sitecustomize runs at start)."""
+def _become(env: dict[str, str], umask: int, stdin: str, stdout: str, stderr: str, *, append: bool) -> None:
+    """In a forked process: take environment ``env``, ``umask`` (see :func:`_umask`) and the three
+    streams from the files named (``stdout`` and ``stderr`` truncated first unless ``append``), and
+    the clock a spawned process with ``env`` would read (its sitecustomize runs at start)."""
     os.environ.clear()
     os.environ.update(env)
-    os.chdir(here[0])
-    os.umask(here[1])
+    os.umask(umask)
     mode = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
     for fd, path, flags in ((0, stdin, os.O_RDONLY), (1, stdout, mode), (2, stderr, mode)):
         opened = os.open(path, flags, 0o644)
@@ -291,10 +288,10 @@ def _become(
         spec.loader.exec_module(module)
 
 
-def _serve(argv: list[str], env: dict[str, str], here: tuple[str, int], stderr: str) -> None:
+def _serve(argv: list[str], env: dict[str, str], umask: int, stderr: str) -> None:
     """In the forked server: become what ``python -m cost_mcp *argv`` started with ``env`` would be,
     then run it."""
-    _become(env, here, os.devnull, os.devnull, stderr, append=True)
+    _become(env, umask, os.devnull, os.devnull, stderr, append=True)
     from cost_mcp import __main__ as entry
     from cost_mcp.launcher import main
 
@@ -302,12 +299,12 @@ def _serve(argv: list[str], env: dict[str, str], here: tuple[str, int], stderr: 
     sys.exit(main(argv))
 
 
-def _command(argv: list[str], env: dict[str, str], here: tuple[str, int], stdout: str, stderr: str) -> None:
+def _command(argv: list[str], env: dict[str, str], umask: int, stdout: str, stderr: str) -> None:
     """In the forked CLI command: become what ``python -m cost_mcp *argv`` started with ``env``
     would be, run it, and end as that interpreter ends: its exit code from ``SystemExit`` as
     Python takes it, an uncaught exception's traceback on stderr and 1, the ``atexit`` handlers
     run (logging's flush among them), then the streams flushed."""
-    _become(env, here, os.devnull, stdout, stderr, append=False)
+    _become(env, umask, os.devnull, stdout, stderr, append=False)
     from cost_mcp import __main__ as entry
     from cost_mcp.launcher import main
 

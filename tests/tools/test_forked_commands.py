@@ -5,6 +5,7 @@ assert about exit codes, stdout and stderr must hold of the real command."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,37 @@ def test_a_forked_command_runs_in_the_callers_working_folder(
     folder = tmp_path / "elsewhere"
     folder.mkdir()
     (folder / "here.jsonl").write_text("")
+    # The zygote started (if no test did yet) in the run's folder, before the test changes it.
+    assert servers.run(["--version"], dict(os.environ), timeout=60).returncode == 0
     monkeypatch.chdir(folder)
     forked = servers.run(["ingest", "here.jsonl"], dict(os.environ), timeout=60)
     assert forked.returncode == 0, forked.stderr
+
+
+@pytest.mark.no_ledger
+def test_a_forked_command_takes_the_callers_umask(
+    home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A spawned process inherits its parent's umask, and so the mode of the files it makes (the
+    ledger among them); the zygote's children had the zygote's, whatever the test had set."""
+    folder = tmp_path_factory.mktemp("umask")  # beside the test's folder: no ledger under home
+    (folder / "empty.jsonl").write_text("")
+    argv = ["ingest", str(folder / "empty.jsonl")]
+    # The zygote started (if no test did yet) with the run's umask, before the test sets another.
+    assert servers.run(["--version"], dict(os.environ), timeout=60).returncode == 0
+    was = os.umask(0o077)
+    try:
+        forked = servers.run(argv, {**os.environ, "COST_MCP_DB": str(folder / "forked.db")}, timeout=60)
+        spawned = subprocess.run(
+            [sys.executable, "-m", "cost_mcp", *argv],
+            env={**os.environ, "COST_MCP_DB": str(folder / "spawned.db")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.umask(was)
+    assert (forked.returncode, spawned.returncode) == (0, 0), forked.stderr + spawned.stderr
+    modes = [stat.S_IMODE((folder / name).stat().st_mode) for name in ("forked.db", "spawned.db")]
+    assert modes == [0o600, 0o600]
