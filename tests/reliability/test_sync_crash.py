@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -47,10 +48,12 @@ def test_sigkill_mid_sync_keeps_previous_data_then_completes(home: Path, clock: 
     # before midnight looked for that day after it, and found no such report (KeyError).
     fakes = router()
     slow = {"on": False}
+    fetching = threading.Event()
     answer = fakes.openai.answer
 
     def maybe_slow(request):  # type: ignore[no-untyped-def]
         if slow["on"]:
+            fetching.set()
             time.sleep(0.5)
         return answer(request)
 
@@ -74,7 +77,9 @@ def test_sigkill_mid_sync_keeps_previous_data_then_completes(home: Path, clock: 
         )
         slow["on"] = True
         killed = _sync(env)
-        time.sleep(1.5)
+        # Killed once its first request is under way, whenever its start brought it there: a fixed
+        # 1.5 s was most of the test's time, and on a loaded machine not always enough to be there.
+        assert fetching.wait(60), "the sync never asked OpenAI for its costs"
         assert killed.poll() is None, "the sync should still be fetching"
         killed.send_signal(signal.SIGKILL)
         killed.wait(30)

@@ -93,14 +93,9 @@ def _env(
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cost_mcp", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """``cost-mcp ARGS`` in a process of its own with ``env``: a laptop's or an admin's command,
+    forked by tests/servers.py's zygote where it can be (a spawned one spent ~1 s of CPU starting)."""
+    return servers.run(args, env, timeout=120)
 
 
 def _window() -> Period:
@@ -902,19 +897,16 @@ def test_three_laptops_push_concurrently_and_twice(team: Team, home: Path) -> No
     for laptop in laptops.values():
         _ingest(laptop, home)
     for round_ in range(2):
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "cost_mcp", "push", "--server", team.base],
-                env=laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+        commands = [
+            servers.begin(
+                ["push", "--server", team.base], laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name])
             )
             for name, laptop in laptops.items()
         ]
-        for proc in procs:
-            _out, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, err.decode()
-            assert "0 left" in err.decode()
+        for command in commands:
+            done = command.result(120)
+            assert done.returncode == 0, done.stderr
+            assert "0 left" in done.stderr
         if round_ == 0:
             for laptop in laptops.values():  # marks lost: the second round sends everything again
                 conn = sqlite3.connect(laptop.db)
@@ -1148,22 +1140,19 @@ def test_two_replicas_on_one_ledger_agree(team: Team, home: Path) -> None:
         # Both replicas take pushes at once; then each laptop pushes everything again to the other
         # replica (acks are kept per server URL), so both write the same events concurrently.
         for round_, bases in enumerate(((team.base, replica), (replica, team.base))):
-            procs = [
-                subprocess.Popen(
-                    [sys.executable, "-m", "cost_mcp", "push", "--server", base],
-                    env=laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name]),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
+            commands = [
+                servers.begin(
+                    ["push", "--server", base], laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens[name])
                 )
                 for (name, laptop), base in zip(laptops, bases, strict=True)
             ]
-            for proc in procs:
-                _out, err = proc.communicate(timeout=120)
-                assert proc.returncode == 0, err.decode()
+            for command in commands:
+                done = command.result(120)
+                assert done.returncode == 0, done.stderr
                 # All 29 calls go each time; the second time the other replica already has them.
                 new = 0 if round_ else 29
-                assert f"pushed 29 usage rows in 1 batch(es), {new} new or grown" in err.decode()
-                assert "0 left" in err.decode()
+                assert f"pushed 29 usage rows in 1 batch(es), {new} new or grown" in done.stderr
+                assert "0 left" in done.stderr
         answers = [_spend_by_member(base, team.tokens["admin"]) for base in (team.base, replica)]
         for answer in answers:
             assert not answer.is_error, answer.content
@@ -1211,18 +1200,13 @@ def test_worker_processes_share_the_port_and_the_ledger(home: Path, sqlite_templ
         # Each laptop pushes twice at once with the others; whichever worker takes a push, each
         # call counts once.
         for _ in range(2):
-            procs = [
-                subprocess.Popen(
-                    [sys.executable, "-m", "cost_mcp", "push", "--server", base],
-                    env=laptop.env(home, COST_MCP_TEAM_TOKEN=tokens[name]),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                )
+            commands = [
+                servers.begin(["push", "--server", base], laptop.env(home, COST_MCP_TEAM_TOKEN=tokens[name]))
                 for name, laptop in laptops
             ]
-            for proc in procs:
-                _out, err = proc.communicate(timeout=120)
-                assert proc.returncode == 0, err.decode()
+            for command in commands:
+                done = command.result(120)
+                assert done.returncode == 0, done.stderr
             for _, laptop in laptops:
                 conn = connect(laptop.db)
                 conn.execute("DELETE FROM push_marks")  # sent again in the second round
