@@ -21,7 +21,6 @@ stored unpriced, never as $0: Crush logged nothing to price it by.
 
 from __future__ import annotations
 
-import errno
 import sqlite3
 from collections import Counter
 from decimal import Decimal, InvalidOperation
@@ -41,11 +40,10 @@ from cost_mcp.sources.agents.scanner import (
     SkipReason,
     epoch_number_ms,
     provider_of,
-    sqlite_busy,
+    read_agent_database,
     sqlite_empty,
 )
 from cost_mcp.sources.claude_code import MAX_CALL_COST
-from cost_mcp.store.connection import sqlite_uri
 
 AGENT = "crush"
 SOURCE = "crush"
@@ -58,7 +56,6 @@ MAX_SESSION_COST = MAX_CALL_COST * 1000
 _COLUMNS = ("id", "parent_session_id", "cost", "created_at")
 """Every column of ``sessions`` read (Crush's from its first schema, 2025-04-24, on)."""
 _SEEN = "seen"
-_LOCKED = "locked by another process (Crush writing); read again next time"
 _DECODER = msgspec.json.Decoder()
 
 
@@ -159,8 +156,8 @@ def _event(
 def read_database(path: str, ctx: FileContext) -> Parsed:
     """The top-level sessions of a Crush database whose cost changed since the last read (all of
     them the first time), read-only: Crush may be writing it."""
-    conn = sqlite3.connect(sqlite_uri(path), uri=True, timeout=1.0)
-    try:
+
+    def read(conn: sqlite3.Connection) -> Parsed:
         columns = {r[1] for r in conn.execute("PRAGMA table_info(sessions)").fetchall()}
         if not columns:
             return None if sqlite_empty(conn) else "unknown_schema"
@@ -195,16 +192,8 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
                 found.append(got)
         ctx.state[_SEEN] = now
         return found
-    except sqlite3.OperationalError as exc:
-        if sqlite_busy(exc):
-            # Crush is writing it: an error of this scan, so the scanner keeps the database unread
-            # and the next scan reads it (saved as read, its change would wait for Crush's next).
-            raise OSError(errno.EBUSY, _LOCKED) from exc
-        return "malformed"
-    except sqlite3.DatabaseError:
-        return "malformed"  # not a database: counted, never fatal
-    finally:
-        conn.close()
+
+    return read_agent_database(path, "Crush", read)
 
 
 LOG = AgentLog(

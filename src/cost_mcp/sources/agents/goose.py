@@ -20,7 +20,6 @@ it left counted.
 
 from __future__ import annotations
 
-import errno
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,10 +39,9 @@ from cost_mcp.sources.agents.scanner import (
     epoch_number_ms,
     grown_chunks,
     provider_of,
-    sqlite_busy,
+    read_agent_database,
     sqlite_empty,
 )
-from cost_mcp.store.connection import sqlite_uri
 
 AGENT = "goose"
 SOURCE = "goose"
@@ -65,7 +63,6 @@ _COLUMNS = (
 """Every column read: Goose's ``sessions`` table from its schema version 6 (the model and provider)."""
 _SEEN = "seen"
 _I32_MAX = 2**31 - 1
-_LOCKED = "locked by another process (Goose writing); read again next time"
 _DECODER = msgspec.json.Decoder()
 
 
@@ -140,28 +137,23 @@ def _events(row: Mapping[str, object]) -> list[AgentEvent] | SkipReason | None:
     return found
 
 
+def _rows(conn: sqlite3.Connection) -> list[tuple[object, ...]] | SkipReason | None:
+    """Every session's row, or why there are none to read."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(sessions)").fetchall()}
+    if not columns:
+        return None if sqlite_empty(conn) else "unknown_schema"
+    if not set(_COLUMNS) <= columns:
+        # An older Goose (before its schema 6 there was no model to price by): said, not guessed.
+        return "unknown_schema"
+    return conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM sessions").fetchall()
+
+
 def read_database(path: str, ctx: FileContext) -> Parsed:
     """The sessions of Goose's database whose sums changed since the last read (all of them the
     first time), read-only: Goose may be writing it."""
-    conn = sqlite3.connect(sqlite_uri(path), uri=True, timeout=1.0)
-    try:
-        columns = {r[1] for r in conn.execute("PRAGMA table_info(sessions)").fetchall()}
-        if not columns:
-            return None if sqlite_empty(conn) else "unknown_schema"
-        if not set(_COLUMNS) <= columns:
-            # An older Goose (before its schema 6 there was no model to price by): said, not guessed.
-            return "unknown_schema"
-        rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM sessions").fetchall()
-    except sqlite3.OperationalError as exc:
-        if sqlite_busy(exc):
-            # Goose is writing it: an error of this scan, so the scanner keeps the database unread
-            # and the next scan reads it (saved as read, its change would wait for Goose's next).
-            raise OSError(errno.EBUSY, _LOCKED) from exc
-        return "malformed"
-    except sqlite3.DatabaseError:
-        return "malformed"  # not a database: counted, never fatal
-    finally:
-        conn.close()
+    rows = read_agent_database(path, "Goose", _rows)
+    if rows is None or isinstance(rows, str):
+        return rows
     found_seen = ctx.state.get(_SEEN)
     seen: dict[str, object] = found_seen if isinstance(found_seen, dict) else {}
     now: dict[str, object] = {}

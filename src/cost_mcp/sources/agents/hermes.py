@@ -25,7 +25,6 @@ estimate) is its rows' reported cost, shared over them by their tokens, exactly.
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import sqlite3
@@ -47,11 +46,10 @@ from cost_mcp.sources.agents.scanner import (
     count,
     event_key,
     grown_chunks,
-    sqlite_busy,
+    read_agent_database,
     sqlite_empty,
 )
 from cost_mcp.sources.claude_code import MAX_CALL_COST
-from cost_mcp.store.connection import sqlite_uri
 
 AGENT = "hermes"
 SOURCE = "hermes"
@@ -94,7 +92,6 @@ _FORK_MARKERS = ("_branched_from", "_delegate_from", "_reset_from")
 """``model_config`` keys of a child that is not a continuation (``_non_continuation_child_sql``)."""
 _SEEN = "seen"
 _I64_MAX = 2**63 - 1
-_LOCKED = "locked by another process (Hermes Agent writing); read again next time"
 _PARTS: tuple[tuple[str, str], ...] = (
     ("input_tokens", "in"),
     ("cache_read_tokens", "cr"),
@@ -358,6 +355,8 @@ def _read(
     conn: sqlite3.Connection,
 ) -> tuple[list[dict[str, object]], list[dict[str, object]]] | SkipReason | None:
     """The sessions and ``session_model_usage`` rows of a database, or why they cannot be read."""
+    # One snapshot of both tables: a call Hermes adds between two SELECTs would be in one only.
+    conn.execute("BEGIN")
     columns = _columns(conn, "sessions")
     if not columns:
         return None if sqlite_empty(conn) else "unknown_schema"
@@ -389,21 +388,7 @@ def _by_session(usage: Iterable[dict[str, object]]) -> dict[object, list[dict[st
 def read_database(path: str, ctx: FileContext) -> Parsed:
     """The sessions of a Hermes ``state.db`` whose totals changed since the last read (all of them
     the first time), read-only: Hermes may be writing it."""
-    conn = sqlite3.connect(sqlite_uri(path), uri=True, timeout=1.0)
-    try:
-        # One snapshot of both tables: a call Hermes adds between two SELECTs would be in one only.
-        conn.execute("BEGIN")
-        got = _read(conn)
-    except sqlite3.OperationalError as exc:
-        if sqlite_busy(exc):
-            # Hermes is writing it: an error of this scan, so the scanner keeps the database unread
-            # and the next scan reads it (saved as read, its change would wait for Hermes's next).
-            raise OSError(errno.EBUSY, _LOCKED) from exc
-        return "malformed"
-    except sqlite3.DatabaseError:
-        return "malformed"  # not a database: counted, never fatal
-    finally:
-        conn.close()
+    got = read_agent_database(path, "Hermes Agent", _read)
     if got is None or isinstance(got, str):
         return got
     sessions, usage = got

@@ -21,7 +21,6 @@ its input.
 
 from __future__ import annotations
 
-import errno
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -40,11 +39,10 @@ from cost_mcp.sources.agents.scanner import (
     Parsed,
     SkipReason,
     count,
+    read_agent_database,
     sqlite_busy,
-    sqlite_empty,
 )
 from cost_mcp.sources.claude_code import MAX_CALL_COST
-from cost_mcp.store.connection import sqlite_uri
 
 AGENT = "opencode"
 SOURCE = "opencode"
@@ -164,9 +162,6 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
     if found is None or isinstance(found, str):
         return found
     return [found]
-
-
-_LOCKED = "locked by another process (OpenCode writing); read again next time"
 
 
 def _counts(tokens: object) -> tuple[int, int, int, int | None, int, int] | None:
@@ -302,23 +297,18 @@ def _add_steps(message: dict[str, object], steps: dict[str, dict[str, object]]) 
 
 def read_database(path: str, ctx: FileContext) -> Parsed:
     """Every assistant message of an OpenCode database, read-only (OpenCode may be writing it)."""
-    conn = sqlite3.connect(sqlite_uri(path), uri=True, timeout=1.0)
-    try:
-        rows = conn.execute("SELECT id, session_id, data FROM message").fetchall()
-        steps = _step_tokens(conn, ctx.state)
-    except sqlite3.OperationalError as exc:
-        if sqlite_busy(exc):
-            # OpenCode is writing it: an error of this scan, so the scanner keeps the database
-            # unread and the next question reads it. Counted as a bad line and saved as read, its
-            # new messages would wait for OpenCode's next write, unsaid.
-            raise OSError(errno.EBUSY, _LOCKED) from exc
-        if sqlite_empty(conn):
-            return None  # created, not yet set up (0 bytes, no table): no message to miss
-        return "malformed"  # not OpenCode's schema: counted, never fatal
-    except sqlite3.DatabaseError:
-        return "malformed"  # not a database: counted, never fatal
-    finally:
-        conn.close()
+
+    def read(
+        conn: sqlite3.Connection,
+    ) -> tuple[list[tuple[str, str, str | bytes]], dict[str, dict[str, object]]]:
+        return conn.execute("SELECT id, session_id, data FROM message").fetchall(), _step_tokens(
+            conn, ctx.state
+        )
+
+    got = read_agent_database(path, "OpenCode", read)
+    if got is None or isinstance(got, str):
+        return got
+    rows, steps = got
     found: list[AgentEvent | SkipReason] = []
     for row_id, session_id, data in rows:
         try:

@@ -31,6 +31,7 @@ Adding an agent is one module that builds an :class:`AgentLog` and one line in
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, TypeVar
 
 from cost_mcp import tokens
 from cost_mcp.config import Settings
@@ -54,7 +55,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens, claude_provider, provider_mo
 from cost_mcp.sources import logfiles
 from cost_mcp.store import agent_files, rollup
 from cost_mcp.store import skipped as skipped_lines
-from cost_mcp.store.connection import Conn, without_nul, write_transaction
+from cost_mcp.store.connection import Conn, sqlite_uri, without_nul, write_transaction
 from cost_mcp.store.plan_limits import insert_reading
 from cost_mcp.store.source_state import all_states, record_scan
 
@@ -751,6 +752,36 @@ def sqlite_empty(conn: sqlite3.Connection) -> bool:
     except sqlite3.DatabaseError:
         return False  # locked, or not a database: the caller says which
     return tables == 0
+
+
+_T = TypeVar("_T")
+
+
+def read_agent_database(
+    path: str, label: str, read: Callable[[sqlite3.Connection], _T]
+) -> _T | SkipReason | None:
+    """``read`` on an agent's own SQLite database, opened read-only (the agent may be writing it):
+    one way for every agent that keeps its usage in one (OpenCode, Goose, Hermes Agent, Crush).
+
+    A lock the agent holds is an error of this scan (``OSError`` EBUSY naming ``label``), so the
+    scanner keeps the database unread and the next scan reads it: counted as a bad line and saved
+    as read, its change would wait for the agent's next write, unsaid. A database with no table
+    yet (the agent made it and has not set it up) is ``None``: nothing to miss. Anything else
+    SQLite refuses (another schema, not a database) is ``"malformed"``: counted, never fatal.
+    """
+    conn = sqlite3.connect(sqlite_uri(path), uri=True, timeout=1.0)
+    try:
+        return read(conn)
+    except sqlite3.OperationalError as exc:
+        if sqlite_busy(exc):
+            raise OSError(
+                errno.EBUSY, f"locked by another process ({label} writing); read again next time"
+            ) from exc
+        return None if sqlite_empty(conn) else "malformed"
+    except sqlite3.DatabaseError:
+        return "malformed"
+    finally:
+        conn.close()
 
 
 GROWN_CHUNK = 32_000
