@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from cost_mcp.sources.agents.scanner import (
     FileContext,
     Parsed,
     SkipReason,
+    changed_rows,
     epoch_number_ms,
     provider_of,
     read_agent_database,
@@ -55,7 +57,6 @@ MAX_SESSION_COST = MAX_CALL_COST * 1000
 """A session is many calls: its cost may pass one call's bound, not this."""
 _COLUMNS = ("id", "parent_session_id", "cost", "created_at")
 """Every column of ``sessions`` read (Crush's from its first schema, 2025-04-24, on)."""
-_SEEN = "seen"
 _DECODER = msgspec.json.Decoder()
 
 
@@ -153,6 +154,14 @@ def _event(
     )
 
 
+_Got = list[AgentEvent] | SkipReason | None
+
+
+def _as_rows(got: AgentEvent | SkipReason | None) -> _Got:
+    """A session's event as :func:`scanner.changed_rows` takes it (None: no answer yet, read again)."""
+    return [got] if isinstance(got, AgentEvent) else got
+
+
 def read_database(path: str, ctx: FileContext) -> Parsed:
     """The top-level sessions of a Crush database whose cost changed since the last read (all of
     them the first time), read-only: Crush may be writing it."""
@@ -168,30 +177,18 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
             "SELECT id, parent_session_id, CAST(cost AS TEXT), created_at FROM sessions "
             "WHERE parent_session_id IS NULL"
         ).fetchall()
-        found_seen = ctx.state.get(_SEEN)
-        seen: dict[str, object] = found_seen if isinstance(found_seen, dict) else {}
-        now: dict[str, object] = {}
-        found: list[AgentEvent | SkipReason] = []
         project = _project(str(Path(path).parent))
-        for values in rows:
+
+        def marked(
+            values: Sequence[object],
+        ) -> tuple[str, str, Callable[[], list[AgentEvent] | SkipReason | None]]:
+            # A session's cost as read: Crush rewrites a session's row after each call; the others,
+            # unchanged, are not read again (scanner.changed_rows).
             row = dict(zip(_COLUMNS, values, strict=True))
-            # The cursor: a session's cost as last read. Crush rewrites a session's row after each
-            # call; the others, unchanged, are not read again. It only spares work: with none (a
-            # first or full read) every session gives its row, which the ledger keeps once.
             mark = f"{row['cost']}/{row['created_at']}"
-            session = str(row["id"])
-            if seen.get(session) == mark:
-                now[session] = mark
-                continue
-            got = _event(conn, row, project, "provider" in answers)
-            if isinstance(got, str):
-                found.append(got)  # not marked: counted again at each read, as skipped lines are
-                continue
-            if got is not None:
-                now[session] = mark
-                found.append(got)
-        ctx.state[_SEEN] = now
-        return found
+            return str(row["id"]), mark, lambda: _as_rows(_event(conn, row, project, "provider" in answers))
+
+        return changed_rows(ctx, map(marked, rows))
 
     return read_agent_database(path, "Crush", read)
 

@@ -21,7 +21,7 @@ it left counted.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import msgspec
@@ -34,6 +34,7 @@ from cost_mcp.sources.agents.scanner import (
     FileContext,
     Parsed,
     SkipReason,
+    changed_rows,
     count,
     epoch_ms,
     epoch_number_ms,
@@ -61,7 +62,6 @@ _COLUMNS = (
     "accumulated_total_tokens",
 )
 """Every column read: Goose's ``sessions`` table from its schema version 6 (the model and provider)."""
-_SEEN = "seen"
 _I32_MAX = 2**31 - 1
 _DECODER = msgspec.json.Decoder()
 
@@ -154,31 +154,17 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
     rows = read_agent_database(path, "Goose", _rows)
     if rows is None or isinstance(rows, str):
         return rows
-    found_seen = ctx.state.get(_SEEN)
-    seen: dict[str, object] = found_seen if isinstance(found_seen, dict) else {}
-    now: dict[str, object] = {}
-    found: list[AgentEvent | SkipReason] = []
-    for values in rows:
-        row = dict(zip(_COLUMNS, values, strict=True))
-        # The cursor: a session's sums as last read. Goose rewrites one row per call; the others,
-        # unchanged, are not written again (thousands of sessions, each several rows). It only
-        # spares work: with none (a first or full read) every session gives its rows, which the
-        # ledger keeps once (the copy with more tokens wins).
-        mark = f"{row['accumulated_input_tokens']}/{row['accumulated_output_tokens']}/"
-        mark += f"{row['accumulated_total_tokens']}/{row['input_tokens']}/{row['output_tokens']}"
-        session = str(row["id"])
-        if seen.get(session) == mark:
-            now[session] = mark
-            continue
-        got = _events(row)
-        if isinstance(got, str):
-            # Not marked: counted again at each read, as the database's skipped lines are replaced.
-            found.append(got)
-            continue
-        now[session] = mark
-        found.extend(got or ())
-    ctx.state[_SEEN] = now
-    return found
+    return changed_rows(ctx, map(_marked, rows))
+
+
+def _marked(values: Sequence[object]) -> tuple[str, str, Callable[[], list[AgentEvent] | SkipReason]]:
+    """A session's key, its sums as read (Goose rewrites one row per call; the others, unchanged,
+    are not written again: thousands of sessions, each several rows) and its events
+    (:func:`scanner.changed_rows`)."""
+    row = dict(zip(_COLUMNS, values, strict=True))
+    mark = f"{row['accumulated_input_tokens']}/{row['accumulated_output_tokens']}/"
+    mark += f"{row['accumulated_total_tokens']}/{row['input_tokens']}/{row['output_tokens']}"
+    return str(row["id"]), mark, lambda: _events(row) or []
 
 
 LOG = AgentLog(

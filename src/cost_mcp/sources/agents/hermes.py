@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -43,6 +43,7 @@ from cost_mcp.sources.agents.scanner import (
     FileContext,
     Parsed,
     SkipReason,
+    changed_rows,
     count,
     event_key,
     grown_chunks,
@@ -90,7 +91,6 @@ _LINEAGE = ("parent_session_id", "end_reason", "source", "model_config", "api_ca
 """The ``sessions`` columns that tell a compression continuation, read when there."""
 _FORK_MARKERS = ("_branched_from", "_delegate_from", "_reset_from")
 """``model_config`` keys of a child that is not a continuation (``_non_continuation_child_sql``)."""
-_SEEN = "seen"
 _I64_MAX = 2**63 - 1
 _PARTS: tuple[tuple[str, str], ...] = (
     ("input_tokens", "in"),
@@ -394,32 +394,21 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
     sessions, usage = got
     prefix, grouped = _profile(path), _by_session(usage)
     by_id = {row["id"]: row for row in sessions}
-    found_seen = ctx.state.get(_SEEN)
-    seen: dict[str, object] = found_seen if isinstance(found_seen, dict) else {}
-    now: dict[str, object] = {}
-    found: list[AgentEvent | SkipReason] = []
-    for row in sessions:
+
+    def marked(
+        row: dict[str, object],
+    ) -> tuple[str, str, Callable[[], list[AgentEvent] | SkipReason]]:
+        # A session's row, its usage rows and its parent's row as read (scanner.changed_rows).
         rows = sorted(grouped.pop(row["id"], []), key=repr)
         parent = by_id.get(row.get("parent_session_id"))
-        # The cursor, as Goose's: a session's row, its usage rows and its parent's row as last read.
-        # Unchanged sessions are not written again; with none (a first or full read) every session
-        # gives its rows, kept once.
         mark = repr(
             (tuple(row.values()), [tuple(r.values()) for r in rows], parent and tuple(parent.values()))
         )
-        session = str(row["id"])
-        if seen.get(session) == mark:
-            now[session] = mark
-            continue
-        got_rows = _session(prefix, row, rows, parent)
-        if isinstance(got_rows, str):
-            found.append(got_rows)  # not marked: counted again at each read, as skipped lines are
-            continue
-        now[session] = mark
-        found.extend(got_rows)
+        return str(row["id"]), mark, lambda: _session(prefix, row, rows, parent)
+
+    found = changed_rows(ctx, [marked(row) for row in sessions])
     # Usage of no session (Hermes creates the session's row first): no start to date it by.
     found.extend("invalid_fields" for _ in grouped)
-    ctx.state[_SEEN] = now
     return found
 
 

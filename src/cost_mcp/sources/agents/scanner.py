@@ -39,7 +39,7 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -782,6 +782,40 @@ def read_agent_database(
         return "malformed"
     finally:
         conn.close()
+
+
+_CHANGED = "seen"
+"""The state key of :func:`changed_rows`' marks (a file's state is kept between reads)."""
+
+
+def changed_rows(
+    ctx: FileContext, rows: Iterable[tuple[str, str, Callable[[], Sequence[AgentEvent] | SkipReason | None]]]
+) -> list[AgentEvent | SkipReason]:
+    """The events of the rows of an agent's database that changed since the last read, for agents
+    that rewrite a row in place with each call (Goose's, Hermes's, Crush's sessions).
+
+    Each row comes as its key, its mark (what it held as read: its running totals) and how to make
+    its events. A row whose mark is the one last read is not made again: it only spares work, for
+    with no mark (a first or full read) every row gives its events, which the ledger keeps once
+    (the copy with more tokens wins). A row that gives a skip reason, or ``None`` (nothing to store
+    yet), is not marked: read again next time, as the database's skipped lines are counted again.
+    """
+    found_seen = ctx.state.get(_CHANGED)
+    seen: dict[str, object] = found_seen if isinstance(found_seen, dict) else {}
+    now: dict[str, object] = {}
+    found: list[AgentEvent | SkipReason] = []
+    for key, mark, events in rows:
+        if seen.get(key) == mark:
+            now[key] = mark
+            continue
+        got = events()
+        if isinstance(got, str):
+            found.append(got)
+        elif got is not None:
+            now[key] = mark
+            found.extend(got)
+    ctx.state[_CHANGED] = now
+    return found
 
 
 GROWN_CHUNK = 32_000
