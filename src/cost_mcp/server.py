@@ -776,7 +776,8 @@ AGENT_NAMES = ", ".join(
 )
 """The agents session_usage and usage_blocks answer for, as their `agent` argument takes them: listing
 two of them, a Codex or OpenCode user's assistant was not told its own agent could be asked for.
-Unquoted: the list is in two tools' schemas and grows with each agent read, under tools/list's cap."""
+Unquoted and spelled out once (usage_blocks points to it): it grows with each agent read, under
+tools/list's cap."""
 
 
 @mcp.tool(title="Coding-agent session usage", annotations=READ_ONLY)
@@ -804,7 +805,9 @@ async def usage_blocks(
         int | Literal["max"] | None,
         Field(description="Tokens to compare the active block with; 'max': the largest completed block."),
     ] = None,
-    agent: Annotated[str, Field(description=f"Whose usage: {AGENT_NAMES}.")] = "claude-code",
+    agent: Annotated[
+        str, Field(description="Whose usage: any agent session_usage's agent names.")
+    ] = "claude-code",
     limit: NewestLimit = None,
     cursor: RowCursor = None,
 ) -> UsageBlocks:
