@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -56,12 +56,21 @@ def roots(settings: Settings) -> list[Path]:
     return [settings.opencode_data_path()]
 
 
-def accept(path: str) -> bool:
-    """The databases at the top of the folder, and message files under ``storage/message/``."""
-    name = Path(path).name
-    if name.endswith(".db"):
-        return name == "opencode.db" or name.startswith("opencode-")
-    return f"{Path('storage') / 'message'}" in path
+def accepting(app: str) -> Callable[[str], bool]:
+    """Which files of the data folder of an agent writing OpenCode's storage as ``app`` to read: its
+    databases (``<app>.db``, and ``<app>-<channel>.db`` of another release channel), and message
+    files under ``storage/message/``."""
+
+    def accept(path: str) -> bool:
+        name = Path(path).name
+        if name.endswith(".db"):
+            return name == f"{app}.db" or name.startswith(f"{app}-")
+        return f"{Path('storage') / 'message'}" in path
+
+    return accept
+
+
+accept = accepting("opencode")
 
 
 def _event(message: object, session_hint: str | None = None) -> AgentEvent | SkipReason | None:
@@ -295,8 +304,9 @@ def _add_steps(message: dict[str, object], steps: dict[str, dict[str, object]]) 
         message["tokens"] = summed
 
 
-def read_database(path: str, ctx: FileContext) -> Parsed:
-    """Every assistant message of an OpenCode database, read-only (OpenCode may be writing it)."""
+def read_database(path: str, ctx: FileContext, label: str = "OpenCode") -> Parsed:
+    """Every assistant message of an OpenCode database (or of an agent's that writes OpenCode's,
+    named ``label`` in a lock's message), read-only: the agent may be writing it."""
 
     def read(
         conn: sqlite3.Connection,
@@ -305,7 +315,7 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
             conn, ctx.state
         )
 
-    got = read_agent_database(path, "OpenCode", read)
+    got = read_agent_database(path, label, read)
     if got is None or isinstance(got, str):
         return got
     rows, steps = got
@@ -326,16 +336,25 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
     return found
 
 
-LOG = AgentLog(
-    agent=AGENT,
-    label="OpenCode",
-    source=SOURCE,
-    roots=roots,
-    line_suffixes=(),
-    parse_line=lambda raw, ctx: None,
-    document_suffixes=(".json",),
-    parse_document=parse_document,
-    database_suffixes=(".db",),
-    read_database=read_database,
-    accept=accept,
-)
+def storage_log(
+    agent: str, label: str, source: str, folders: Callable[[Settings], list[Path]], app: str
+) -> AgentLog:
+    """The log of an agent that writes OpenCode's storage (its database and legacy message files)
+    in a data folder of its own, its files named ``app`` (OpenCode's forks: Kilo CLI's ``kilo.db``):
+    read by this module's one reader, as Cline's forks are by Cline's."""
+    return AgentLog(
+        agent=agent,
+        label=label,
+        source=source,
+        roots=folders,
+        line_suffixes=(),
+        parse_line=lambda raw, ctx: None,
+        document_suffixes=(".json",),
+        parse_document=parse_document,
+        database_suffixes=(".db",),
+        read_database=lambda path, ctx: read_database(path, ctx, label),
+        accept=accepting(app),
+    )
+
+
+LOG = storage_log(AGENT, "OpenCode", SOURCE, roots, "opencode")
