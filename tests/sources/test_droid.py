@@ -210,7 +210,8 @@ def test_droid_providers_are_priced_under_their_own_vendor(home: Path, settings:
     """``providerLock`` names the model's vendor; ``factory`` (Factory's own routing) names none,
     so the model's family tells it; a custom model's name loses ``custom:``, its bracketed notes
     and its index; an OpenAI-compatible endpoint's unknown model keeps the endpoint as provider and
-    is unpriced, never $0 nor another vendor's price; without a lock the family decides."""
+    is unpriced, never $0 nor another vendor's price; without a lock the family decides; a session
+    that names no model is unpriced."""
     folder = _folder(home)
     _settings(folder, "routed", _usage(1_000, 100), model=SONNET, lock="factory")
     _settings(folder, "custom", _usage(1_000, 100), model="custom:GPT-5-[OpenAI]-0", lock="openai")
@@ -222,6 +223,7 @@ def test_droid_providers_are_priced_under_their_own_vendor(home: Path, settings:
         lock="generic-chat-completion-api",
     )
     _settings(folder, "nolock", _usage(1_000, 100), model=GPT, lock=None)
+    _settings(folder, "nomodel", _usage(1_000, 100), model="", lock="openai")
     conn = connect(settings.db)
     scan = agents.scan(conn, droid.LOG, settings, Pricer())
     conn.close()
@@ -232,8 +234,10 @@ def test_droid_providers_are_priced_under_their_own_vendor(home: Path, settings:
         "custom:out": ("gpt-5", "openai", True),
         "byok:out": ("my-finetune", "generic-chat-completion-api", False),
         "nolock:out": (GPT, "openai", True),
+        # No model named (Droid's ``model`` left empty): stored under none, unpriced, still counted.
+        "nomodel:out": ("", "openai", False),
     }
-    assert scan.unpriced == {"my-finetune": 2}
+    assert scan.unpriced == {"my-finetune": 2, "": 2}
     assert stored["custom:out"][9] == _price(Tokens(output=100), GPT, "openai")
 
 

@@ -27,18 +27,21 @@ from cost_mcp.sources.agents import kilo_cli, opencode
 from cost_mcp.store.connection import connect
 
 SONNET = "claude-sonnet-4-5"
+GATEWAY_SONNET = "anthropic/claude-sonnet-4.5"
+"""A model as Kilo's gateway names it (OpenRouter's ids: ``DEFAULT_MODEL = "anthropic/claude-sonnet-4"``
+in ``packages/kilo-gateway/src/api/constants.ts`` at 000a08d0, its provider ``"kilo"``)."""
 CREATED = 1_795_165_200_000  # 2026-11-20T09:00:00Z
 
 
 def _message(
-    mid: str, cost: float, tokens: dict[str, object], provider: str = "anthropic"
+    mid: str, cost: float, tokens: dict[str, object], provider: str = "anthropic", model: str = SONNET
 ) -> dict[str, object]:
     return {
         "id": mid,
         "sessionID": "ses_kilo1",
         "role": "assistant",
         "time": {"created": CREATED, "completed": CREATED + 9_000},
-        "modelID": SONNET,
+        "modelID": model,
         "providerID": provider,
         "mode": "code",
         "path": {"cwd": "/home/ana/shop", "root": "/home/ana/shop"},
@@ -111,7 +114,11 @@ def test_kilo_cli_is_read_from_its_own_folder_as_its_own_agent(
     first, second = _tokens(4_000, 200, write=12_000), _tokens(300, 500, read=12_000)
     _db(
         xdg / "kilo" / "kilo.db",
-        [_message("msg_1", 0.0525, second), _message("msg_2", 0.0, _tokens(1_000, 50), provider="kilo")],
+        [
+            _message("msg_1", 0.0525, second),
+            _message("msg_2", 0.0, _tokens(1_000, 50), provider="kilo", model=GATEWAY_SONNET),
+            _message("msg_4", 0.0, _tokens(800, 20), provider="kilo", model="z-ai/glm-4.6:free"),
+        ],
         {"msg_1": [first, second]},
     )
     _db(xdg / "kilo" / "opencode.db", [_message("msg_other", 0.5, _tokens(9, 9))], {})
@@ -128,14 +135,17 @@ def test_kilo_cli_is_read_from_its_own_folder_as_its_own_agent(
     db.close()
     again = agents.scan(conn, kilo_cli.LOG, settings, Pricer())
     conn.close()
-    assert (read.events_added, read.skipped, read.errors, other.events_added) == (2, {}, [], 0)
+    assert (read.events_added, read.skipped, read.errors, other.events_added) == (3, {}, [], 0)
     assert again.events_added == 1
     assert _stored(settings, "kilo_cli") == [
         ("msg_1", "kilo-cli", "anthropic", 4_300, 12_000, 700, to_nanos(Decimal("0.0525")), "/home/ana/shop"),
-        # Kilo's own gateway, logged at $0: no reported cost, priced by us or unpriced, never free.
-        ("msg_2", "kilo-cli", "kilo", 1_000, 0, 50, None, "/home/ana/shop"),
+        # Through Kilo's own gateway, logged at $0: no reported cost; under its model's vendor.
+        ("msg_2", "kilo-cli", "anthropic", 1_000, 0, 50, None, "/home/ana/shop"),
         ("msg_3", "kilo-cli", "anthropic", 100, 0, 10, to_nanos(Decimal("0.01")), "/home/ana/shop"),
+        # A vendor no price list knows: the gateway stays named, the call unpriced, never free.
+        ("msg_4", "kilo-cli", "kilo", 800, 0, 20, None, "/home/ana/shop"),
     ]
+    assert read.unpriced == {"z-ai/glm-4.6:free": 1}
     assert _stored(settings, "opencode") == []
 
 
@@ -179,12 +189,10 @@ def test_a_kilo_database_locked_by_kilo_names_kilo(home: Path, settings: Setting
 @pytest.mark.anyio
 async def test_kilo_cli_spend_is_answered_by_agent(home: Path, client: Client) -> None:
     """get_spend by agent through the real server: Kilo CLI's own cost of its call under
-    ``kilo-cli``, and a call it logged at $0 priced by its tokens."""
-    _db(
-        home / "kilo" / "kilo.db",
-        [_message("msg_1", 0.0525, _tokens(4_000, 200)), _message("msg_2", 0.0, _tokens(1_000, 50))],
-        {},
-    )
+    ``kilo-cli``, and a call through Kilo's gateway it logged at $0 priced by its tokens at its
+    model's vendor's rates."""
+    gateway = _message("msg_2", 0.0, _tokens(1_000, 50), provider="kilo", model=GATEWAY_SONNET)
+    _db(home / "kilo" / "kilo.db", [_message("msg_1", 0.0525, _tokens(4_000, 200)), gateway], {})
     result = await client.call_tool(
         "get_spend", {"start": "2026-11-01", "end": "2026-11-30", "group_by": ["agent"]}
     )
@@ -192,7 +200,10 @@ async def test_kilo_cli_spend_is_answered_by_agent(home: Path, client: Client) -
     rows = result.structured_content["rows"]
     by_agent = {r["group"]["agent"]: Decimal(str(r["cost_usd"])) for r in rows}
     priced = Pricer().price(
-        Tokens(input=1_000, output=50), SONNET, "anthropic", datetime.fromtimestamp(CREATED / 1000, UTC)
+        Tokens(input=1_000, output=50),
+        GATEWAY_SONNET,
+        "anthropic",
+        datetime.fromtimestamp(CREATED / 1000, UTC),
     )
     assert isinstance(priced, Price)
     assert by_agent == {"kilo-cli": Decimal("0.0525") + from_nanos(priced.total_nanos)}

@@ -73,7 +73,19 @@ def accepting(app: str) -> Callable[[str], bool]:
 accept = accepting("opencode")
 
 
-def _event(message: object, session_hint: str | None = None) -> AgentEvent | SkipReason | None:
+Pricing = Callable[[str, str], str]
+"""The provider a call is stored under, from the provider and model it logged (a fork's gateway:
+:func:`scanner.gateway_pricing`)."""
+
+
+def _logged(provider: str, model: str) -> str:
+    """OpenCode's provider as it logged it."""
+    return provider
+
+
+def _event(
+    message: object, session_hint: str | None = None, pricing: Pricing = _logged
+) -> AgentEvent | SkipReason | None:
     if not isinstance(message, dict) or message.get("role", "assistant") != "assistant":
         return None
     tokens = message.get("tokens")
@@ -116,7 +128,7 @@ def _event(message: object, session_hint: str | None = None) -> AgentEvent | Ski
     return AgentEvent(
         key=message_id,
         ts_ms=created,
-        provider=provider_id,
+        provider=pricing(provider_id, model),
         model=model,
         session_id=str(session or session_hint or ""),
         project=_project(message),
@@ -146,7 +158,7 @@ def _project(message: dict[str, object]) -> str:
     return root if isinstance(root, str) else ""
 
 
-def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
+def parse_document(raw: bytes, ctx: FileContext, pricing: Pricing = _logged) -> Parsed:
     """One legacy ``storage/message/<session>/<message>.json`` file, with the ``step-finish`` parts
     of ``storage/part/<message>/`` when it is an assistant's."""
     try:
@@ -167,7 +179,7 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
         # again when it completes, so a new step comes with a changed message file.
         folder = Path(ctx.path).parents[2] / "part" / message_id
         _add_steps(message, _sum_steps(_part_files(folder, message_id, ctx)))
-    found = _event(message, Path(ctx.path).parent.name)
+    found = _event(message, Path(ctx.path).parent.name, pricing)
     if found is None or isinstance(found, str):
         return found
     return [found]
@@ -304,7 +316,7 @@ def _add_steps(message: dict[str, object], steps: dict[str, dict[str, object]]) 
         message["tokens"] = summed
 
 
-def read_database(path: str, ctx: FileContext, label: str = "OpenCode") -> Parsed:
+def read_database(path: str, ctx: FileContext, label: str = "OpenCode", pricing: Pricing = _logged) -> Parsed:
     """Every assistant message of an OpenCode database (or of an agent's that writes OpenCode's,
     named ``label`` in a lock's message), read-only: the agent may be writing it."""
 
@@ -330,18 +342,24 @@ def read_database(path: str, ctx: FileContext, label: str = "OpenCode") -> Parse
             message.setdefault("id", row_id)
             message.setdefault("sessionID", session_id)
             _add_steps(message, steps)
-        event = _event(message)
+        event = _event(message, pricing=pricing)
         if event is not None:
             found.append(event)  # a reason when the message is unusable: counted as skipped
     return found
 
 
 def storage_log(
-    agent: str, label: str, source: str, folders: Callable[[Settings], list[Path]], app: str
+    agent: str,
+    label: str,
+    source: str,
+    folders: Callable[[Settings], list[Path]],
+    app: str,
+    pricing: Pricing = _logged,
 ) -> AgentLog:
     """The log of an agent that writes OpenCode's storage (its database and legacy message files)
     in a data folder of its own, its files named ``app`` (OpenCode's forks: Kilo CLI's ``kilo.db``):
-    read by this module's one reader, as Cline's forks are by Cline's."""
+    read by this module's one reader, as Cline's forks are by Cline's; ``pricing`` names the
+    provider a call is stored under (its own gateway's calls under their model's vendor)."""
     return AgentLog(
         agent=agent,
         label=label,
@@ -350,9 +368,9 @@ def storage_log(
         line_suffixes=(),
         parse_line=lambda raw, ctx: None,
         document_suffixes=(".json",),
-        parse_document=parse_document,
+        parse_document=lambda raw, ctx: parse_document(raw, ctx, pricing),
         database_suffixes=(".db",),
-        read_database=lambda path, ctx: read_database(path, ctx, label),
+        read_database=lambda path, ctx: read_database(path, ctx, label, pricing),
         accept=accepting(app),
     )
 
