@@ -195,6 +195,19 @@ class Settings(BaseSettings):
         "projects.json lists the projects' databases; default crush in XDG_DATA_HOME, else "
         "~/.local/share/crush (%LOCALAPPDATA%\\crush on Windows).",
     )
+    droid_sessions_dirs: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("COST_MCP_DROID_SESSIONS_DIRS", "DROID_SESSIONS_DIR"),
+        description="Comma-separated Factory Droid session folders (COST_MCP_DROID_SESSIONS_DIRS, or "
+        "ccusage's DROID_SESSIONS_DIR; Droid itself reads no variable for it); default "
+        "~/.factory/sessions.",
+    )
+    kilo_data_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KILO_DATA_DIR"),
+        description="Kilo CLI's data folder (ccusage's KILO_DATA_DIR; Kilo itself follows XDG_DATA_HOME); "
+        "default kilo in XDG_DATA_HOME, else ~/.local/share/kilo.",
+    )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
         default="",
@@ -507,6 +520,23 @@ class Settings(BaseSettings):
         if self.codebuff_dirs is not None:
             return [Path(p.strip()).expanduser() for p in self.codebuff_dirs.split(",") if p.strip()]
         return [Path.home() / ".config" / f"manicode{build}" for build in ("", "-dev", "-staging")]
+
+    def droid_sessions_paths(self) -> list[Path]:
+        """Factory Droid's session folders: COST_MCP_DROID_SESSIONS_DIRS (comma-separated), else
+        ~/.factory/sessions, the folder Factory's SDK lists the CLI's sessions in
+        (``getDefaultSessionsDir``; ``%USERPROFILE%\\.factory`` on Windows)."""
+        if self.droid_sessions_dirs is not None:
+            return [Path(p.strip()).expanduser() for p in self.droid_sessions_dirs.split(",") if p.strip()]
+        return [Path.home() / ".factory" / "sessions"]
+
+    def kilo_data_path(self) -> Path:
+        """Kilo CLI's data folder: KILO_DATA_DIR, else ``kilo`` in XDG_DATA_HOME, else
+        ~/.local/share/kilo: Kilo, an OpenCode fork, takes it from ``xdg-basedir`` on every OS as
+        OpenCode does (:meth:`opencode_data_path`)."""
+        if self.kilo_data_dir:
+            return Path(self.kilo_data_dir).expanduser()
+        xdg = os.environ.get("XDG_DATA_HOME")
+        return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "kilo"
 
     def crush_data_path(self) -> Path:
         """Crush's global data folder: CRUSH_GLOBAL_DATA, else ``crush`` in XDG_DATA_HOME, else

@@ -17,9 +17,11 @@ from cost_mcp.sources.agents import (
     codex,
     copilot,
     crush,
+    droid,
     gemini_cli,
     goose,
     hermes,
+    kilo_cli,
     kimi,
     opencode,
     pi,
@@ -44,6 +46,8 @@ AGENTS: tuple[AgentLog, ...] = (
     hermes.LOG,
     codebuff.LOG,
     crush.LOG,
+    droid.LOG,
+    kilo_cli.LOG,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}

@@ -38,7 +38,7 @@ from cost_mcp.sources.agents.scanner import (
     count,
     epoch_ms,
     epoch_number_ms,
-    grown_chunks,
+    grown_rows,
     provider_of,
     read_agent_database,
     sqlite_empty,
@@ -132,9 +132,7 @@ def _events(row: Mapping[str, object]) -> list[AgentEvent] | SkipReason | None:
             tokens=tokens,
         )
 
-    found = [event(f"{session}:out", Tokens(output=out + extra))] if out + extra else []
-    found += [event(f"{session}:in:{n}", Tokens(input=size)) for n, size in enumerate(grown_chunks(inp))]
-    return found
+    return [event(key, tokens) for key, tokens in grown_rows(session, Tokens(input=inp, output=out + extra))]
 
 
 def _rows(conn: sqlite3.Connection) -> list[tuple[object, ...]] | SkipReason | None:

@@ -46,7 +46,7 @@ from cost_mcp.sources.agents.scanner import (
     changed_rows,
     count,
     event_key,
-    grown_chunks,
+    grown_rows,
     read_agent_database,
     sqlite_empty,
 )
@@ -92,11 +92,6 @@ _LINEAGE = ("parent_session_id", "end_reason", "source", "model_config", "api_ca
 _FORK_MARKERS = ("_branched_from", "_delegate_from", "_reset_from")
 """``model_config`` keys of a child that is not a continuation (``_non_continuation_child_sql``)."""
 _I64_MAX = 2**63 - 1
-_PARTS: tuple[tuple[str, str], ...] = (
-    ("input_tokens", "in"),
-    ("cache_read_tokens", "cr"),
-    ("cache_write_tokens", "cw"),
-)
 
 
 def roots(settings: Settings) -> list[Path]:
@@ -294,18 +289,9 @@ def _shares(cost: Decimal, sizes: Sequence[int]) -> list[int | None]:
 def _events(started: int, sid: str, project: str, total: _Total) -> list[AgentEvent]:
     """A running total's stored rows (see the module docstring)."""
     inp, out, read, write = total.counts
-    parts: list[tuple[str, Tokens]] = [(f"{total.key}:out", Tokens(output=out))] if out else []
-    for column, kind in _PARTS:
-        value = {"input_tokens": inp, "cache_read_tokens": read, "cache_write_tokens": write}[column]
-        for n, size in enumerate(grown_chunks(value)):
-            tokens = {
-                "in": Tokens(input=size),
-                "cr": Tokens(cache_read=size),
-                # Hermes keeps cache writes as one count, at Anthropic's 5-minute rate
-                # (``usage_pricing``: cache_write_tokens at the model's cache_write price).
-                "cw": Tokens(cache_write_5m=size),
-            }[kind]
-            parts.append((f"{total.key}:{kind}:{n}", tokens))
+    # Hermes keeps cache writes as one count, at Anthropic's 5-minute rate (``usage_pricing``:
+    # cache_write_tokens at the model's cache_write price).
+    parts = grown_rows(total.key, Tokens(input=inp, output=out, cache_read=read, cache_write_5m=write))
     # The billed cost when a provider reported one, else Hermes's estimate; 0 (a plan's included
     # calls, a model without rates) is no cost: the tokens are priced, or shown unpriced.
     cost = total.actual if total.actual > 0 else total.estimated

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -56,15 +56,36 @@ def roots(settings: Settings) -> list[Path]:
     return [settings.opencode_data_path()]
 
 
-def accept(path: str) -> bool:
-    """The databases at the top of the folder, and message files under ``storage/message/``."""
-    name = Path(path).name
-    if name.endswith(".db"):
-        return name == "opencode.db" or name.startswith("opencode-")
-    return f"{Path('storage') / 'message'}" in path
+def accepting(app: str) -> Callable[[str], bool]:
+    """Which files of the data folder of an agent writing OpenCode's storage as ``app`` to read: its
+    databases (``<app>.db``, and ``<app>-<channel>.db`` of another release channel), and message
+    files under ``storage/message/``."""
+
+    def accept(path: str) -> bool:
+        name = Path(path).name
+        if name.endswith(".db"):
+            return name == f"{app}.db" or name.startswith(f"{app}-")
+        return f"{Path('storage') / 'message'}" in path
+
+    return accept
 
 
-def _event(message: object, session_hint: str | None = None) -> AgentEvent | SkipReason | None:
+accept = accepting("opencode")
+
+
+Pricing = Callable[[str, str], str]
+"""The provider a call is stored under, from the provider and model it logged (a fork's gateway:
+:func:`scanner.gateway_pricing`)."""
+
+
+def _logged(provider: str, model: str) -> str:
+    """OpenCode's provider as it logged it."""
+    return provider
+
+
+def _event(
+    message: object, session_hint: str | None = None, pricing: Pricing = _logged
+) -> AgentEvent | SkipReason | None:
     if not isinstance(message, dict) or message.get("role", "assistant") != "assistant":
         return None
     tokens = message.get("tokens")
@@ -107,7 +128,7 @@ def _event(message: object, session_hint: str | None = None) -> AgentEvent | Ski
     return AgentEvent(
         key=message_id,
         ts_ms=created,
-        provider=provider_id,
+        provider=pricing(provider_id, model),
         model=model,
         session_id=str(session or session_hint or ""),
         project=_project(message),
@@ -137,7 +158,7 @@ def _project(message: dict[str, object]) -> str:
     return root if isinstance(root, str) else ""
 
 
-def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
+def parse_document(raw: bytes, ctx: FileContext, pricing: Pricing = _logged) -> Parsed:
     """One legacy ``storage/message/<session>/<message>.json`` file, with the ``step-finish`` parts
     of ``storage/part/<message>/`` when it is an assistant's."""
     try:
@@ -158,7 +179,7 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
         # again when it completes, so a new step comes with a changed message file.
         folder = Path(ctx.path).parents[2] / "part" / message_id
         _add_steps(message, _sum_steps(_part_files(folder, message_id, ctx)))
-    found = _event(message, Path(ctx.path).parent.name)
+    found = _event(message, Path(ctx.path).parent.name, pricing)
     if found is None or isinstance(found, str):
         return found
     return [found]
@@ -295,8 +316,9 @@ def _add_steps(message: dict[str, object], steps: dict[str, dict[str, object]]) 
         message["tokens"] = summed
 
 
-def read_database(path: str, ctx: FileContext) -> Parsed:
-    """Every assistant message of an OpenCode database, read-only (OpenCode may be writing it)."""
+def read_database(path: str, ctx: FileContext, label: str = "OpenCode", pricing: Pricing = _logged) -> Parsed:
+    """Every assistant message of an OpenCode database (or of an agent's that writes OpenCode's,
+    named ``label`` in a lock's message), read-only: the agent may be writing it."""
 
     def read(
         conn: sqlite3.Connection,
@@ -305,7 +327,7 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
             conn, ctx.state
         )
 
-    got = read_agent_database(path, "OpenCode", read)
+    got = read_agent_database(path, label, read)
     if got is None or isinstance(got, str):
         return got
     rows, steps = got
@@ -320,22 +342,37 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
             message.setdefault("id", row_id)
             message.setdefault("sessionID", session_id)
             _add_steps(message, steps)
-        event = _event(message)
+        event = _event(message, pricing=pricing)
         if event is not None:
             found.append(event)  # a reason when the message is unusable: counted as skipped
     return found
 
 
-LOG = AgentLog(
-    agent=AGENT,
-    label="OpenCode",
-    source=SOURCE,
-    roots=roots,
-    line_suffixes=(),
-    parse_line=lambda raw, ctx: None,
-    document_suffixes=(".json",),
-    parse_document=parse_document,
-    database_suffixes=(".db",),
-    read_database=read_database,
-    accept=accept,
-)
+def storage_log(
+    agent: str,
+    label: str,
+    source: str,
+    folders: Callable[[Settings], list[Path]],
+    app: str,
+    pricing: Pricing = _logged,
+) -> AgentLog:
+    """The log of an agent that writes OpenCode's storage (its database and legacy message files)
+    in a data folder of its own, its files named ``app`` (OpenCode's forks: Kilo CLI's ``kilo.db``):
+    read by this module's one reader, as Cline's forks are by Cline's; ``pricing`` names the
+    provider a call is stored under (its own gateway's calls under their model's vendor)."""
+    return AgentLog(
+        agent=agent,
+        label=label,
+        source=source,
+        roots=folders,
+        line_suffixes=(),
+        parse_line=lambda raw, ctx: None,
+        document_suffixes=(".json",),
+        parse_document=lambda raw, ctx: parse_document(raw, ctx, pricing),
+        database_suffixes=(".db",),
+        read_database=lambda path, ctx: read_database(path, ctx, label, pricing),
+        accept=accepting(app),
+    )
+
+
+LOG = storage_log(AGENT, "OpenCode", SOURCE, roots, "opencode")

@@ -832,6 +832,18 @@ def grown_chunks(total: int) -> list[int]:
     return [min(GROWN_CHUNK, total - start) for start in range(0, total, GROWN_CHUNK)]
 
 
+def grown_rows(key: str, totals: Tokens) -> list[tuple[str, Tokens]]:
+    """The rows, and their keys, a session's running totals are stored in (Goose's, Hermes Agent's,
+    Factory Droid's): one of its output (``<key>:out``), and its input, cache reads and cache
+    writes each in :func:`grown_chunks` (``<key>:in:<n>``, ``<key>:cr:<n>``, ``<key>:cw:<n>``).
+    Only the last row of each kind grows, so reading the totals again counts nothing twice."""
+    rows: list[tuple[str, Tokens]] = [(f"{key}:out", Tokens(output=totals.output))] if totals.output else []
+    for kind, name in (("in", "input"), ("cr", "cache_read"), ("cw", "cache_write_5m")):
+        sizes = grown_chunks(getattr(totals, name))
+        rows += [(f"{key}:{kind}:{n}", Tokens(**{name: size})) for n, size in enumerate(sizes)]
+    return rows
+
+
 def event_key(*parts: object) -> str:
     """A stable key from the facts that name one call."""
     return hashlib.sha1("|".join(map(str, parts)).encode(), usedforsecurity=False).hexdigest()
