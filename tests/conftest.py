@@ -160,6 +160,7 @@ AGENT_FOLDERS: dict[str, str] = {
     "COST_MCP_COPILOT_OTEL_DIR": "copilot-otel",
     "COST_MCP_CODEBUFF_DIRS": "codebuff",
     "CRUSH_GLOBAL_DATA": "crush",
+    "OPENCLAW_STATE_DIR": "openclaw",
 }
 """Every variable that moves another coding agent's folder, and its folder under a test's root:
 the one list the tests' environments (``isolation``, the servers' and laptops' environments) take,
@@ -172,6 +173,7 @@ def isolation(root: Path) -> tuple[dict[str, str], list[str]]:
     agents' folders, provider keys, a team server) reaches them. The ``home`` fixture's, and a
     module's server that outlives one test (tests/web/test_team.py: ``onlooked``)."""
     unset = [*provider_env_names(), "CLINE_SESSION_DATA_DIR", "COPILOT_OTEL_FILE_EXPORTER_PATH", "QWEN_HOME"]
+    unset += ["CLAWDBOT_STATE_DIR", "OPENCLAW_HOME"]  # OpenClaw's other names for its folders
     unset.append("CODEBUFF_DATA_DIR")  # ccusage's name for Codebuff's folder, which cost-mcp takes too
     # A developer's shell may point at a real team server: tests never push there.
     unset += [n for n in os.environ if n.upper().startswith("COST_MCP_TEAM_")]

@@ -84,7 +84,7 @@ OTel (``sources.claude_code.SOURCE`` and ``store.otel.CLAUDE_SOURCE``, spelled o
 the unchanged call needs nothing else from either module; a test checks they agree)."""
 LOG_SOURCES = (
     "claude_code", "codex", "gemini_cli", "opencode", "amp", "copilot_cli", "cline", "roo_code", "kilo_code",
-    "qwen_code", "goose", "pi", "kimi_cli", "hermes", "codebuff", "crush",
+    "qwen_code", "goose", "pi", "kimi_cli", "hermes", "codebuff", "crush", "openclaw",
 )  # fmt: skip
 """Every log reader's source, Claude Code's first (``sources.agents.SOURCES`` after it, spelled out
 as CLAUDE_CODE_SOURCES is: importing the agents' parsers would slow every call; a test checks)."""

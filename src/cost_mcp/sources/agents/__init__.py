@@ -21,6 +21,7 @@ from cost_mcp.sources.agents import (
     goose,
     hermes,
     kimi,
+    openclaw,
     opencode,
     pi,
     qwen_code,
@@ -44,6 +45,7 @@ AGENTS: tuple[AgentLog, ...] = (
     hermes.LOG,
     codebuff.LOG,
     crush.LOG,
+    openclaw.LOG,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}
