@@ -270,6 +270,14 @@ def install(state: Path) -> Path:
     write(sessions(state) / f"{S1}.jsonl.bak.{archived(T0 + 500_000)}", [header(S1, T0), stray])
     write(sessions(state) / "sessions.json.bak.1795683600000", [stray])
     (sessions(state) / "sessions.json").write_text(json.dumps({"agent:main:main": {"sessionId": S1}}))
+    # A turn OpenClaw's CLI backend answered by running Claude Code: Claude Code logs it itself.
+    write(
+        sessions(state, "coder") / f"{S2}.jsonl",
+        [
+            header(S2, T0 + 3_000_000, CODER),
+            call("d1", T0 + 3_001_000, usage(40, 60, cost=0.00102), SONNET, "claude-cli", "cli"),
+        ],
+    )
     write(
         sessions(state, "coder") / f"{S3}.jsonl",
         [
@@ -338,8 +346,8 @@ def test_transcripts_give_each_call_once_hidden_calls_included_and_openclaws_cos
     install(home / "openclaw")
     got = scan(settings)
     assert ledger(settings) == expected(CALLS)
-    # The live transcript, its checkpoint, the reset one and the other agent's: nothing else.
-    assert got.files_seen == 4 and got.events_added == len(CALLS) and not got.skipped
+    # The live transcript, its checkpoint, the reset one and the other agent's two: nothing else.
+    assert got.files_seen == 5 and got.events_added == len(CALLS) and not got.skipped
     # The checkpoint's two copies were seen and counted once.
     assert got.events_seen == len(CALLS) + 2
     assert dict(got.unpriced) == {"qwen3-coder:30b": 1}

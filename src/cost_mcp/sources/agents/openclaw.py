@@ -50,6 +50,10 @@ _CHECKPOINT = re.compile(
     r"\.checkpoint\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.jsonl$", re.I
 )
 
+CLI_BACKENDS = frozenset({"claude-cli", "codex-cli"})
+"""OpenClaw's bundled CLI backends (its text-only fallback runs Claude Code's or Codex's own CLI):
+a turn answered through one is a call those CLIs log themselves, where cost-mcp reads it (as
+``claude-code`` or ``codex``); stored here as well, it would count twice."""
 _MARKS = (b'{"type":"session"', b'"usage', b'-usage"', b'"model_change"', b'"model-snapshot"')
 """What a line that matters holds: anything else is not decoded."""
 
@@ -150,6 +154,9 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
             return None
         if not isinstance(message, dict):
             return "invalid_fields"
+    provider = message.get("provider") or state.get("provider")
+    if isinstance(provider, str) and provider.strip().lower() in CLI_BACKENDS:
+        return None  # the CLI's own logs hold the call, and are read as its agent's
     return pi.assistant_call(
         message,
         entry.get("timestamp"),
