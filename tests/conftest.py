@@ -162,6 +162,7 @@ AGENT_FOLDERS: dict[str, str] = {
     "CRUSH_GLOBAL_DATA": "crush",
     "COST_MCP_DROID_SESSIONS_DIRS": "droid",
     "KILO_DATA_DIR": "kilo",
+    "OPENCLAW_STATE_DIR": "openclaw",
 }
 """Every variable that moves another coding agent's folder, and its folder under a test's root:
 the one list the tests' environments (``isolation``, the servers' and laptops' environments) take,
@@ -174,6 +175,7 @@ def isolation(root: Path) -> tuple[dict[str, str], list[str]]:
     agents' folders, provider keys, a team server) reaches them. The ``home`` fixture's, and a
     module's server that outlives one test (tests/web/test_team.py: ``onlooked``)."""
     unset = [*provider_env_names(), "CLINE_SESSION_DATA_DIR", "COPILOT_OTEL_FILE_EXPORTER_PATH", "QWEN_HOME"]
+    unset += ["CLAWDBOT_STATE_DIR", "OPENCLAW_HOME"]  # OpenClaw's other names for its folders
     unset.append("CODEBUFF_DATA_DIR")  # ccusage's name for Codebuff's folder, which cost-mcp takes too
     unset.append("DROID_SESSIONS_DIR")  # ccusage's name for Droid's folders, which cost-mcp takes too
     # A developer's shell may point at a real team server: tests never push there.

@@ -208,6 +208,13 @@ class Settings(BaseSettings):
         description="Kilo CLI's data folder (ccusage's KILO_DATA_DIR; Kilo itself follows XDG_DATA_HOME); "
         "default kilo in XDG_DATA_HOME, else ~/.local/share/kilo.",
     )
+    openclaw_state_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENCLAW_STATE_DIR", "CLAWDBOT_STATE_DIR"),
+        description="OpenClaw's state folder (OPENCLAW_STATE_DIR, or CLAWDBOT_STATE_DIR, as OpenClaw "
+        "reads them), whose agents/*/sessions is read; default ~/.openclaw, else the first of "
+        "~/.clawdbot, ~/.moldbot, ~/.moltbot that exists (~ being OPENCLAW_HOME when set).",
+    )
     sync_ttl_seconds: int = Field(default=900, ge=0)
     sync_skip: str = Field(
         default="",
@@ -551,6 +558,21 @@ class Settings(BaseSettings):
             local = os.environ.get("LOCALAPPDATA")
             return (Path(local) if local else Path.home() / "AppData" / "Local") / "crush"
         return Path.home() / ".local" / "share" / "crush"
+
+    def openclaw_state_path(self) -> Path:
+        """OpenClaw's state folder, as its ``resolveStateDir`` finds it: OPENCLAW_STATE_DIR (or
+        CLAWDBOT_STATE_DIR), else ``~/.openclaw`` when it exists, else the first of its legacy
+        folders that does, else ``~/.openclaw``; ``~`` is OPENCLAW_HOME when set (its own ``~``
+        being the user's home), as OpenClaw's ``resolveRequiredHomeDir`` reads it."""
+        explicit = os.environ.get("OPENCLAW_HOME", "").strip()
+        home = Path(explicit).expanduser() if explicit else Path.home()
+        override = (self.openclaw_state_dir or "").strip()
+        if override == "~" or override.startswith("~/"):
+            return home / override[2:]
+        if override:
+            return Path(override).absolute()
+        folders = [home / name for name in (".openclaw", ".clawdbot", ".moldbot", ".moltbot")]
+        return next((f for f in folders if f.exists()), folders[0])
 
     def vscode_user_paths(self) -> list[Path]:
         """VS Code user folders (``.../User``): COST_MCP_VSCODE_USER_DIRS, else every editor's default

@@ -85,7 +85,7 @@ the unchanged call needs nothing else from either module; a test checks they agr
 LOG_SOURCES = (
     "claude_code", "codex", "gemini_cli", "opencode", "amp", "copilot_cli", "cline", "roo_code", "kilo_code",
     "qwen_code", "goose", "pi", "kimi_cli", "hermes", "codebuff", "crush",
-    "droid", "kilo_cli",
+    "droid", "kilo_cli", "openclaw",
 )  # fmt: skip
 """Every log reader's source, Claude Code's first (``sources.agents.SOURCES`` after it, spelled out
 as CLAUDE_CODE_SOURCES is: importing the agents' parsers would slow every call; a test checks)."""

@@ -23,6 +23,7 @@ from cost_mcp.sources.agents import (
     hermes,
     kilo_cli,
     kimi,
+    openclaw,
     opencode,
     pi,
     qwen_code,
@@ -48,6 +49,7 @@ AGENTS: tuple[AgentLog, ...] = (
     crush.LOG,
     droid.LOG,
     kilo_cli.LOG,
+    openclaw.LOG,
 )
 SOURCES: tuple[str, ...] = tuple(a.source for a in AGENTS)
 LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}

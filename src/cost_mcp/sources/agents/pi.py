@@ -27,6 +27,7 @@ the session that made the call (a copy is stamped before its file's session bega
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -53,7 +54,7 @@ AGENT = "pi"
 SOURCE = "pi"
 MAX_TS_MS = 32_503_680_000_000  # 3000-01-01: later stamps are not real calls
 MAX_ID_CHARS = 256
-_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+DECODER = msgspec.json.Decoder(float_hook=Decimal)
 """Numbers with a fraction as Decimal from their own text: ``cost.total`` is money, never a float."""
 _PROMPT_INCLUSIVE_APIS = frozenset({"google-generative-ai", "google-vertex"})
 """pi-ai APIs that log Gemini's ``promptTokenCount`` (cached tokens inside) as ``input``."""
@@ -107,6 +108,18 @@ def _reported(cost: object) -> int | None:
     return to_nanos(total)
 
 
+def take_header(entry: dict[str, object], state: dict[str, object]) -> None:
+    """A session header (``{"type": "session", "id", "timestamp", "cwd"}``): the first one in a file
+    sets its session, its folder (the project) and when it began."""
+    if "session" in state:
+        return
+    session, cwd = entry.get("id"), entry.get("cwd")
+    state["session"] = session[:MAX_ID_CHARS] if isinstance(session, str) and session else ""
+    # The folder as Claude Code's calls store it (their cwd), so one folder is one project.
+    state["project"] = cwd if isinstance(cwd, str) else ""
+    state["started_ms"] = epoch_ms(entry.get("timestamp")) or 0
+
+
 def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     """One session entry: the header sets the file's session and folder; an assistant message with
     usage is one call."""
@@ -114,29 +127,54 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     if not header and b'"usage"' not in raw:
         return None  # user messages, tool results, labels, compactions: no call
     try:
-        entry = _DECODER.decode(raw)
+        entry = DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         return "truncated" if "truncated" in str(exc) else "malformed"
     if not isinstance(entry, dict):
         return "malformed"
     state = ctx.state
     if entry.get("type") == "session":
-        if "session" not in state:  # the first header is the file's
-            session, cwd = entry.get("id"), entry.get("cwd")
-            state["session"] = session[:MAX_ID_CHARS] if isinstance(session, str) and session else ""
-            # The folder as Claude Code's calls store it (their cwd), so one folder is one project.
-            state["project"] = cwd if isinstance(cwd, str) else ""
-            state["started_ms"] = epoch_ms(entry.get("timestamp")) or 0
+        take_header(entry, state)
         return None
     message = entry.get("message")
     if entry.get("type") != "message" or not isinstance(message, dict) or message.get("role") != "assistant":
         return None
+    return assistant_call(
+        message,
+        entry.get("timestamp"),
+        agent=AGENT,
+        session=str(state.get("session") or _session_of(ctx.path)),
+        project=str(state.get("project") or ""),
+        started_ms=int(str(state.get("started_ms") or 0)),
+        pricing=pricing_provider,
+    )
+
+
+def assistant_call(
+    message: dict[str, object],
+    entry_stamp: object,
+    *,
+    agent: str,
+    session: str,
+    project: str,
+    started_ms: int,
+    pricing: Callable[[str, str], str],
+    fallback: tuple[object, object] = (None, None),
+) -> Parsed:
+    """One pi-ai ``AssistantMessage`` (Pi's, or an agent built on Pi's session files: OpenClaw) as
+    the call it logged: its usage in the ledger's kinds, its own cost kept as reported, stamped by
+    its ``timestamp`` (ms) or else its entry's ``entry_stamp`` (ISO). ``fallback``: the model and
+    provider a message without its own is under (OpenClaw's last ``model_change``). A call stamped
+    before its file's session began (``started_ms``) is a fork's copy of it."""
     usage = message.get("usage")
     if usage is None:
         return None
-    model, provider = message.get("model"), message.get("provider")
+    model = message.get("model") or fallback[0]
+    provider = message.get("provider")
+    if provider is None:
+        provider = fallback[1]
     ts = message.get("timestamp")
-    ts_ms = ts if isinstance(ts, int) and not isinstance(ts, bool) else epoch_ms(entry.get("timestamp"))
+    ts_ms = ts if isinstance(ts, int) and not isinstance(ts, bool) else epoch_ms(entry_stamp)
     if (
         not isinstance(usage, dict)
         or not isinstance(model, str)
@@ -170,15 +208,15 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     model, provider = model[:MAX_ID_CHARS], provider.strip().lower()[:MAX_ID_CHARS]
     return [
         AgentEvent(
-            key=event_key(AGENT, ts_ms, provider, model, inp, out, read, write),
+            key=event_key(agent, ts_ms, provider, model, inp, out, read, write),
             ts_ms=ts_ms,
-            provider=pricing_provider(provider, model),
+            provider=pricing(provider, model),
             model=model,
-            session_id=str(state.get("session") or _session_of(ctx.path)),
-            project=str(state.get("project") or ""),
+            session_id=session,
+            project=project,
             tokens=Tokens(input=inp, output=out, cache_read=read, cache_write_5m=write),
             # A fork copies its parent's calls, made before the fork's own session began.
-            replayed=ts_ms < int(str(state.get("started_ms") or 0)),
+            replayed=ts_ms < started_ms,
             reported_cost_nanos=reported,
         )
     ]
