@@ -422,4 +422,5 @@ LOG = AgentLog(
     database_suffixes=(".db",),
     read_database=read_database,
     accept=lambda path: Path(path).name == DATABASE,
+    inside=lambda settings: settings.hermes_root_path(),
 )

@@ -183,6 +183,10 @@ class AgentLog:
     holding: str = ""
     """A text the saved parser state (compact JSON) holds while :attr:`finish` has something to give:
     checked on each unchanged file without decoding its state."""
+    inside: Callable[[Settings], Path] | None = None
+    """For an agent whose roots are files found through links it does not own (Hermes's profiles,
+    ``profiles/*/state.db``): the folder each must resolve inside to be read, as a link found by a
+    walk must (else counted as ``link_outside``). Default: each root is its own boundary."""
     renamed_projects: Callable[[Path, dict[str, object], Counter[str]], dict[str, str]] | None = None
     """For a root, the scan's shared dict (:attr:`FileContext.shared`) and its count of files passed
     over (:attr:`FileContext.passed_over`): projects this agent's calls may be stored under that
@@ -521,8 +525,12 @@ def scan(
         writer = _Writer(conn, fmt, pricer, stats)
         suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
         seen: set[str] = set()
+        inside = fmt.inside(settings) if fmt.inside is not None and roots is None else None
         for root in folders:
-            for path, st in logfiles.walk(root, suffixes, stats.skipped, stats.errors, accept=fmt.accept):
+            walked = logfiles.walk(
+                root, suffixes, stats.skipped, stats.errors, inside=inside, accept=fmt.accept
+            )
+            for path, st in walked:
                 if path in seen or (fmt.accept is not None and not fmt.accept(path)):
                     continue
                 seen.add(path)
