@@ -4,6 +4,7 @@ breaking the line Claude Code shows."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -140,3 +141,24 @@ def test_a_folder_name_sqlite_reads_as_a_uri_neither_leaves_a_file_nor_opens_ano
     assert json.loads(ran.stdout)["total_usd"] == 1, ran.stdout
     assert _cli("doctor", env=env).returncode in (0, 1)
     assert sorted(p.name for p in root.iterdir()) == sorted([ledger.parent.name, opencode.name])
+
+
+def test_a_pipe_beside_an_agents_database_is_named_not_waited_on(home: Path) -> None:
+    """A FIFO named ``sessions.db-journal`` beside Goose's database: SQLite opens a rollback journal
+    it finds beside a database to see whether it is hot, and opening a pipe waits for a writer, so
+    every refresh (the MCP server's tools, ``report``) hung for good. The database is left unread,
+    named with its pipe; its calls are read once the pipe is gone."""
+    folder = home / "goose" / "data" / "sessions"
+    folder.mkdir(parents=True)
+    db = sqlite3.connect(folder / "sessions.db")
+    db.execute("CREATE TABLE sessions (id TEXT PRIMARY KEY)")
+    db.commit()
+    db.close()
+    pipe = folder / "sessions.db-journal"
+    os.mkfifo(pipe)
+    ran = _cli("report", "--json", env={})
+    assert ran.returncode == 0, ran.stderr
+    assert f"{pipe} is not a regular file" in " ".join(ran.stdout.split()), ran.stdout
+    pipe.unlink()
+    again = _cli("report", "--json", env={})
+    assert again.returncode == 0 and "sessions.db-journal" not in again.stdout, again.stdout

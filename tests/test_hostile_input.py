@@ -426,3 +426,18 @@ async def test_megabyte_filter_values_are_answered_at_once_without_echoing_them(
         ]
         * 5
     )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("argument", ["paths", "forget"])
+async def test_a_log_path_with_a_nul_character_is_refused_saying_why(
+    home: Path, client: Client, argument: str
+) -> None:
+    """A path a model sent with a NUL in it: no file can be named so, and the path checks raised
+    Python's ValueError, which the model was told as "Error executing tool" with no reason (and the
+    server logged as a crash). Now refused naming the argument, before any look at the disk."""
+    folder = str(home / "claude" / "projects")
+    result = await client.call_tool("ingest_claude_code_logs", {argument: [f"{folder}/p\x00x"]})
+    assert result.is_error is True
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert f"{argument}: " in text and "holds a NUL character (\\u0000); send it without" in text, text

@@ -644,3 +644,47 @@ def test_a_hermes_database_replaced_by_an_older_copy_is_neither_lost_nor_counted
     assert (restored.events_added, restored.skipped, restored.errors) == (0, {}, [])
     assert _stored(settings) == before
     assert _tokens_by_model(before) == {SONNET: (60_000, 0, 0, 2_000), FLASH: (5_000, 0, 0, 50)}
+
+
+def test_a_profile_linked_out_of_hermes_home_is_counted_not_read(home: Path, settings: Settings) -> None:
+    """``profiles/<name>`` a symlink to a folder outside Hermes's home (another user's Hermes, any
+    ``state.db`` a hostile tree points at): its database was read and its calls counted as this
+    user's, where every other reader passes such a link over. Now counted as ``link_outside``, never
+    opened; the profile beside it is read as before."""
+    own = _db(home / "hermes" / "profiles" / "work" / hermes.DATABASE)
+    _session(own, "mine")
+    _main(own, "mine", (1_000, 100, 0, 0))
+    own.close()
+    elsewhere = _db(home / "someone-else" / ".hermes" / hermes.DATABASE)
+    _session(elsewhere, "theirs")
+    _main(elsewhere, "theirs", (50_000, 5_000, 0, 0))
+    elsewhere.close()
+    (home / "hermes" / "profiles" / "stolen").symlink_to(home / "someone-else" / ".hermes")
+    conn = connect(settings.db)
+    scan = agents.scan(conn, hermes.LOG, settings, Pricer())
+    conn.close()
+    assert (dict(scan.skipped), scan.errors) == ({"link_outside": 1}, [])
+    assert {r[7] for r in _stored(settings).values()} == {"work/mine"}
+
+
+def test_a_profile_linked_to_another_inside_hermes_home_is_read_once(home: Path, settings: Settings) -> None:
+    """``profiles/alias`` a symlink to ``profiles/work`` (or to the home itself): the one database was
+    read under both names, its session ids prefixed with each, so every call counted twice. Now a
+    database is read once, under its own folder's name, as a walk reads a linked file once."""
+    own = _db(home / "hermes" / "profiles" / "work" / hermes.DATABASE)
+    _session(own, "mine")
+    _main(own, "mine", (1_000, 100, 0, 0))
+    own.close()
+    main = _home_db(home)
+    _session(main, "default")
+    _main(main, "default", (2_000, 200, 0, 0))
+    main.close()
+    (home / "hermes" / "profiles" / "alias").symlink_to(home / "hermes" / "profiles" / "work")
+    (home / "hermes" / "profiles" / "again").symlink_to(home / "hermes")
+    conn = connect(settings.db)
+    scan = agents.scan(conn, hermes.LOG, settings, Pricer())
+    conn.close()
+    assert (dict(scan.skipped), scan.errors) == ({}, [])
+    stored = _stored(settings)
+    assert sorted({str(r[7]) for r in stored.values()}) == ["default", "work/mine"]
+    assert _tokens_by_model(stored) == {SONNET: (3_000, 0, 0, 300)}

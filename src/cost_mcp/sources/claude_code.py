@@ -1956,6 +1956,7 @@ def ingest(
     no roots and the caller can say how to configure them. ``left`` hears what is still to read as
     the read goes (:data:`LeftCallback`).
     """
+    refuse_nul("paths", paths or ())
     if paths and confined:
         confine(paths, settings.claude_roots())
     targets = targets_for([Path(p) for p in paths]) if paths else default_targets(settings.claude_roots())
@@ -2049,6 +2050,14 @@ def _result(roots: list[str], stats: ScanStats, forgotten: ForgetReport | None =
 # --- which paths, and undoing one ----------------------------------------------------------------
 
 
+def refuse_nul(name: str, paths: Iterable[str]) -> None:
+    """InvalidInputError when a path (of the argument ``name``) holds a NUL: no file is named so, and
+    every look at it (``realpath``, ``stat``) raised ValueError, which a model was told as an
+    unexplained "Error executing tool"."""
+    if any("\x00" in raw for raw in paths):
+        raise InvalidInputError(f"{name}: a path holds a NUL character (\\u0000); send it without")
+
+
 def confine(paths: Sequence[str], roots: Sequence[Path]) -> None:
     """Raise InvalidInputError unless every path lies inside one of the configured Claude folders.
 
@@ -2125,6 +2134,7 @@ def forget(
     files shared with others stays counted, one they alone held is gone. The rollup is rebuilt for
     every quarter-hour touched.
     """
+    refuse_nul("forget", paths)
     for raw in paths:
         if not utf8(raw) or not raw.strip():
             raise InvalidInputError(f"{raw[:200]!r} is not a usable path")

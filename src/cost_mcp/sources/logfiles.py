@@ -125,7 +125,8 @@ def walk(
 ) -> Iterator[tuple[str, os.stat_result]]:
     """Every file below ``root`` whose name ends in one of ``suffixes``, with its stat.
 
-    A ``root`` that is itself a file is yielded when its name has such a suffix. Names that are not
+    A ``root`` that is itself a file is yielded when its name has such a suffix (and, with
+    ``inside`` given, it resolves inside that: else counted as ``link_outside``). Names that are not
     valid UTF-8 are counted in ``skipped`` as ``undecodable_name`` and left out; so are symlinks
     leading out of ``inside`` (default: ``root``; as it resolves), as ``link_outside``, and names
     that are not regular files (pipes, sockets, devices, broken links), as ``not_a_file``. Folder
@@ -139,6 +140,10 @@ def walk(
     """
     if root.is_file():
         if root.name.endswith(suffixes):
+            if inside is not None and not read_through(str(root), boundary(inside)):
+                if skipped is not None and (accept is None or accept(str(root))):
+                    skipped["link_outside"] += 1
+                return
             with contextlib.suppress(OSError):
                 yield str(root), root.stat()
         return

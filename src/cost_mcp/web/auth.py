@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import anyio.to_thread
@@ -162,6 +163,12 @@ class TeamTokenVerifier:
         if not isinstance(member, str) or "@" not in member:
             logger.info("JWT refused: no %r claim with an email address", s.jwt_member_claim)
             return None
+        if s.jwt_member_claim == "email" and unverified_email(claims):
+            # Where users write their own address (Auth0 and Cognito sign-ups, Entra ID's mutable
+            # email), one the provider says it did not check is anyone's to claim, an admin's too.
+            # A provider that does not say (access tokens often carry no such claim) is believed.
+            logger.info("JWT refused: its issuer did not verify the email address (email_verified)")
+            return None
         member = member.strip().lower()
         role = "admin" if member in self.admins else "member"
         return AccessToken(
@@ -172,6 +179,13 @@ class TeamTokenVerifier:
             subject=str(claims.get("sub") or member),
             claims={"member": member, "role": role},
         )
+
+
+def unverified_email(claims: Mapping[str, Any]) -> bool:
+    """Whether a JWT's issuer says it did not verify its ``email``: ``email_verified`` false, as the
+    JSON boolean OpenID Connect specifies or the string some issuers send (Cognito's "false")."""
+    said = claims.get("email_verified")
+    return said is False or (isinstance(said, str) and said.strip().lower() == "false")
 
 
 def jwt_configured(settings: Settings) -> bool:

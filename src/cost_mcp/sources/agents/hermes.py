@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -104,7 +105,20 @@ def roots(settings: Settings) -> list[Path]:
         )
     except OSError:
         profiles = []
-    return [home / DATABASE, *profiles]
+    return _once([home / DATABASE, *profiles])
+
+
+def _once(paths: Sequence[Path]) -> list[Path]:
+    """``paths`` with each database once: a profile folder that is a link to another profile (or to
+    the home) would give its database a second name, and every call in it a second, prefixed id.
+    The database's own path is kept (a profile's name is its folder's), as a walk keeps a file
+    found both by its path and through a link; a link leading out of the home is kept, for the
+    scan to count as such."""
+    own: dict[str, Path] = {}
+    for path in sorted(paths, key=lambda p: p.parent.is_symlink()):  # stable: own paths first
+        own.setdefault(os.path.realpath(path), path)
+    kept = set(own.values())
+    return [p for p in paths if p in kept]
 
 
 def _provider(billing: object, model: str) -> str:
@@ -408,4 +422,5 @@ LOG = AgentLog(
     database_suffixes=(".db",),
     read_database=read_database,
     accept=lambda path: Path(path).name == DATABASE,
+    inside=lambda settings: settings.hermes_root_path(),
 )

@@ -37,6 +37,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
@@ -48,7 +49,7 @@ from typing import BinaryIO, Literal, TypeVar
 
 from cost_mcp import tokens
 from cost_mcp.config import Settings
-from cost_mcp.files import open_regular_file
+from cost_mcp.files import NotRegularFileError, open_regular_file
 from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens, claude_provider, provider_models
@@ -182,6 +183,10 @@ class AgentLog:
     holding: str = ""
     """A text the saved parser state (compact JSON) holds while :attr:`finish` has something to give:
     checked on each unchanged file without decoding its state."""
+    inside: Callable[[Settings], Path] | None = None
+    """For an agent whose roots are files found through links it does not own (Hermes's profiles,
+    ``profiles/*/state.db``): the folder each must resolve inside to be read, as a link found by a
+    walk must (else counted as ``link_outside``). Default: each root is its own boundary."""
     renamed_projects: Callable[[Path, dict[str, object], Counter[str]], dict[str, str]] | None = None
     """For a root, the scan's shared dict (:attr:`FileContext.shared`) and its count of files passed
     over (:attr:`FileContext.passed_over`): projects this agent's calls may be stored under that
@@ -520,8 +525,12 @@ def scan(
         writer = _Writer(conn, fmt, pricer, stats)
         suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
         seen: set[str] = set()
+        inside = fmt.inside(settings) if fmt.inside is not None and roots is None else None
         for root in folders:
-            for path, st in logfiles.walk(root, suffixes, stats.skipped, stats.errors, accept=fmt.accept):
+            walked = logfiles.walk(
+                root, suffixes, stats.skipped, stats.errors, inside=inside, accept=fmt.accept
+            )
+            for path, st in walked:
                 if path in seen or (fmt.accept is not None and not fmt.accept(path)):
                     continue
                 seen.add(path)
@@ -768,7 +777,12 @@ def read_agent_database(
     as read, its change would wait for the agent's next write, unsaid. A database with no table
     yet (the agent made it and has not set it up) is ``None``: nothing to miss. Anything else
     SQLite refuses (another schema, not a database) is ``"malformed"``: counted, never fatal.
+
+    A database, or a journal beside it, that is not a regular file is an error of this scan naming
+    it (``NotRegularFileError``), never opened: SQLite opens a rollback journal it finds to see
+    whether it is hot, and a FIFO put there made that open wait for a writer, hanging every refresh.
     """
+    _check_database_files(path)
     conn = sqlite3.connect(sqlite_uri(path), uri=True, timeout=1.0)
     try:
         return read(conn)
@@ -782,6 +796,32 @@ def read_agent_database(
         return "malformed"
     finally:
         conn.close()
+
+
+SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
+"""The files SQLite opens beside a database (its real path, links resolved) when they exist."""
+
+
+def _check_database_files(path: str) -> None:
+    """NotRegularFileError unless ``path`` (links followed, as the walk judged it) is a regular file
+    and each of SQLite's side files beside it is absent or a regular file (not a link either: SQLite
+    would follow it wherever it leads). Checked just before opening; the walk checked the database."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise NotRegularFileError(errno.EINVAL, "not a regular file (a pipe, socket or device)", path)
+    real = os.path.realpath(path)
+    for suffix in SQLITE_SIDE_FILES:
+        try:
+            mode = os.lstat(real + suffix).st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(mode):
+            side = real + suffix
+            raise NotRegularFileError(
+                errno.EINVAL,
+                f"not read: {side} is not a regular file (a pipe, socket, device or link), and SQLite "
+                "would open it",
+                path,
+            )
 
 
 _CHANGED = "seen"

@@ -1,0 +1,131 @@
+"""Who a team server takes an identity provider's JWT for, against a real ``cost-mcp serve --http``.
+
+The member is the token's ``email`` claim; at many identity providers (Auth0 and Cognito sign-ups,
+Entra ID's mutable ``email``) a user writes that address themselves, and the provider says whether
+it checked it (``email_verified``). An unchecked address is anyone's to claim, an admin's included.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from cost_mcp.store import connect
+from tests.web.test_team import _env, _free_port, _made_server_ledger, _start, _stop
+
+ISSUER = "https://idp.example.com/"
+AUDIENCE = "cost-mcp"
+ADMIN = "boss@example.com"
+
+
+class _Idp:
+    """An identity provider's signing key, its JWKS served on 127.0.0.1, and tokens it signs."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+
+        class Jwks(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.jwks_url = f"http://127.0.0.1:{self.http.server_address[1]}/jwks.json"
+
+    def token(self, email: str, **claims: Any) -> str:
+        base = {"iss": ISSUER, "aud": AUDIENCE, "email": email, "sub": "u1", "exp": int(time.time()) + 600}
+        return jwt.encode({**base, **claims}, self.key, algorithm="RS256", headers={"kid": "k1"})
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.fixture
+def served(home: Path, sqlite_template: Path) -> Iterator[tuple[_Idp, str, Path | str]]:
+    """A team server process that takes the identity provider's JWTs (no tokens of its own)."""
+    idp = _Idp()
+    server_db = _made_server_ledger(home, sqlite_template)
+    port = _free_port()
+    env = _env(
+        home,
+        server_db,
+        COST_MCP_JWT_ISSUER=ISSUER,
+        COST_MCP_JWT_AUDIENCE=AUDIENCE,
+        COST_MCP_JWT_JWKS_URL=idp.jwks_url,
+        COST_MCP_JWT_ADMINS=ADMIN,
+    )
+    proc = _start(env, port, home / "server.log")
+    try:
+        yield idp, f"http://127.0.0.1:{port}", server_db
+    finally:
+        _stop(proc)
+        idp.close()
+
+
+def _row(message_id: str) -> dict[str, object]:
+    return {
+        "source": "record_usage",
+        "message_id": message_id,
+        "ts_ms": int(time.time() * 1000) - 60_000,
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "input_tokens": 1000,
+    }
+
+
+def test_an_email_the_identity_provider_did_not_verify_is_no_one(
+    served: tuple[_Idp, str, Path | str],
+) -> None:
+    """A JWT whose provider says it did not verify the address (``email_verified`` false, as a JSON
+    boolean or Cognito's string) opened the admin's dashboard when the address was the admin's, and
+    pushed calls under another member's name: now refused (401) like a token of no one. A verified
+    address, or a provider that does not say (access tokens often carry no ``email_verified``), is
+    the member as before."""
+    idp, base, server_db = served
+
+    def budgets(bearer: str) -> int:
+        answer = httpx2.get(
+            f"{base}/api/budgets", headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"}
+        )
+        return answer.status_code
+
+    def push(bearer: str, message_id: str) -> int:
+        answer = httpx2.post(
+            f"{base}/api/push",
+            json={"rows": [_row(message_id)]},
+            headers={"Authorization": f"Bearer {bearer}"},
+        )
+        return answer.status_code
+
+    assert budgets(idp.token(ADMIN, email_verified=False)) == 401
+    assert budgets(idp.token(ADMIN, email_verified="false")) == 401
+    assert push(idp.token("ana@example.com", email_verified=False), "forged") == 401
+    assert budgets(idp.token(ADMIN, email_verified=True)) == 200
+    assert budgets(idp.token(ADMIN)) == 200
+    assert push(idp.token("ana@example.com", email_verified="true"), "verified") == 200
+    assert push(idp.token("bob@example.com"), "unsaid") == 200
+    conn = connect(server_db)
+    try:
+        stored = conn.execute("SELECT message_id, member FROM usage_events ORDER BY message_id").fetchall()
+    finally:
+        conn.close()
+    assert [tuple(r) for r in stored] == [("unsaid", "bob@example.com"), ("verified", "ana@example.com")]
