@@ -455,8 +455,7 @@ Example: session_usage()\
                         },
                         "agent": {
                             "type": "string",
-                            "description": "Whose sessions: claude-code (default), codex, gemini-cli, opencode, amp, copilot-cli, cline, roo-code, kilo-code, qwen-code, goose, pi, kimi-cli, hermes, codebuff, crush, droid, kilo-cli.",
-                            "description": "Whose sessions: claude-code (default), codex, gemini-cli, opencode, amp, copilot-cli, cline, roo-code, kilo-code, qwen-code, goose, pi, kimi-cli, hermes, codebuff, crush, openclaw.",
+                            "description": "Whose sessions: claude-code (default), codex, gemini-cli, opencode, amp, copilot-cli, cline, roo-code, kilo-code, qwen-code, goose, pi, kimi-cli, hermes, codebuff, crush, droid, kilo-cli, openclaw.",
                         },
                     },
                     "additionalProperties": False,
