@@ -34,11 +34,11 @@ from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
-    AgentLog,
     FileContext,
     Parsed,
     SkipReason,
     count,
+    database_log,
     read_agent_database,
     sqlite_busy,
 )
@@ -326,16 +326,13 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
     return found
 
 
-LOG = AgentLog(
-    agent=AGENT,
-    label="OpenCode",
-    source=SOURCE,
-    roots=roots,
-    line_suffixes=(),
-    parse_line=lambda raw, ctx: None,
+LOG = database_log(
+    AGENT,
+    "OpenCode",
+    SOURCE,
+    roots,
+    read_database,
+    accept,
     document_suffixes=(".json",),
     parse_document=parse_document,
-    database_suffixes=(".db",),
-    read_database=read_database,
-    accept=accept,
 )
