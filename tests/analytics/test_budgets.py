@@ -21,6 +21,7 @@ from cost_mcp.analytics.alerts import take_alerts
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import Budget, BudgetScope, RecordResult
+from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import alerts as alert_store
@@ -698,8 +699,9 @@ def test_record_usage_takes_a_back_dated_call_only_from_budgets_whose_period_hol
     assert record("now", None) == (Decimal(5), Decimal(4))
 
 
-def test_record_usage_rejects_a_future_timestamp(conn: Conn) -> None:
-    with pytest.raises(InvalidInputError, match="future"):
+def test_record_usage_rejects_a_call_dated_more_than_a_day_ahead_and_says_what_to_fix(conn: Conn) -> None:
+    now = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    with pytest.raises(InvalidInputError) as refused:
         record_call(
             conn,
             Pricer(),
@@ -707,8 +709,60 @@ def test_record_usage_rejects_a_future_timestamp(conn: Conn) -> None:
             model=SONNET,
             tokens=Tokens(input=1),
             agent="a",
-            timestamp=datetime(2099, 1, 1, tzinfo=UTC),
+            timestamp=now + timedelta(days=1, minutes=1),
+            now=now,
         )
+    assert str(refused.value) == (
+        "timestamp 2026-11-23T10:01:00+00:00 is more than a day after this server's clock "
+        "(2026-11-22T10:00:00.000Z): check the date, time and timezone of the machine that made the "
+        "call, or omit timestamp for a call just made"
+    )
+    assert conn.execute("SELECT count(*) FROM usage_events").fetchone()[0] == 0
+
+
+def test_record_usage_stores_a_call_from_a_clock_ahead_at_its_arrival_as_a_push_does(
+    conn: Conn, settings: Settings
+) -> None:
+    """A laptop whose clock runs 20 minutes fast: its agent's reports were refused ("in the
+    future") and lost, where a push or an OTLP event from it is stored at its arrival with a
+    warning. record_usage follows the same rule (periods.arrival_time)."""
+    pricer = Pricer()
+    day_budget(conn, "5")
+
+    def record(request_id: str, ahead: timedelta) -> tuple[RecordResult, int]:
+        before = datetime.now(UTC)
+        result = agents.record_usage(
+            conn,
+            settings,
+            pricer,
+            provider="openai",
+            model=FLAT,
+            tokens=Tokens(input=400_000),  # $1.00
+            agent="bot",
+            request_id=request_id,
+            timestamp=datetime.now(UTC) + ahead,
+        )
+        [ts_ms] = conn.execute(
+            "SELECT ts_ms FROM usage_events WHERE message_id = ?", (request_id,)
+        ).fetchone()
+        assert to_ms(before) <= ts_ms <= to_ms(datetime.now(UTC))  # at its arrival, not its own date
+        return result, ts_ms
+
+    fast, _ = record("fast-clock", timedelta(minutes=20))
+    assert fast.recorded and fast.cost_usd == Decimal(1)
+    [ahead] = [w for w in fast.warnings if "after this server's clock" in w]
+    assert ahead.endswith(
+        "stored at the time the server received it, since no call happens later; check the date and "
+        "time of the machine that made the call"
+    )
+    # It counts today, where it was made: the budget took it, and says so.
+    [daily] = fast.budgets
+    assert (daily.remaining_before_usd, daily.remaining_after_usd) == (Decimal(5), Decimal(4))
+    # A clock a few seconds or minutes ahead is drift, not worth a word: stored at arrival, silently.
+    drift, _ = record("drift", timedelta(minutes=3))
+    assert drift.recorded and not [w for w in drift.warnings if "clock" in w]
+    [state] = budgets.budget_status(conn, settings).budgets
+    assert state.remaining_usd == Decimal(3)
 
 
 class _Hook(BaseHTTPRequestHandler):
