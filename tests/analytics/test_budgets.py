@@ -930,6 +930,39 @@ def test_a_budgets_spent_says_how_much_is_billed_estimated_and_seat_fees(
     assert sum(states["api"].spent_by_basis.values()) == states["api"].spent_usd
 
 
+def test_a_budgets_spent_by_basis_counts_the_unpriced_calls_beside_each_basis(
+    conn: Conn, settings: Settings
+) -> None:
+    """A budget whose estimated calls all have no known price read "estimated: $0" in
+    spent_by_basis, as if they cost nothing, where get_spend's by_basis has unpriced_by_basis beside
+    it. The budget says the same, from the same split."""
+    from cost_mcp.analytics.spend import Filters, get_spend
+    from cost_mcp.store import write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    nov3 = int(datetime(2026, 11, 3, tzinfo=UTC).timestamp() * 1000)
+    with write_transaction(conn):
+        bill = Bucket(nov3, nov3 + DAY_MS, cost_nanos=12_345_000_000, model=SONNET)
+        replace_range(conn, "anthropic", "cost", nov3, nov3 + DAY_MS, [bill])
+    for i in range(2):
+        record_call(
+            conn, Pricer(), provider="openai", model="gpt-mystery", tokens=Tokens(input=10), agent="bot",
+            request_id=f"r{i}", timestamp=datetime(2026, 11, 9, 1, tzinfo=UTC),
+            now=datetime(2026, 11, 9, 2, tzinfo=UTC),
+        )  # fmt: skip
+    budget = budgets.set_budget(conn, "api", Decimal(150), "month", BudgetScope())
+    now = datetime(2026, 11, 10, 0, tzinfo=UTC)
+    [state] = budgets.budget_status(conn, settings, now=now).budgets
+    assert state.spent_by_basis == {"billed": Decimal("12.345"), "estimated": Decimal(0)}
+    assert state.unpriced_by_basis == {"estimated": 2}
+    assert state.unpriced_requests == 2
+    spend = get_spend(
+        conn, settings, budgets.budget_period(budget, settings, now), (), Filters(), take_alerts=False,
+        today=now.date(),
+    )  # fmt: skip
+    assert (spend.by_basis, spend.unpriced_by_basis) == (state.spent_by_basis, state.unpriced_by_basis)
+
+
 def test_a_project_budget_names_the_calls_a_workspace_bill_stands_for(conn: Conn, settings: Settings) -> None:
     """Once a provider's bill is a day's total, the estimates of that day's calls count nothing, and
     a bill by workspace (Anthropic's) or without a project names no project: a project budget then

@@ -236,13 +236,9 @@ def get_spend(
         shown, attribution = _group(slices, dims, settings, window, merge_models=not models_as_logged)
     # A row of unpriced calls only (cost null) adds nothing: the total is of what has a price.
     total = sum((r.cost_usd or Decimal(0) for r in shown.rows), Decimal(0))
-    by_basis: dict[str, Decimal] = defaultdict(Decimal)
-    # Beside each basis's amount, the calls it leaves out: a basis of unpriced calls only read "$0".
-    unpriced_by_basis: dict[str, int] = defaultdict(int)
-    for r in shown.rows:
-        by_basis[r.basis] += r.cost_usd or Decimal(0)
-        if r.unpriced_requests:
-            unpriced_by_basis[r.basis] += r.unpriced_requests
+    by_basis, unpriced_by_basis = split_by_basis(
+        (r.basis, r.cost_usd or Decimal(0), r.unpriced_requests) for r in shown.rows
+    )
     # read once: the warnings and the result show it
     statuses = source_statuses(conn, settings, members=filters.members)
     # A member's warnings say of each source what their sources[] says (catchup.envelope): whether
@@ -302,8 +298,8 @@ def get_spend(
         period=period_info(p),
         total_usd=total,
         unpriced_requests=sum(unpriced_by_basis.values()),
-        by_basis=dict(by_basis),
-        unpriced_by_basis=dict(unpriced_by_basis),
+        by_basis=by_basis,
+        unpriced_by_basis=unpriced_by_basis,
         group_by=list(dims),
         rows=shown.rows,
         attribution=attribution.rows,
@@ -465,18 +461,36 @@ def count(layers: Layers, settings: Settings, filters: Filters) -> list[_Slice]:
     return layers.slices
 
 
+def split_by_basis(parts: Iterable[tuple[str, Decimal, int]]) -> tuple[dict[str, Decimal], dict[str, int]]:
+    """(basis, amount, unpriced calls) parts as amounts by basis and, beside them, the calls each
+    leaves out (bases that have any): one way for get_spend's ``by_basis`` and a budget's
+    ``spent_by_basis``, where a basis of unpriced calls only read "$0" with nothing beside it."""
+    amounts: dict[str, Decimal] = defaultdict(Decimal)
+    unpriced: dict[str, int] = defaultdict(int)
+    for basis, amount, calls in parts:
+        amounts[basis] += amount
+        if calls:
+            unpriced[basis] += calls
+    return dict(amounts), dict(unpriced)
+
+
 @dataclass(frozen=True)
 class SpendTotal:
     """What :func:`spend_totals` gives per question: exactly get_spend's total, by basis, and the
-    calls that could not be priced."""
+    calls that could not be priced, by basis."""
 
     total_usd: Decimal
     by_basis: dict[str, Decimal]
-    unpriced_requests: int
+    unpriced_by_basis: dict[str, int]
     set_aside_usd: Decimal = Decimal(0)
     """Estimates of calls in scope that count nothing because a provider's report is their day's
     total, on the days none of that report's rows match the filters (a bill by workspace matches
     no project; a bill is no local source)."""
+
+    @property
+    def unpriced_requests(self) -> int:
+        """Calls with no known price, of every basis."""
+        return sum(self.unpriced_by_basis.values())
 
 
 def spend_totals(
@@ -523,18 +537,17 @@ def spend_totals(
             if within.has(s) and _in_scope(s, f) and (not local_only or s.layer == LOCAL_LAYER)
         ]
         kept = count(Layers(mine, {} if local_only else layers.rules), settings, f)
-        counted = [s for s in kept if not s.excluded]
-        by_basis: dict[str, Decimal] = defaultdict(Decimal)
-        for s in counted:
-            by_basis[s.basis] += from_nanos(s.cost_nanos)
+        by_basis, unpriced_by_basis = split_by_basis(
+            (s.basis, from_nanos(s.cost_nanos), s.unpriced) for s in kept if not s.excluded
+        )
         # Only where no row of the report counts in scope: a bill row the scope keeps (a source
         # scope naming "<provider>-costs", a model the bill names) stands for those calls.
         aside = sum(_set_aside_unreplaced(kept).values())
         out.append(
             SpendTotal(
                 total_usd=sum(by_basis.values(), Decimal(0)),
-                by_basis=dict(by_basis),
-                unpriced_requests=sum(s.unpriced for s in counted),
+                by_basis=by_basis,
+                unpriced_by_basis=unpriced_by_basis,
                 set_aside_usd=from_nanos(aside),
             )
         )
