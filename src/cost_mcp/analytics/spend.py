@@ -252,10 +252,16 @@ def get_spend(
     warnings += zone_notes(p.tz, p.start_ms)
     if not local_only:
         warnings += _not_usd_warnings(told, settings, p)
-    if filters.models:
-        warnings += _models_only_estimated(slices)
-    if filters.projects or filters.sources:
-        warnings += _split_only_estimated(slices, filters)
+    if filters.models or filters.projects or filters.sources:
+        # By session the local calls are rows, not slices: what the filter keeps of them is read
+        # by day, as the warnings need it (they said nothing of a bill's day by session).
+        filtered = (
+            [*slices, *_local_by_day(conn, settings, p, filters, layers.rules)] if by_session else slices
+        )
+        if filters.models:
+            warnings += _models_only_estimated(filtered)
+        if filters.projects or filters.sources:
+            warnings += _split_only_estimated(filtered, filters)
     warnings += stale_push_warnings(conn, p.end_ms, filters.members)
     warnings += copies_removed_notes(told)
     warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms, filters.members)
@@ -1700,6 +1706,35 @@ def _session_rows(
         through=attributed[6],
     )
     return shown, attribution, facts
+
+
+def _local_by_day(
+    conn: Conn,
+    settings: Settings,
+    p: Period,
+    filters: Filters,
+    rules: dict[tuple[str, int], coverage.DayRule],
+) -> list[_Slice]:
+    """Stand-in local slices of ``group_by=["session"]``, whose local rows are grouped in SQL: one
+    per provider, model and UTC day the filters keep, counted or set aside as the session rows
+    are (:func:`_local_rules`), with their cost only: what the filter warnings read."""
+    local_rules = _local_rules(rules, settings)
+    reasons = [None, *(rule.reason for rule in local_rules)]
+    found = session_rows.class_sums(
+        conn,
+        lo_qh=p.start_ms // QH_MS,
+        hi_qh=-(-p.end_ms // QH_MS),
+        mode=settings.cost_mode,
+        filters=filters.column_filters(),
+        rules=local_rules,
+    )
+    out: list[_Slice] = []
+    for provider, model, day, cls, nanos in found:
+        stand_in = _fact(model, 0, 0)
+        stand_in.provider, stand_in.utc_day, stand_in.cost_nanos = provider, day, nanos
+        stand_in.excluded = reasons[cls]
+        out.append(stand_in)
+    return out
 
 
 def _fact(model: str, unpriced: int, tokens: int) -> _Slice:
