@@ -963,6 +963,51 @@ def test_a_budgets_spent_by_basis_counts_the_unpriced_calls_beside_each_basis(
     assert (spend.by_basis, spend.unpriced_by_basis) == (state.spent_by_basis, state.unpriced_by_basis)
 
 
+def test_record_usage_on_a_billed_day_takes_nothing_from_remaining_as_check_budget_says(
+    conn: Conn, settings: Settings
+) -> None:
+    """On a day openai's bill is the total, a recorded call's estimate is set aside (the bill counts
+    it): record_usage said the call took its $1 of the budget (remaining_before_usd $1 above
+    remaining_after_usd), while check_budget right after read the same remaining as before it."""
+    from cost_mcp.store import write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    budget = day_budget(conn, "20")
+    today = to_ms(datetime.now(UTC)) // DAY_MS * DAY_MS
+    with write_transaction(conn):
+        bill = Bucket(today, today + DAY_MS, cost_nanos=9_000_000_000, model=FLAT)
+        replace_range(conn, "openai", "cost", today, today + DAY_MS, [bill])
+    assert budgets.budget_period(budget, settings, datetime.now(UTC)).start_ms == today  # a UTC day
+    result = agents.record_usage(
+        conn,
+        settings,
+        Pricer(),
+        provider="openai",
+        model=FLAT,
+        tokens=Tokens(input=400_000),  # $1.00
+        agent="bot",
+        request_id="billed-day",
+    )
+    assert result.recorded and result.cost_usd == Decimal(1)
+    [daily] = result.budgets
+    assert (daily.remaining_before_usd, daily.remaining_after_usd) == (Decimal(11), Decimal(11))
+    check = budgets.check_budget(conn, settings, Decimal(0), provider="openai", agent="bot")
+    assert [c.remaining_before_usd for c in check.budgets] == [Decimal(11)]
+    # A call of a provider no bill covers still takes its cost, as before.
+    other = agents.record_usage(
+        conn,
+        settings,
+        Pricer(),
+        provider="anthropic",
+        model=SONNET,
+        tokens=Tokens(input=100_000),  # $0.30 at $3 per million
+        agent="bot",
+        request_id="estimated-day",
+    )
+    [daily] = other.budgets
+    assert (daily.remaining_before_usd, daily.remaining_after_usd) == (Decimal(11), Decimal("10.7"))
+
+
 def test_a_project_budget_names_the_calls_a_workspace_bill_stands_for(conn: Conn, settings: Settings) -> None:
     """Once a provider's bill is a day's total, the estimates of that day's calls count nothing, and
     a bill by workspace (Anthropic's) or without a project names no project: a project budget then

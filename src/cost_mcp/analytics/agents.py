@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from cost_mcp.analytics import alerts, budgets, vocabulary
 from cost_mcp.analytics.budgets import Unread
+from cost_mcp.analytics.spend import local_call_counts
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import Budget, BudgetCheck, CheckResult, RecordResult
@@ -380,6 +381,7 @@ def record_usage(
     alerts.fire_alerts(conn, settings, states=current, now=now)
     states: list[BudgetCheck] = []
     names = vocabulary.project_aliases(conn, project) if project else frozenset[str]()
+    counted: bool | None = None  # whether the call took its cost from its budgets: read once, if asked
     for budget, state in zip(every, current, strict=True):
         if budgets.applies(
             budget.scope,
@@ -395,7 +397,13 @@ def record_usage(
             # A back-dated call counts in the period it was made in: not a day budget's today.
             period = budgets.budget_period(budget, settings, now)
             in_period = period.start_ms <= ts_ms < period.end_ms
-            added = cost if recorded and cost is not None and in_period else Decimal(0)
+            if counted is None and in_period:
+                # Nothing on a day a provider's bill is the total (the bill counts it, not the
+                # estimate): remaining_before_usd read the call's cost more than check_budget did.
+                counted = (
+                    recorded and cost is not None and local_call_counts(conn, settings, provider_id, ts_ms)
+                )
+            added = cost if counted and cost is not None and in_period else Decimal(0)
             states.append(
                 BudgetCheck(
                     name=budget.name,

@@ -419,6 +419,24 @@ def day_rules(conn: Conn, settings: Settings, p: Period) -> dict[tuple[str, int]
     )
 
 
+def local_call_counts(conn: Conn, settings: Settings, provider: str, ts_ms: int) -> bool:
+    """Whether a call recorded on this machine (record_usage's) by ``provider`` at ``ts_ms`` counts
+    in totals and budgets by its estimate, as :func:`_apply_precedence` decides: not when a
+    provider's report is its UTC day's total (the report counts it; the estimate only attributes),
+    nor for a provider whose data only attribute."""
+    if provider in ATTRIBUTION_ONLY:
+        return False
+    day = ts_ms // DAY_MS
+    rule = coverage.rules(
+        conn,
+        day * DAY_MS,
+        (day + 1) * DAY_MS,
+        skip_sources=_not_spend_sources(settings),
+        cost_mode=settings.cost_mode,
+    ).get((provider, day))
+    return rule is None or rule.top is None
+
+
 def _not_spend_sources(settings: Settings) -> tuple[str, ...]:
     """The local sources whose calls are not spend (Claude Code covered by a subscription)."""
     return ("claude_code",) if settings.claude_code_billing == "subscription" else ()
