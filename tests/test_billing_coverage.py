@@ -208,6 +208,12 @@ def test_a_model_the_bill_has_no_row_of_says_where_its_estimate_went(
         "total, and that report has no row of this model, so it counts $0 here (listed under "
         "attribution); anthropic's total for those days is right, only its split by model lacks it"
     ) in sonnet.warnings
+    # By session too, where the local calls are grouped in SQL (it said nothing).
+    by_session = get_spend(conn, keys, p, ["session"], Filters(models=["claude-sonnet-4-5"]))
+    assert by_session.total_usd == Decimal(0)
+    assert [w for w in by_session.warnings if "its estimated use" in w] == [
+        w for w in sonnet.warnings if "its estimated use" in w
+    ]
     opus_only = get_spend(conn, keys, p, ["model"], Filters(models=["claude-opus-4-1"]))
     assert opus_only.total_usd == Decimal(1)
     assert not [w for w in opus_only.warnings if "its estimated use" in w]
@@ -593,6 +599,31 @@ def test_a_project_or_source_filter_says_where_the_estimates_a_bill_replaced_wen
     both = get_spend(conn, keys, p, [], Filters(sources=["claude_code", "anthropic-costs"]))
     assert both.total_usd == Decimal("1.018")
     assert not [w for w in both.warnings if "of estimated use" in w]
+
+
+def test_spend_by_session_says_where_the_estimates_a_bill_replaced_went_as_other_groupings_do(
+    home: Path, conn: Conn, keys: Settings
+) -> None:
+    """By session, the local calls are grouped in SQL, not read as slices: a project or source
+    filter on Anthropic's billed Nov 3 said nothing of the call the bill replaced, where every other
+    grouping says where its estimate went (a model filter's case:
+    test_a_model_the_bill_has_no_row_of_says_where_its_estimate_went)."""
+    billed_nov3_beside_calls_nov3_and_nov4(home, conn, keys)
+    p = resolve(keys, None, "2026-11-01", "2026-11-05", None)
+    for f in (
+        Filters(projects=["-home-dev-app"]),
+        Filters(sources=["claude_code"]),
+    ):
+        by_session = get_spend(conn, keys, p, ["session"], f)
+        by_day = get_spend(conn, keys, p, ["day"], f)
+        aside = [w for w in by_day.warnings if "counts $0 here" in w]
+        assert len(aside) == 1, by_day.warnings
+        assert [w for w in by_session.warnings if "counts $0 here" in w] == aside
+        assert by_session.total_usd == by_day.total_usd == Decimal("0.018")
+    # A filter the bill's rows pass counts them: nothing is missing, by session either.
+    both = get_spend(conn, keys, p, ["session"], Filters(sources=["claude_code", "anthropic-costs"]))
+    assert both.total_usd == Decimal("1.018")
+    assert not [w for w in both.warnings if "counts $0 here" in w]
 
 
 def test_a_source_budget_says_where_the_estimates_a_bill_replaced_went(

@@ -288,6 +288,10 @@ async def test_the_summary_resource_labels_a_budget_spent_in_part_on_unpriced_ca
     [row] = [r for r in out.splitlines() if r.startswith("monthly")]
     assert code == 0 and "+ unpriced" in row
     assert line.startswith("monthly: $0.0045 + unpriced of $150.00 per month"), line
+    # Its percent is a lower bound and what is left an upper one, marked alike everywhere: the
+    # summary read "(0.0%)" as a sure figure where the CLI read "≥0.0".
+    assert line.startswith("monthly: $0.0045 + unpriced of $150.00 per month (≥0.0%), ok"), line
+    assert "$0.0045 + unpriced ≤$150.00 ≥0.0 ok" in " ".join(row.split()), row
 
 
 @pytest.mark.usefixtures("home")

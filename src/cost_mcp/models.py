@@ -1031,7 +1031,13 @@ class BudgetState(Result):
     spent_by_basis: dict[str, USD] = Field(
         default_factory=dict,
         description="spent_usd split by basis: billed (a provider's bill), estimated (tokens x list price), "
-        "subscription (seat fees, when the budget counts them); the parts add up to spent_usd.",
+        "subscription (seat fees, when the budget counts them); the parts add up to spent_usd. Of priced "
+        "calls only: a basis in unpriced_by_basis has calls not in its amount, and 0 there means unknown.",
+    )
+    unpriced_by_basis: dict[str, int] = Field(
+        default_factory=dict,
+        description="Calls in scope with no known price per basis (bases that have any): unpriced_requests "
+        "split as spent_by_basis splits spent_usd.",
     )
     remaining_usd: USD
     percent: float

@@ -163,6 +163,17 @@ UNPRICED = "unpriced"
 """How an amount with no known price is shown: never as $0.00."""
 
 
+def bounded(text: str, unpriced: int, *, at_most: bool = False) -> str:
+    """A budget's figure (its percent used, how far over, what is left) marked as the bound it is
+    when ``unpriced`` calls count nothing against the budget: at least (``≥``), or at most (``≤``)
+    for what is left. Its spent amount says the same as :func:`format_cost` does ("$1.09 +
+    unpriced"). One wording for `cost-mcp budget status`, the MCP texts and the dashboard (whose
+    page marks its gauges alike, web/static/app.js)."""
+    if not unpriced:
+        return text
+    return f"{'≤' if at_most else '≥'}{text}"
+
+
 def format_cost(amount: Decimal | None, unpriced: int = 0, places: int = 2) -> str:
     """Human display of a cost that may be unknown in part: ``unpriced`` when nothing of it has a
     price (``amount`` None, or 0 with ``unpriced`` calls), ``$1.23 + unpriced`` when some calls have

@@ -21,6 +21,7 @@ from cost_mcp.analytics.alerts import take_alerts
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.models import Budget, BudgetScope, RecordResult
+from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import alerts as alert_store
@@ -698,8 +699,9 @@ def test_record_usage_takes_a_back_dated_call_only_from_budgets_whose_period_hol
     assert record("now", None) == (Decimal(5), Decimal(4))
 
 
-def test_record_usage_rejects_a_future_timestamp(conn: Conn) -> None:
-    with pytest.raises(InvalidInputError, match="future"):
+def test_record_usage_rejects_a_call_dated_more_than_a_day_ahead_and_says_what_to_fix(conn: Conn) -> None:
+    now = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    with pytest.raises(InvalidInputError) as refused:
         record_call(
             conn,
             Pricer(),
@@ -707,8 +709,60 @@ def test_record_usage_rejects_a_future_timestamp(conn: Conn) -> None:
             model=SONNET,
             tokens=Tokens(input=1),
             agent="a",
-            timestamp=datetime(2099, 1, 1, tzinfo=UTC),
+            timestamp=now + timedelta(days=1, minutes=1),
+            now=now,
         )
+    assert str(refused.value) == (
+        "timestamp 2026-11-23T10:01:00+00:00 is more than a day after this server's clock "
+        "(2026-11-22T10:00:00.000Z): check the date, time and timezone of the machine that made the "
+        "call, or omit timestamp for a call just made"
+    )
+    assert conn.execute("SELECT count(*) FROM usage_events").fetchone()[0] == 0
+
+
+def test_record_usage_stores_a_call_from_a_clock_ahead_at_its_arrival_as_a_push_does(
+    conn: Conn, settings: Settings
+) -> None:
+    """A laptop whose clock runs 20 minutes fast: its agent's reports were refused ("in the
+    future") and lost, where a push or an OTLP event from it is stored at its arrival with a
+    warning. record_usage follows the same rule (periods.arrival_time)."""
+    pricer = Pricer()
+    day_budget(conn, "5")
+
+    def record(request_id: str, ahead: timedelta) -> tuple[RecordResult, int]:
+        before = datetime.now(UTC)
+        result = agents.record_usage(
+            conn,
+            settings,
+            pricer,
+            provider="openai",
+            model=FLAT,
+            tokens=Tokens(input=400_000),  # $1.00
+            agent="bot",
+            request_id=request_id,
+            timestamp=datetime.now(UTC) + ahead,
+        )
+        [ts_ms] = conn.execute(
+            "SELECT ts_ms FROM usage_events WHERE message_id = ?", (request_id,)
+        ).fetchone()
+        assert to_ms(before) <= ts_ms <= to_ms(datetime.now(UTC))  # at its arrival, not its own date
+        return result, ts_ms
+
+    fast, _ = record("fast-clock", timedelta(minutes=20))
+    assert fast.recorded and fast.cost_usd == Decimal(1)
+    [ahead] = [w for w in fast.warnings if "after this server's clock" in w]
+    assert ahead.endswith(
+        "stored at the time the server received it, since no call happens later; check the date and "
+        "time of the machine that made the call"
+    )
+    # It counts today, where it was made: the budget took it, and says so.
+    [daily] = fast.budgets
+    assert (daily.remaining_before_usd, daily.remaining_after_usd) == (Decimal(5), Decimal(4))
+    # A clock a few seconds or minutes ahead is drift, not worth a word: stored at arrival, silently.
+    drift, _ = record("drift", timedelta(minutes=3))
+    assert drift.recorded and not [w for w in drift.warnings if "clock" in w]
+    [state] = budgets.budget_status(conn, settings).budgets
+    assert state.remaining_usd == Decimal(3)
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -874,6 +928,84 @@ def test_a_budgets_spent_says_how_much_is_billed_estimated_and_seat_fees(
     }
     assert states["api"].spent_by_basis == {"billed": Decimal("12.345"), "estimated": Decimal(6)}
     assert sum(states["api"].spent_by_basis.values()) == states["api"].spent_usd
+
+
+def test_a_budgets_spent_by_basis_counts_the_unpriced_calls_beside_each_basis(
+    conn: Conn, settings: Settings
+) -> None:
+    """A budget whose estimated calls all have no known price read "estimated: $0" in
+    spent_by_basis, as if they cost nothing, where get_spend's by_basis has unpriced_by_basis beside
+    it. The budget says the same, from the same split."""
+    from cost_mcp.analytics.spend import Filters, get_spend
+    from cost_mcp.store import write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    nov3 = int(datetime(2026, 11, 3, tzinfo=UTC).timestamp() * 1000)
+    with write_transaction(conn):
+        bill = Bucket(nov3, nov3 + DAY_MS, cost_nanos=12_345_000_000, model=SONNET)
+        replace_range(conn, "anthropic", "cost", nov3, nov3 + DAY_MS, [bill])
+    for i in range(2):
+        record_call(
+            conn, Pricer(), provider="openai", model="gpt-mystery", tokens=Tokens(input=10), agent="bot",
+            request_id=f"r{i}", timestamp=datetime(2026, 11, 9, 1, tzinfo=UTC),
+            now=datetime(2026, 11, 9, 2, tzinfo=UTC),
+        )  # fmt: skip
+    budget = budgets.set_budget(conn, "api", Decimal(150), "month", BudgetScope())
+    now = datetime(2026, 11, 10, 0, tzinfo=UTC)
+    [state] = budgets.budget_status(conn, settings, now=now).budgets
+    assert state.spent_by_basis == {"billed": Decimal("12.345"), "estimated": Decimal(0)}
+    assert state.unpriced_by_basis == {"estimated": 2}
+    assert state.unpriced_requests == 2
+    spend = get_spend(
+        conn, settings, budgets.budget_period(budget, settings, now), (), Filters(), take_alerts=False,
+        today=now.date(),
+    )  # fmt: skip
+    assert (spend.by_basis, spend.unpriced_by_basis) == (state.spent_by_basis, state.unpriced_by_basis)
+
+
+def test_record_usage_on_a_billed_day_takes_nothing_from_remaining_as_check_budget_says(
+    conn: Conn, settings: Settings
+) -> None:
+    """On a day openai's bill is the total, a recorded call's estimate is set aside (the bill counts
+    it): record_usage said the call took its $1 of the budget (remaining_before_usd $1 above
+    remaining_after_usd), while check_budget right after read the same remaining as before it."""
+    from cost_mcp.store import write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    budget = day_budget(conn, "20")
+    today = to_ms(datetime.now(UTC)) // DAY_MS * DAY_MS
+    with write_transaction(conn):
+        bill = Bucket(today, today + DAY_MS, cost_nanos=9_000_000_000, model=FLAT)
+        replace_range(conn, "openai", "cost", today, today + DAY_MS, [bill])
+    assert budgets.budget_period(budget, settings, datetime.now(UTC)).start_ms == today  # a UTC day
+    result = agents.record_usage(
+        conn,
+        settings,
+        Pricer(),
+        provider="openai",
+        model=FLAT,
+        tokens=Tokens(input=400_000),  # $1.00
+        agent="bot",
+        request_id="billed-day",
+    )
+    assert result.recorded and result.cost_usd == Decimal(1)
+    [daily] = result.budgets
+    assert (daily.remaining_before_usd, daily.remaining_after_usd) == (Decimal(11), Decimal(11))
+    check = budgets.check_budget(conn, settings, Decimal(0), provider="openai", agent="bot")
+    assert [c.remaining_before_usd for c in check.budgets] == [Decimal(11)]
+    # A call of a provider no bill covers still takes its cost, as before.
+    other = agents.record_usage(
+        conn,
+        settings,
+        Pricer(),
+        provider="anthropic",
+        model=SONNET,
+        tokens=Tokens(input=100_000),  # $0.30 at $3 per million
+        agent="bot",
+        request_id="estimated-day",
+    )
+    [daily] = other.budgets
+    assert (daily.remaining_before_usd, daily.remaining_after_usd) == (Decimal(11), Decimal("10.7"))
 
 
 def test_a_project_budget_names_the_calls_a_workspace_bill_stands_for(conn: Conn, settings: Settings) -> None:

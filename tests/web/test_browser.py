@@ -206,7 +206,7 @@ def test_a_budget_crossing_shows_on_the_gauge(page: Any, served: Served) -> None
     assert page.locator('[data-budget="daily-cap"]').get_attribute("data-status") == "exceeded"
     # daily-cap counts every call, the unpriced one too: shown beside the amount, not as nothing.
     cap = page.locator('[data-budget="daily-cap"]').inner_text()
-    assert "1 unpriced spent" in cap and "+ unpriced calls" in cap
+    assert "$10.00 + 1 unpriced spent" in cap and "+ unpriced calls" in cap
     assert "unpriced" not in gauge.inner_text()
     assert page.locator('[data-budget="monthly"]').get_attribute("data-status") in ("ok", "forecast_exceeded")
     assert gauge.get_attribute("data-status") == "warning"
@@ -246,8 +246,10 @@ def test_a_gauge_with_unpriced_calls_says_its_percent_and_left_are_bounds(page: 
         .get_attribute("aria-label")
         .startswith("reviewer-daily: at least 20% of $5.00")
     )
-    # $10 and an unpriced call of $8: at least $2.00 over.
-    assert "spent (≥125%), ≥$2.00 over" in page.locator('[data-budget="daily-cap"]').inner_text()
+    # $10 and an unpriced call of $8: at least $2.00 over. Its spent is a lower bound too, said as
+    # `cost-mcp budget status` says it: it read "$10.00 1 unpriced spent", an amount that looked whole.
+    cap = page.locator('[data-budget="daily-cap"]').inner_text()
+    assert "$10.00 + 1 unpriced spent (≥125%), ≥$2.00 over" in cap, cap
     # No call of unknown cost: the figures are exact and read so.
     assert "spent (60%), $4.00 left" in page.locator('[data-budget="triage-daily"]').inner_text()
     assert page.errors == []

@@ -10,11 +10,12 @@ from decimal import Decimal
 
 from cost_mcp.analytics import alerts, budgets, vocabulary
 from cost_mcp.analytics.budgets import Unread
+from cost_mcp.analytics.spend import local_call_counts
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError, UnknownModelError
 from cost_mcp.models import Budget, BudgetCheck, CheckResult, RecordResult
 from cost_mcp.money import format_usd, from_nanos, to_nanos
-from cost_mcp.periods import iso_utc, to_ms
+from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens, Unpriced, providers_pricing
 from cost_mcp.sources.reported import SOURCE, normalize_provider, record_call
 from cost_mcp.store import holds as hold_store
@@ -272,7 +273,7 @@ def record_usage(
     whether the answer carries (and marks shown) the budget alerts not shown yet, every budget's;
     not for a team member, whose answer must not name other members' budgets or spend."""
     now = datetime.now(UTC)
-    outcome, call_id, price, _ = record_call(
+    outcome, call_id, price, ts_ms, ahead = record_call(
         conn,
         pricer,
         provider=provider,
@@ -292,6 +293,8 @@ def record_usage(
         release=hold_store.Release(member or "", agent, vocabulary.model_key(model), to_ms(now)),
     )
     warnings: list[str] = [f"priced with an assumption: {a}" for a in price.assumptions] if price else []
+    if ahead and outcome == "recorded":
+        warnings.append(ahead)
     cost: Decimal | None = price.total if price else None
     priced_model = price.model_id if price else None
     recorded = outcome == "recorded"
@@ -354,7 +357,7 @@ def record_usage(
         )
         # A misspelt provider ('opnai') leaves a well-known model unpriced, and out of that
         # provider's budgets: name the provider that prices it, and how to undo this call.
-        elsewhere = pricer.price(tokens, model, None, timestamp or now)
+        elsewhere = pricer.price(tokens, model, None, ms_to_datetime(ts_ms))
         if isinstance(elsewhere, Price) and elsewhere.provider_id != provider_id:
             warnings.append(
                 f"{model!r} has a known price under provider {elsewhere.provider_id!r}: if that is who "
@@ -364,7 +367,7 @@ def record_usage(
         elif not isinstance(elsewhere, Price):
             # A misspelt model ('claude-sonet-4-5') is as unpriced as a real unknown one: name the
             # provider's models it is close to, as `cost-mcp estimate` does, and how to undo this call.
-            here = pricer.price(tokens, model, provider_id, timestamp or now)
+            here = pricer.price(tokens, model, provider_id, ms_to_datetime(ts_ms))
             if isinstance(here, Unpriced) and here.suggestions:
                 close = ", ".join(repr(m) for m in here.suggestions)
                 warnings.append(
@@ -378,6 +381,7 @@ def record_usage(
     alerts.fire_alerts(conn, settings, states=current, now=now)
     states: list[BudgetCheck] = []
     names = vocabulary.project_aliases(conn, project) if project else frozenset[str]()
+    counted: bool | None = None  # whether the call took its cost from its budgets: read once, if asked
     for budget, state in zip(every, current, strict=True):
         if budgets.applies(
             budget.scope,
@@ -392,8 +396,14 @@ def record_usage(
         ):
             # A back-dated call counts in the period it was made in: not a day budget's today.
             period = budgets.budget_period(budget, settings, now)
-            in_period = period.start_ms <= to_ms(timestamp or now) < period.end_ms
-            added = cost if recorded and cost is not None and in_period else Decimal(0)
+            in_period = period.start_ms <= ts_ms < period.end_ms
+            if counted is None and in_period:
+                # Nothing on a day a provider's bill is the total (the bill counts it, not the
+                # estimate): remaining_before_usd read the call's cost more than check_budget did.
+                counted = (
+                    recorded and cost is not None and local_call_counts(conn, settings, provider_id, ts_ms)
+                )
+            added = cost if counted and cost is not None and in_period else Decimal(0)
             states.append(
                 BudgetCheck(
                     name=budget.name,

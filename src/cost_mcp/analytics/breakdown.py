@@ -12,7 +12,7 @@ from cost_mcp.analytics.spend import Filters, get_spend, log_read_warnings, peri
 from cost_mcp.analytics.vocabulary import NOT_REPORTED, model_key
 from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
-from cost_mcp.money import format_cost, format_usd, known_cost
+from cost_mcp.money import bounded, format_cost, format_usd, known_cost
 from cost_mcp.periods import Period, baseline, resolve_period
 from cost_mcp.store.connection import Conn
 
@@ -208,10 +208,11 @@ def summary_text(conn: Conn, settings: Settings, now: datetime | None = None) ->
     if states:
         lines.append("budgets:")
         lines += [
-            # Its calls with no price count nothing against it: "+ unpriced", as budget_status says.
+            # Its calls with no price count nothing against it: "+ unpriced", and its percent is at
+            # least that ("(0.0%)" read as a sure figure), as `cost-mcp budget status` says.
             f"  {st.budget.name}: {format_cost(st.spent_usd, st.unpriced_requests)} of "
             f"{format_usd(st.budget.amount_usd)} per "
-            f"{st.budget.period} ({st.percent}%), {st.status}"
+            f"{st.budget.period} ({bounded(f'{st.percent}%', st.unpriced_requests)}), {st.status}"
             for st in states
         ]
         # Said beside the budget, as budget_status says it: a departed member's budget looks live.

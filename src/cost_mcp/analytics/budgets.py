@@ -416,7 +416,7 @@ def _totals(
     for i, (p, f) in enumerate(questions):
         if f.members:
             r = get_spend(conn, settings, p, (), f, take_alerts=False, today=today)
-            out[i] = SpendTotal(r.total_usd, r.by_basis, sum(row.unpriced_requests for row in r.rows))
+            out[i] = SpendTotal(r.total_usd, r.by_basis, r.unpriced_by_basis)
     return [t for t in out if t is not None]
 
 
@@ -468,6 +468,7 @@ def _state(conn: Conn, budget: Budget, p: Period, now: datetime, result: SpendTo
         timezone=str(p.tz.key),
         spent_usd=spent,
         spent_by_basis=dict(result.by_basis),
+        unpriced_by_basis=dict(result.unpriced_by_basis),
         remaining_usd=budget.amount_usd - spent,
         percent=percent_of(spent, budget.amount_usd),
         projected_usd=max(projected, spent),

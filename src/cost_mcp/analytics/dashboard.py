@@ -23,7 +23,7 @@ from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, Filters, get_spend, res
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import Breakdown, Dashboard, SpendResult, SpendRow
-from cost_mcp.money import format_cost, format_usd, rounding_note, shown_left
+from cost_mcp.money import bounded, format_cost, format_usd, rounding_note, shown_left
 from cost_mcp.periods import Period, resolve_period
 from cost_mcp.store.connection import Conn
 
@@ -164,7 +164,7 @@ def dashboard_text(d: Dashboard) -> str:
             f"{format_cost(st.spent_usd, st.unpriced_requests)} of "
             f"{format_usd(st.budget.amount_usd)} per {st.budget.period} "
             # At least: its calls of no known price count nothing (`cost-mcp budget status`'s "≥").
-            f"({'≥' if st.unpriced_requests else ''}{st.percent}%), projected "
+            f"({bounded(f'{st.percent}%', st.unpriced_requests)}), projected "
             f"{format_cost(st.projected_usd, st.unpriced_requests)} at its average per hour so far, "
             f"{st.status}"
         )

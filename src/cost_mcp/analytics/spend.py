@@ -236,13 +236,9 @@ def get_spend(
         shown, attribution = _group(slices, dims, settings, window, merge_models=not models_as_logged)
     # A row of unpriced calls only (cost null) adds nothing: the total is of what has a price.
     total = sum((r.cost_usd or Decimal(0) for r in shown.rows), Decimal(0))
-    by_basis: dict[str, Decimal] = defaultdict(Decimal)
-    # Beside each basis's amount, the calls it leaves out: a basis of unpriced calls only read "$0".
-    unpriced_by_basis: dict[str, int] = defaultdict(int)
-    for r in shown.rows:
-        by_basis[r.basis] += r.cost_usd or Decimal(0)
-        if r.unpriced_requests:
-            unpriced_by_basis[r.basis] += r.unpriced_requests
+    by_basis, unpriced_by_basis = split_by_basis(
+        (r.basis, r.cost_usd or Decimal(0), r.unpriced_requests) for r in shown.rows
+    )
     # read once: the warnings and the result show it
     statuses = source_statuses(conn, settings, members=filters.members)
     # A member's warnings say of each source what their sources[] says (catchup.envelope): whether
@@ -256,10 +252,16 @@ def get_spend(
     warnings += zone_notes(p.tz, p.start_ms)
     if not local_only:
         warnings += _not_usd_warnings(told, settings, p)
-    if filters.models:
-        warnings += _models_only_estimated(slices)
-    if filters.projects or filters.sources:
-        warnings += _split_only_estimated(slices, filters)
+    if filters.models or filters.projects or filters.sources:
+        # By session the local calls are rows, not slices: what the filter keeps of them is read
+        # by day, as the warnings need it (they said nothing of a bill's day by session).
+        filtered = (
+            [*slices, *_local_by_day(conn, settings, p, filters, layers.rules)] if by_session else slices
+        )
+        if filters.models:
+            warnings += _models_only_estimated(filtered)
+        if filters.projects or filters.sources:
+            warnings += _split_only_estimated(filtered, filters)
     warnings += stale_push_warnings(conn, p.end_ms, filters.members)
     warnings += copies_removed_notes(told)
     warnings += otel_gap_warnings(conn, p.start_ms, p.end_ms, filters.members)
@@ -302,8 +304,8 @@ def get_spend(
         period=period_info(p),
         total_usd=total,
         unpriced_requests=sum(unpriced_by_basis.values()),
-        by_basis=dict(by_basis),
-        unpriced_by_basis=dict(unpriced_by_basis),
+        by_basis=by_basis,
+        unpriced_by_basis=unpriced_by_basis,
         group_by=list(dims),
         rows=shown.rows,
         attribution=attribution.rows,
@@ -417,6 +419,24 @@ def day_rules(conn: Conn, settings: Settings, p: Period) -> dict[tuple[str, int]
     )
 
 
+def local_call_counts(conn: Conn, settings: Settings, provider: str, ts_ms: int) -> bool:
+    """Whether a call recorded on this machine (record_usage's) by ``provider`` at ``ts_ms`` counts
+    in totals and budgets by its estimate, as :func:`_apply_precedence` decides: not when a
+    provider's report is its UTC day's total (the report counts it; the estimate only attributes),
+    nor for a provider whose data only attribute."""
+    if provider in ATTRIBUTION_ONLY:
+        return False
+    day = ts_ms // DAY_MS
+    rule = coverage.rules(
+        conn,
+        day * DAY_MS,
+        (day + 1) * DAY_MS,
+        skip_sources=_not_spend_sources(settings),
+        cost_mode=settings.cost_mode,
+    ).get((provider, day))
+    return rule is None or rule.top is None
+
+
 def _not_spend_sources(settings: Settings) -> tuple[str, ...]:
     """The local sources whose calls are not spend (Claude Code covered by a subscription)."""
     return ("claude_code",) if settings.claude_code_billing == "subscription" else ()
@@ -465,18 +485,36 @@ def count(layers: Layers, settings: Settings, filters: Filters) -> list[_Slice]:
     return layers.slices
 
 
+def split_by_basis(parts: Iterable[tuple[str, Decimal, int]]) -> tuple[dict[str, Decimal], dict[str, int]]:
+    """(basis, amount, unpriced calls) parts as amounts by basis and, beside them, the calls each
+    leaves out (bases that have any): one way for get_spend's ``by_basis`` and a budget's
+    ``spent_by_basis``, where a basis of unpriced calls only read "$0" with nothing beside it."""
+    amounts: dict[str, Decimal] = defaultdict(Decimal)
+    unpriced: dict[str, int] = defaultdict(int)
+    for basis, amount, calls in parts:
+        amounts[basis] += amount
+        if calls:
+            unpriced[basis] += calls
+    return dict(amounts), dict(unpriced)
+
+
 @dataclass(frozen=True)
 class SpendTotal:
     """What :func:`spend_totals` gives per question: exactly get_spend's total, by basis, and the
-    calls that could not be priced."""
+    calls that could not be priced, by basis."""
 
     total_usd: Decimal
     by_basis: dict[str, Decimal]
-    unpriced_requests: int
+    unpriced_by_basis: dict[str, int]
     set_aside_usd: Decimal = Decimal(0)
     """Estimates of calls in scope that count nothing because a provider's report is their day's
     total, on the days none of that report's rows match the filters (a bill by workspace matches
     no project; a bill is no local source)."""
+
+    @property
+    def unpriced_requests(self) -> int:
+        """Calls with no known price, of every basis."""
+        return sum(self.unpriced_by_basis.values())
 
 
 def spend_totals(
@@ -523,18 +561,17 @@ def spend_totals(
             if within.has(s) and _in_scope(s, f) and (not local_only or s.layer == LOCAL_LAYER)
         ]
         kept = count(Layers(mine, {} if local_only else layers.rules), settings, f)
-        counted = [s for s in kept if not s.excluded]
-        by_basis: dict[str, Decimal] = defaultdict(Decimal)
-        for s in counted:
-            by_basis[s.basis] += from_nanos(s.cost_nanos)
+        by_basis, unpriced_by_basis = split_by_basis(
+            (s.basis, from_nanos(s.cost_nanos), s.unpriced) for s in kept if not s.excluded
+        )
         # Only where no row of the report counts in scope: a bill row the scope keeps (a source
         # scope naming "<provider>-costs", a model the bill names) stands for those calls.
         aside = sum(_set_aside_unreplaced(kept).values())
         out.append(
             SpendTotal(
                 total_usd=sum(by_basis.values(), Decimal(0)),
-                by_basis=dict(by_basis),
-                unpriced_requests=sum(s.unpriced for s in counted),
+                by_basis=by_basis,
+                unpriced_by_basis=unpriced_by_basis,
                 set_aside_usd=from_nanos(aside),
             )
         )
@@ -1687,6 +1724,35 @@ def _session_rows(
         through=attributed[6],
     )
     return shown, attribution, facts
+
+
+def _local_by_day(
+    conn: Conn,
+    settings: Settings,
+    p: Period,
+    filters: Filters,
+    rules: dict[tuple[str, int], coverage.DayRule],
+) -> list[_Slice]:
+    """Stand-in local slices of ``group_by=["session"]``, whose local rows are grouped in SQL: one
+    per provider, model and UTC day the filters keep, counted or set aside as the session rows
+    are (:func:`_local_rules`), with their cost only: what the filter warnings read."""
+    local_rules = _local_rules(rules, settings)
+    reasons = [None, *(rule.reason for rule in local_rules)]
+    found = session_rows.class_sums(
+        conn,
+        lo_qh=p.start_ms // QH_MS,
+        hi_qh=-(-p.end_ms // QH_MS),
+        mode=settings.cost_mode,
+        filters=filters.column_filters(),
+        rules=local_rules,
+    )
+    out: list[_Slice] = []
+    for provider, model, day, cls, nanos in found:
+        stand_in = _fact(model, 0, 0)
+        stand_in.provider, stand_in.utc_day, stand_in.cost_nanos = provider, day, nanos
+        stand_in.excluded = reasons[cls]
+        out.append(stand_in)
+    return out
 
 
 def _fact(model: str, unpriced: int, tokens: int) -> _Slice:

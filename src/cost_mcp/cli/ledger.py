@@ -27,7 +27,7 @@ from cost_mcp.cli.app import (
     text,
 )
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.money import format_cost, format_usd, shown_left
+from cost_mcp.money import bounded, format_cost, format_usd, shown_left
 
 if TYPE_CHECKING:
     from cost_mcp.config import Settings
@@ -271,8 +271,10 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
             # From the limit and spent as shown, so the three add up ($10.01, $5.00, $5.01). Calls
             # with no known price count nothing: what is left is then at most that, the percent at
             # least this (a budget of unpriced calls only read "left $5.00, 0.0%" as if unused).
-            ("≤" if b.unpriced_requests else "") + format_usd(shown_left(b.budget.amount_usd, b.spent_usd)),
-            ("≥" if b.unpriced_requests else "") + f"{b.percent}",
+            bounded(
+                format_usd(shown_left(b.budget.amount_usd, b.spent_usd)), b.unpriced_requests, at_most=True
+            ),
+            bounded(f"{b.percent}", b.unpriced_requests),
             format_cost(b.projected_usd, b.unpriced_requests),
             b.status.replace("_", " "),  # folds between its words
         )

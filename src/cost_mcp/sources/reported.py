@@ -4,23 +4,37 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from cost_mcp import tokens as token_kinds
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.periods import to_ms
+from cost_mcp.periods import arrival_time, iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.store import holds
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.usage import Recorded, ReportedCall, insert_reported
 
 SOURCE = "record_usage"
-MAX_FUTURE = timedelta(minutes=10)
 MAX_PAST = timedelta(days=366)
 
 
 def normalize_provider(provider: str) -> str:
     """Provider ids as genai-prices and the billing sources name them ('OpenAI' -> 'openai')."""
     return provider.strip().lower()
+
+
+class Stored(NamedTuple):
+    """What :func:`record_call` did with a call."""
+
+    outcome: Recorded
+    call_id: str
+    price: Price | None
+    """None when the call is unpriced."""
+    ts_ms: int
+    """The time it is stored at: its own, or its arrival for one dated after it (a clock ahead)."""
+    ahead: str
+    """What the answer says of a call dated after its arrival by more than clocks drift (stored at
+    its arrival), else empty."""
 
 
 def record_call(
@@ -41,12 +55,14 @@ def record_call(
     service_tier: str | None = None,
     inference_geo: str | None = None,
     release: holds.Release | None = None,
-) -> tuple[Recorded, str, Price | None, int]:
-    """Store one reported call; returns (what storing did, id, price or None when unpriced, ts_ms).
+) -> Stored:
+    """Store one reported call.
 
     Recording the same ``request_id`` again changes nothing (``duplicate``), so an agent can retry
     safely; nor does recording a call the user forgot (``forgotten``: ``cost-mcp reported forget``
-    left a tombstone). Timestamps from the future or more than a year back are rejected as mistakes.
+    left a tombstone). A call dated after ``now`` (the agent's clock ahead of this server's) is
+    stored at ``now``, as a team push or an OTLP event is (:func:`periods.arrival_time`); one dated
+    more than a day ahead, or more than a year back, is rejected as a mistake.
     """
     if not agent.strip():
         # " " passed the argument's minimum length and was stored as an agent no budget, filter or
@@ -56,8 +72,15 @@ def record_call(
     when = timestamp or moment
     if when.tzinfo is None:
         raise InvalidInputError("timestamp needs a timezone, e.g. 2026-11-22T10:15:00Z")
-    if when > moment + MAX_FUTURE:
-        raise InvalidInputError(f"timestamp {when.isoformat()} is in the future; omit it to use now")
+    arrived = arrival_time(to_ms(when), to_ms(moment))
+    if arrived is None:
+        # Refused at ten minutes ahead, a laptop whose clock ran 20 minutes fast lost every call its
+        # agent reported; a day is the window a push or an OTLP exporter has too.
+        raise InvalidInputError(
+            f"timestamp {when.isoformat()} is more than a day after this server's clock "
+            f"({iso_utc(to_ms(moment))}): check the date, time and timezone of the machine that made "
+            "the call, or omit timestamp for a call just made"
+        )
     if when < moment - MAX_PAST:
         # Said with the way forward: the future's error has one ("omit it"), this one had none.
         earliest = (moment - MAX_PAST).isoformat(timespec="seconds")
@@ -103,11 +126,17 @@ def record_call(
             f"provider {provider!r} holds control characters; give a provider id such as openai or anthropic"
         )
     call_id = request_id or f"rec_{uuid.uuid4().hex}"
+    ts_ms, said = arrived
     priced = pricer.price(
-        tokens, model, provider_id, when, speed=speed, service_tier=service_tier, inference_geo=inference_geo
+        tokens,
+        model,
+        provider_id,
+        ms_to_datetime(ts_ms),
+        speed=speed,
+        service_tier=service_tier,
+        inference_geo=inference_geo,
     )
     price = priced if isinstance(priced, Price) else None
-    ts_ms = to_ms(when)
     outcome = insert_reported(
         conn,
         ReportedCall(
@@ -133,4 +162,11 @@ def record_call(
     # The rollup is not rebuilt here: its quarter-hour is marked, and the next answer rebuilds it
     # from its own period on before it checks its filters (vocabulary.read), as for calls received
     # over OTLP or pushed. The budgets record_usage answers with rebuild it from their periods on.
-    return outcome, call_id, price, ts_ms
+    ahead = (
+        f"timestamp {when.isoformat()} is after this server's clock ({iso_utc(ts_ms)}): stored at the "
+        "time the server received it, since no call happens later; check the date and time of the "
+        "machine that made the call"
+        if said
+        else ""
+    )
+    return Stored(outcome, call_id, price, ts_ms, ahead)

@@ -255,3 +255,31 @@ def unpriced_by_model(
         (*case_args, *where_args),
     ).fetchall()
     return [(str(m), int(u), int(t)) for m, cls, u, t in rows if int(cls) == 0]
+
+
+def class_sums(
+    conn: Conn,
+    *,
+    lo_qh: int,
+    hi_qh: int,
+    mode: CostMode,
+    filters: Sequence[tuple[str, Sequence[str]]],
+    rules: Sequence[Attributes],
+) -> list[tuple[str, str, int, int, int]]:
+    """(provider, model, UTC day number, class, cost nano-USD) of the local rows, class as in
+    :func:`session_page` (0: counted, else the 1-based index of the rule they match): what a filter
+    keeps of the estimates a provider's report set aside, for the warnings that say so. One row per
+    provider, model and day, not per session."""
+    where, where_args = _filter_sql(filters)
+    case, case_args = _case(rules)
+    rows = conn.execute(
+        f"""
+        SELECT provider, model, qh / {rollup.QH_PER_DAY} AS day, {case} AS cls,
+               CAST(SUM({mode}_nanos) AS BIGINT)
+        FROM {_source(lo_qh, hi_qh, rules)}
+        WHERE 1 = 1{where}
+        GROUP BY 1, 2, 3, 4
+        """,
+        (*case_args, *where_args),
+    ).fetchall()
+    return [(str(p), str(m), int(d), int(c), int(n or 0)) for p, m, d, c, n in rows]

@@ -35,11 +35,11 @@ from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
-    AgentLog,
     FileContext,
     Parsed,
     SkipReason,
     changed_rows,
+    database_log,
     epoch_number_ms,
     provider_of,
     read_agent_database,
@@ -84,11 +84,6 @@ def roots(settings: Settings) -> list[Path]:
     project's database is in the project, and Crush keeps no other record of where; a folder not
     listed (a Crush older than its project list) is not read."""
     return [settings.crush_data_path(), *_listed(settings)]
-
-
-def accept(path: str) -> bool:
-    """The data folder's database alone (its logs and config are not read)."""
-    return Path(path).name == DATABASE
 
 
 def _project(data_dir: str) -> str:
@@ -193,14 +188,5 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
     return read_agent_database(path, "Crush", read)
 
 
-LOG = AgentLog(
-    agent=AGENT,
-    label="Crush",
-    source=SOURCE,
-    roots=roots,
-    line_suffixes=(),
-    parse_line=lambda raw, ctx: None,
-    database_suffixes=(".db",),
-    read_database=read_database,
-    accept=accept,
-)
+LOG = database_log(AGENT, "Crush", SOURCE, roots, read_database, DATABASE)
+"""A data folder's database alone: its logs and config are not read."""

@@ -30,12 +30,12 @@ from cost_mcp.config import Settings
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
-    AgentLog,
     FileContext,
     Parsed,
     SkipReason,
     changed_rows,
     count,
+    database_log,
     epoch_ms,
     epoch_number_ms,
     grown_rows,
@@ -69,11 +69,6 @@ _DECODER = msgspec.json.Decoder()
 def roots(settings: Settings) -> list[Path]:
     """Goose's sessions folder (:meth:`Settings.goose_sessions_path`)."""
     return [settings.goose_sessions_path()]
-
-
-def accept(path: str) -> bool:
-    """Goose's database alone (its backups and legacy ``.jsonl`` sessions are not read)."""
-    return Path(path).name == DATABASE
 
 
 def _ms(value: object) -> int | None:
@@ -165,14 +160,5 @@ def _marked(values: Sequence[object]) -> tuple[str, str, Callable[[], list[Agent
     return str(row["id"]), mark, lambda: _events(row) or []
 
 
-LOG = AgentLog(
-    agent=AGENT,
-    label="Goose",
-    source=SOURCE,
-    roots=roots,
-    line_suffixes=(),
-    parse_line=lambda raw, ctx: None,
-    database_suffixes=(".db",),
-    read_database=read_database,
-    accept=accept,
-)
+LOG = database_log(AGENT, "Goose", SOURCE, roots, read_database, DATABASE)
+"""Goose's database alone: its backups and legacy ``.jsonl`` sessions are not read."""

@@ -40,12 +40,12 @@ from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.pi import pricing_provider
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
-    AgentLog,
     FileContext,
     Parsed,
     SkipReason,
     changed_rows,
     count,
+    database_log,
     event_key,
     grown_rows,
     read_agent_database,
@@ -412,15 +412,12 @@ def read_database(path: str, ctx: FileContext) -> Parsed:
     return found
 
 
-LOG = AgentLog(
-    agent=AGENT,
-    label="Hermes Agent",
-    source=SOURCE,
-    roots=roots,
-    line_suffixes=(),
-    parse_line=lambda raw, ctx: None,
-    database_suffixes=(".db",),
-    read_database=read_database,
-    accept=lambda path: Path(path).name == DATABASE,
+LOG = database_log(
+    AGENT,
+    "Hermes Agent",
+    SOURCE,
+    roots,
+    read_database,
+    DATABASE,
     inside=lambda settings: settings.hermes_root_path(),
 )

@@ -39,6 +39,7 @@ from cost_mcp.sources.agents.scanner import (
     Parsed,
     SkipReason,
     count,
+    database_log,
     read_agent_database,
     sqlite_busy,
 )
@@ -68,9 +69,6 @@ def accepting(app: str) -> Callable[[str], bool]:
         return f"{Path('storage') / 'message'}" in path
 
     return accept
-
-
-accept = accepting("opencode")
 
 
 Pricing = Callable[[str, str], str]
@@ -360,18 +358,15 @@ def storage_log(
     in a data folder of its own, its files named ``app`` (OpenCode's forks: Kilo CLI's ``kilo.db``):
     read by this module's one reader, as Cline's forks are by Cline's; ``pricing`` names the
     provider a call is stored under (its own gateway's calls under their model's vendor)."""
-    return AgentLog(
-        agent=agent,
-        label=label,
-        source=source,
-        roots=folders,
-        line_suffixes=(),
-        parse_line=lambda raw, ctx: None,
+    return database_log(
+        agent,
+        label,
+        source,
+        folders,
+        lambda path, ctx: read_database(path, ctx, label, pricing),
+        accepting(app),
         document_suffixes=(".json",),
         parse_document=lambda raw, ctx: parse_document(raw, ctx, pricing),
-        database_suffixes=(".db",),
-        read_database=lambda path, ctx: read_database(path, ctx, label, pricing),
-        accept=accepting(app),
     )
 
 

@@ -25,8 +25,8 @@ Code's reader uses too (``sources/logfiles.py``):
   :attr:`AgentLog.copied`), read from its start, deletes the rows of that span it no longer gives,
   which an earlier cost-mcp stored as calls.
 
-Adding an agent is one module that builds an :class:`AgentLog` and one line in
-``sources/agents/__init__.py``.
+Adding an agent is one module that builds an :class:`AgentLog` (:func:`database_log` for one kept
+in the agent's own SQLite database) and one line in ``sources/agents/__init__.py``.
 """
 
 from __future__ import annotations
@@ -192,6 +192,43 @@ class AgentLog:
     over (:attr:`FileContext.passed_over`): projects this agent's calls may be stored under that
     now have another name (stored name -> name the parser now gives); the stored calls are moved,
     once per change."""
+
+
+def database_log(
+    agent: str,
+    label: str,
+    source: str,
+    roots: Callable[[Settings], list[Path]],
+    read_database: Callable[[str, FileContext], Parsed],
+    accept: str | Callable[[str], bool],
+    *,
+    document_suffixes: tuple[str, ...] = (),
+    parse_document: LineParser | None = None,
+    inside: Callable[[Settings], Path] | None = None,
+) -> AgentLog:
+    """The :class:`AgentLog` of an agent that keeps its usage in a SQLite database of its own
+    (OpenCode, Goose, Hermes Agent, Crush): no line format, ``.db`` files read by
+    ``read_database``. ``accept`` is the database's file name (the agent's other files beside it,
+    logs, backups, config, are not read) or which walked files to read; an agent that also wrote
+    one JSON document per message before its database passes that reader too; ``inside`` is
+    :attr:`AgentLog.inside`."""
+    if isinstance(accept, str):
+        name = accept
+        accept = lambda path: Path(path).name == name  # noqa: E731 - a one-line predicate
+    return AgentLog(
+        agent=agent,
+        label=label,
+        source=source,
+        roots=roots,
+        line_suffixes=(),
+        parse_line=lambda raw, ctx: None,
+        document_suffixes=document_suffixes,
+        parse_document=parse_document,
+        database_suffixes=(".db",),
+        read_database=read_database,
+        accept=accept,
+        inside=inside,
+    )
 
 
 @dataclass

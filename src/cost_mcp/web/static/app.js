@@ -230,6 +230,14 @@
   /* ``left``: what is left as shown beside the limit and spent (the server's money.shown_left, as
      `cost-mcp budget status` shows it): the exact remainder rounded on its own read "$5.00 spent,
      $5.00 left" of $10.01, a cent short. ``n``: its place among the gauges, for the ids. */
+  /* A budget's spent, a lower bound when calls of no known price count nothing against it: "$1.09
+     + 2 unpriced spent", as `cost-mcp budget status` and the MCP texts write "$1.09 + unpriced"
+     (money.format_cost); it read "$1.09 2 unpriced spent", an amount that looked whole. */
+  function spentText(st) {
+    var n = st.unpriced_requests;
+    if (!n || !st.spent_usd) return cost(st.spent_usd, n);
+    return h("span", {}, cost(st.spent_usd, 0), " + ", unpricedBadge(n));
+  }
   function gauge(st, pageZone, left, n) {
     var b = st.budget, limit = b.amount_usd, atLeast = st.unpriced_requests ? "≥" : "";
     var projectedPct = limit ? (st.projected_usd / limit) * 100 : 0;
@@ -255,7 +263,7 @@
       st.first_day ? h("p", { class: "muted budget-days", text: budgetDays(st, pageZone) }) : null,
       svg,
       h("p", {}, h("span", { class: "state", text: STATUS_TEXT[st.status] || st.status }),
-        " · ", cost(st.spent_usd, st.unpriced_requests),
+        " · ", spentText(st),
         // Past the limit, what is left is negative: "-$7.50 left" read oddly; say how far over.
         // Calls with no known price count nothing against it, so with any the percent and how far
         // over are at least these, and what is left at most, as `cost-mcp budget status` marks
