@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DAY_MS = 86_400_000
 WINDOW_START_MS = 1_791_158_400_000  # 2026-10-05T00:00:00Z
 WINDOW_DAYS = 60
@@ -193,19 +193,20 @@ class Generator:
         s.lines.append((ts_ms, kind, payload))
 
     def _limits(self, ts_ms: int) -> dict[str, Any]:
-        used = round(self.rng.uniform(1, 95), 1)
-        return {
-            "primary": {
+        """The account's plan windows at ``ts_ms``: whole percents rising through each window (5 hours,
+        7 days, on a fixed grid), the seconds left to its reset, as Codex's server reports them."""
+        out: dict[str, Any] = {}
+        for name, minutes, peak in (("primary", 300, 90), ("secondary", 10080, 70)):
+            span = minutes * 60_000
+            start = ts_ms - ts_ms % span
+            weight = (start // span * 2_654_435_761) % 100 / 100  # some windows busier than others
+            used = float(int((ts_ms - start) / span * peak * (0.3 + weight)))
+            out[name] = {
                 "used_percent": used,
-                "window_minutes": 300,
-                "resets_in_seconds": self.rng.randrange(60, 18000),
-            },
-            "secondary": {
-                "used_percent": round(used / 4, 1),
-                "window_minutes": 10080,
-                "resets_in_seconds": self.rng.randrange(3600, 604800),
-            },
-        }
+                "window_minutes": minutes,
+                "resets_in_seconds": (start + span - ts_ms) // 1000,
+            }
+        return out
 
     def _token_count(self, s: Session, ts_ms: int, last: dict[str, int] | None) -> None:
         info = (
