@@ -30,7 +30,7 @@ from check_tree import collapse, compare, parse_tree, per_day
 DAY_SQL = """
 SELECT strftime('%Y-%m-%d', ts_ms/1000, 'unixepoch') AS day, SUM(input_tokens), SUM(output_tokens),
        SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens), COUNT(*)
-FROM usage_events WHERE source='claude_code' AND counted=1 GROUP BY day
+FROM usage_events WHERE source=? AND counted=1 GROUP BY day
 """
 KINDS = (
     "input_tokens",
@@ -68,9 +68,10 @@ def ingest_env(cm: CostMcp, tree: Path, db: Path) -> dict[str, str]:
     }
 
 
-def ledger_days(db: Path) -> dict[str, dict[str, int]]:
+def ledger_days(db: Path, source: str = "claude_code") -> dict[str, dict[str, int]]:
+    """The ledger's counted rows of one source, per UTC day and token kind."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        rows = conn.execute(DAY_SQL).fetchall()
+        rows = conn.execute(DAY_SQL, (source,)).fetchall()
     return {r[0]: dict(zip(KINDS, (int(v or 0) for v in r[1:]), strict=True)) for r in rows}
 
 

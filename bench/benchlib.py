@@ -23,6 +23,7 @@ OUT = BENCH / "out"
 
 sys.path.insert(0, str(BENCH))
 import gen_claude_logs  # noqa: E402
+import gen_codex_logs  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,46 @@ def ensure_tree(spec: TreeSpec, regen: bool = False) -> dict[str, Any]:
     return ref
 
 
+@dataclass(frozen=True)
+class CodexTreeSpec:
+    name: str
+    seed: int
+    target_mb: float
+
+    @property
+    def path(self) -> Path:
+        return DATA / self.name
+
+
+CODEX = CodexTreeSpec("codex-150mb", 1, 150.0)
+
+
+def ensure_codex_tree(spec: CodexTreeSpec, regen: bool = False) -> dict[str, Any]:
+    """The Codex tree's reference.json, generating the tree first when it is missing or was made
+    differently (another generator version, seed or size)."""
+    ref_path = spec.path / "reference.json"
+    if ref_path.exists() and not regen:
+        ref: dict[str, Any] = json.loads(ref_path.read_text(encoding="utf-8"))
+        g = ref.get("generator", {})
+        if (
+            g.get("version") == gen_codex_logs.GENERATOR_VERSION
+            and g.get("seed") == spec.seed
+            and g.get("target_bytes") == int(spec.target_mb * 1_000_000)
+        ):
+            return ref
+    if spec.path.exists():
+        shutil.rmtree(spec.path)
+    t0 = time.perf_counter()
+    ref = gen_codex_logs.generate(spec.path, spec.seed, spec.target_mb)
+    print(f"generated {spec.path} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    return ref
+
+
 def warm_page_cache(root: Path) -> None:
-    """Read every log once so each measured tool starts with the same (warm) page cache."""
-    for path in (root / "projects").rglob("*.jsonl"):
+    """Read every log once so each measured tool starts with the same (warm) page cache: a Claude
+    tree's ``projects``, or a Codex home's ``sessions`` and ``archived_sessions``."""
+    paths = [*(root / "projects").rglob("*.jsonl"), *root.glob("*sessions/**/rollout-*")]
+    for path in paths:
         with path.open("rb") as f:
             while f.read(1 << 22):
                 pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -244,6 +245,69 @@ def test_a_codex_line_cut_by_a_kill_loses_no_call_of_the_resumed_session(
     assert [r[1:7] for r in _codex_calls(settings)] == [
         ("gpt-5.1-codex", sid, 2000, 8000, 0, 300),
         ("gpt-5.2-codex", sid, 3000, 1000, 0, 200),
+    ]
+
+
+def test_codex_model_items_and_odd_usage_counts_are_read_as_before(home: Path, settings: Settings) -> None:
+    """A rollout's ``response_item`` lines (most of its bytes) are read only for their kind, and
+    usage objects of whole numbers take a short path: a model item that is not JSON or not an
+    object is still a named skip, and a count that is missing, a bool, a fraction or negative is
+    read as it was (missing: 0; the others: ``invalid_fields``). Shapes as the cut-line test's."""
+    folder = home / "codex" / "sessions" / "2026" / "12" / "03"
+    folder.mkdir(parents=True)
+    sid = "019ae000-0000-7000-8000-0000000d00d5"
+    good = codex_usage(9000, 6000, 400, 100)
+    no_cached = {k: v for k, v in codex_usage(5000, 0, 100, 0).items() if k != "cached_input_tokens"}
+    total = {k: good[k] + codex_usage(5000, 0, 100, 0)[k] for k in good}
+
+    def count_line(
+        ts: str, last: Mapping[str, object], running: Mapping[str, object]
+    ) -> tuple[str, str, Any]:
+        return (
+            ts,
+            "event_msg",
+            {"type": "token_count", "info": {"total_token_usage": running, "last_token_usage": last}},
+        )
+
+    body = _codex_lines(
+        [
+            (
+                "2026-12-03T10:00:00.000Z",
+                "session_meta",
+                {"id": sid, "cwd": "/w", "model_provider": "openai"},
+            ),
+            ("2026-12-03T10:00:01.000Z", "turn_context", {"model": "gpt-5.1-codex"}),
+            (
+                "2026-12-03T10:00:02.000Z",
+                "response_item",
+                {"type": "reasoning", "encrypted_content": "gA" * 50_000},
+            ),
+            ("2026-12-03T10:00:03.000Z", "response_item", "not an object"),
+            count_line("2026-12-03T10:00:05.000Z", good, good),
+            count_line("2026-12-03T10:00:06.000Z", no_cached, total),
+            count_line(
+                "2026-12-03T10:00:07.000Z", {**good, "output_tokens": True}, {**total, "total_tokens": 1}
+            ),
+            count_line(
+                "2026-12-03T10:00:08.000Z", {**good, "output_tokens": 1.5}, {**total, "total_tokens": 2}
+            ),
+            count_line(
+                "2026-12-03T10:00:09.000Z", {**good, "input_tokens": -1}, {**total, "total_tokens": 3}
+            ),
+        ]
+    )
+    body += '["response_item"]\n'  # JSON, not an object
+    body += '{"timestamp":"2026-12-03T10:00:10.000Z","type":"response_item","payload":{"a":1}\n'  # cut
+    (folder / f"rollout-2026-12-03T10-00-00-{sid}.jsonl").write_text(body)
+    conn = connect(settings.db)
+    try:
+        scan = agents.scan(conn, codex.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert dict(scan.skipped) == {"invalid_fields": 3, "malformed": 1, "truncated": 1}
+    assert [r[1:7] for r in _codex_calls(settings)] == [
+        ("gpt-5.1-codex", sid, 3000, 6000, 0, 400),
+        ("gpt-5.1-codex", sid, 5000, 0, 0, 100),
     ]
 
 

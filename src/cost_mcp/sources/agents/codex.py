@@ -64,6 +64,7 @@ skip, so answers say what they miss.
 
 from __future__ import annotations
 
+import operator
 import sys
 from pathlib import Path
 
@@ -108,11 +109,22 @@ def roots(settings: Settings) -> list[Path]:
     return [home / "sessions", home / "archived_sessions"]
 
 
+_GET_FIELDS = operator.itemgetter(*_FIELDS)
+
+
 def _usage(value: object) -> tuple[int, ...] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
         raise ValueError("usage is not an object")
+    try:
+        found = _GET_FIELDS(value)
+    except KeyError:
+        found = None
+    # Every field a whole number >= 0, as Codex writes them (``type is int``: not a bool): the
+    # common case, without a call per field; anything else is checked field by field.
+    if found is not None and all(type(n) is int for n in found) and min(found) >= 0:
+        return tuple(found)
     return tuple(count(value.get(name)) or 0 for name in _FIELDS)
 
 
@@ -257,8 +269,26 @@ def _follow_replay(state: dict[str, object], stamp: object) -> None:
         del state["replay_ms"]
 
 
+class _Head(msgspec.Struct):
+    """A rollout line's item kind, decoded without building its payload."""
+
+    type: object = None
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+
+
 def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     """Usage from one rollout line; session and model lines update the file's state."""
+    if "replay_ms" not in ctx.state:
+        # A model's item (messages, reasoning, tool calls and their output) holds no usage and
+        # changes no state, and is most of a rollout's bytes: checked to be JSON, never built.
+        # Outside a fork's copy only: there every line's stamp moves the copy on.
+        try:
+            if _HEAD.decode(raw).type == "response_item":
+                return None
+        except msgspec.DecodeError:  # not JSON, or not an object: the full read says which
+            pass
     try:
         line = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:

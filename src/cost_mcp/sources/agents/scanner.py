@@ -57,7 +57,7 @@ from cost_mcp.sources import logfiles
 from cost_mcp.store import agent_files, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn, sqlite_uri, without_nul, write_transaction
-from cost_mcp.store.plan_limits import insert_reading
+from cost_mcp.store.plan_limits import insert_readings
 from cost_mcp.store.source_state import all_states, record_scan
 
 SkipReason = Literal["malformed", "truncated", "too_long", "invalid_fields", "unknown_schema"]
@@ -359,16 +359,20 @@ class _Writer:
                 rollup.mark_dirty(self.conn, dropped.times)
                 self.stats.copies_removed += dropped.calls
                 self.stats.copies_removed_nanos += dropped.nanos
-            for r in self.readings:
-                insert_reading(
-                    self.conn,
-                    self.fmt.agent,
-                    without_nul(r.window),
-                    r.used_percent,
-                    r.resets_at_ms,
-                    without_nul(r.session_id),
-                    r.ts_ms,
-                )
+            insert_readings(
+                self.conn,
+                self.fmt.agent,
+                (
+                    (
+                        without_nul(r.window),
+                        r.used_percent,
+                        r.resets_at_ms,
+                        without_nul(r.session_id),
+                        r.ts_ms,
+                    )
+                    for r in self.readings
+                ),
+            )
             agent_files.save_files(self.conn, self.files.values())
             skipped_lines.record(self.conn, self.restarted, self.skipped)
         self.stats.events_added += changed
