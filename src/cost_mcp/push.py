@@ -1299,8 +1299,9 @@ def http_sender(
                 )
             if response.status_code == 401:
                 raise PushError(
-                    f"the team server {server} refused the token (401): it is wrong or revoked; ask an "
-                    "admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN",
+                    f"the team server {server} refused the token (401): it is wrong (mistyped, or made "
+                    "by another team server) or revoked; ask this server's admin for a new one "
+                    "(`cost-mcp token create` on it) and set COST_MCP_TEAM_TOKEN",
                     401,
                     detail,
                 )
@@ -1376,8 +1377,9 @@ def check_token(url: str, token: str) -> TokenCheck:
     refused = TokenCheck(
         False,
         None,
-        f"the team server {server} refused the token (401): it is wrong, revoked or not a "
-        "member's; ask an admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN",
+        f"the team server {server} refused the token (401): it is wrong (mistyped, or made by another "
+        "team server), revoked or not a member's; ask this server's admin for a new one "
+        "(`cost-mcp token create` on it) and set COST_MCP_TEAM_TOKEN",
     )
     forms = secret_forms(token)
 
