@@ -189,6 +189,39 @@ def test_a_cli_command_stops_at_a_broken_price_file(home: Path, capsys: pytest.C
     assert err.startswith(f"error: price override file {prices} is not valid TOML")
 
 
+@pytest.mark.sqlite_only  # about an SQLite file's place
+def test_serve_http_refuses_an_sqlite_ledger_on_a_network_share(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A team put the server's SQLite ledger on an NFS share (to back it up, or to run a replica on
+    a second host): the server started and served, though SQLite's WAL does not work over a network
+    file system and two hosts' writes can corrupt the file. It now refuses at once, naming the two
+    fixes. (No share can be mounted here: the mount table's answer for the ledger's folder is
+    replaced; the folder itself is a real one.)"""
+    import socket
+
+    import cost_mcp.files
+    from cost_mcp.config import load_settings
+
+    db = Path(load_settings().db)
+    real = cost_mcp.files.file_system_type
+    assert cost_mcp.files.network_file_system(db) is None  # this machine's test folder: a local disk
+    shared = db.parent  # the share's mount point, where the ledger is to be made
+    shared.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setattr(
+        cost_mcp.files, "file_system_type", lambda path: "nfs4" if path == shared else real(path)
+    )
+    with socket.socket() as held:  # had the ledger been taken, the server stops at the port, not serves
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        code, out, err = run(capsys, "serve", "--http", "--port", str(held.getsockname()[1]))
+    assert (code, out) == (2, ""), err
+    said = " ".join(err.split())
+    assert said.startswith(f"error: the ledger {db} is on a network file system (nfs4): SQLite cannot share")
+    assert "Set COST_MCP_DB to a path on a local disk of this host, or to a PostgreSQL URL" in said
+    assert "Traceback" not in err and not db.exists()
+
+
 @pytest.mark.usefixtures("home")
 @pytest.mark.sqlite_only  # about the port, not the ledger
 def test_a_port_another_program_holds_is_one_line_for_the_dashboard_and_the_server(

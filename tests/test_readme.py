@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import click
@@ -179,3 +180,133 @@ def test_readme_ccusage_map_names_only_real_commands_and_options() -> None:
                 assert option in _options(command), f"README's ccusage map: `{snippet}` names {option}"
                 checked += 1
     assert checked > 15
+
+
+def _shell_lines() -> list[str]:
+    """Every line of README's shell code blocks (```bash, ```sh, and the plain ``$ `` transcripts),
+    its continuation lines joined and a transcript's prompt removed."""
+    text = README.read_text(encoding="utf-8")
+    lines: list[str] = []
+    for lang, body in re.findall(r"^```(\w*)\n(.*?)^```", text, re.S | re.M):
+        if lang not in ("bash", "sh", ""):
+            continue
+        for line in body.replace("\\\n", " ").splitlines():
+            if lang == "" and not line.startswith("$ "):
+                continue  # a transcript's output, or the CLI synopsis (checked above)
+            lines.append(line.removeprefix("$ "))
+    return lines
+
+
+def _cost_mcp_commands(line: str) -> list[list[str]]:
+    """The argument lists of each cost-mcp run on a shell line (``a && cost-mcp x``, ``claude mcp
+    add ... -- /path/bin/cost-mcp``), comments left out."""
+    words = shlex.split(line, comments=True)
+    runs: list[list[str]] = []
+    current: list[str] = []
+    for word in [*words, ";"]:
+        if word in ("&&", "||", ";", "|"):
+            runs.append(current)
+            current = []
+        else:
+            current.append(word)
+    found = []
+    for run in runs:
+        for i, word in enumerate(run):
+            if (word == "cost-mcp" or word.endswith("/bin/cost-mcp")) and (i == 0 or run[i - 1] == "--"):
+                found.append(run[i + 1 :])
+                break
+    return found
+
+
+def _parse(args: list[str]) -> click.Command:
+    """Parse ``args`` as the real CLI would, down to the command it runs, without running it:
+    an unknown command, an unknown option, a missing argument or a bad value raises click's error."""
+    load_all()
+    ctx = cli.make_context("cost-mcp", list(args))
+    command: click.Command = cli
+    while isinstance(command, click.Group) and (rest := [*ctx._protected_args, *ctx.args]):
+        name, sub, rest = command.resolve_command(ctx, rest)
+        assert sub is not None and name is not None
+        ctx = sub.make_context(name, rest, parent=ctx)
+        command = sub
+    return command
+
+
+def test_readme_every_cost_mcp_command_line_parses() -> None:
+    """A user copies README's lines as they are: each `cost-mcp ...` in its shell blocks is one the
+    real CLI takes, command, options and values (the quick start's full path and the
+    `claude mcp add ... -- .../cost-mcp` lines included)."""
+    checked = []
+    for line in _shell_lines():
+        for args in _cost_mcp_commands(line):
+            try:
+                _parse(args)
+            except click.ClickException as exc:
+                pytest.fail(f"README's `{line.strip()}`: {exc.format_message()}")
+            checked.append(args)
+    assert len(checked) > 20, checked
+    # The blocks a new user runs first are among them.
+    assert ["report"] in checked and [] in checked and ["push"] in checked
+
+
+def test_readme_every_cost_mcp_snippet_names_a_real_command_and_options() -> None:
+    """The `cost-mcp ...` snippets of README's prose (placeholders such as `ID` or `...` in them):
+    each names a command the CLI has, and only options that command takes."""
+    load_all()
+    text = README.read_text(encoding="utf-8")
+    checked = 0
+    for snippet in set(re.findall(r"`(cost-mcp(?:\s[^`]*)?)`", text)):
+        command: click.Command = cli
+        words = snippet.replace("[", " ").replace("]", " ").split()[1:]
+        for word in words:
+            if isinstance(command, click.Group) and word in command.commands:
+                command = command.commands[word]
+            elif isinstance(command, click.Group) and not word.startswith("-"):
+                pytest.fail(f"README's `{snippet}`: {word!r} is no command of {command.name}")
+            else:
+                break
+        known = _options(command) | {"--help", "--version"}
+        for option in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", snippet):
+            assert option in known, f"README's `{snippet}` names {option}, unknown to its command"
+        checked += 1
+    assert checked > 50
+
+
+def _configuration_table() -> list[tuple[set[str], str]]:
+    """README's configuration table: per row, the variables its first column names and the row."""
+    table = README.read_text(encoding="utf-8").split("## Configuration", 1)[1].split("\n### ", 1)[0]
+    return [
+        (set(re.findall(r"`([A-Z][A-Z0-9_<>]+)`", row.split("|")[1])), row)
+        for row in table.splitlines()
+        if row.startswith("| `")
+    ]
+
+
+def _variables_read() -> set[str]:
+    """Every variable cost-mcp reads: each settings field's names, each provider's (its URLs as
+    the table's pattern) and the two read before settings are (the env file's path, the status
+    line's fields)."""
+    from cost_mcp.config import Settings, _env_names
+    from cost_mcp.sources import registry
+
+    names = {name for field in Settings.model_fields for name in _env_names(field)}
+    for spec in registry.providers():
+        names.update(spec.env_names)
+    names = {re.sub(r"^COST_MCP_[A-Z]+_(BASE|TOKEN)_URL$", r"COST_MCP_<PROVIDER>_\1_URL", n) for n in names}
+    return names | {"COST_MCP_ENV_FILE", "COST_MCP_STATUSLINE_FIELDS"}
+
+
+def test_readme_configuration_table_names_every_setting() -> None:
+    """Each variable cost-mcp reads is in README's table, in a row of its own or beside the one it
+    goes with (`GEMINI_CLI_HOME` in `GEMINI_DIR`'s): the team settings (`COST_MCP_TEAM_SERVER`,
+    `COST_MCP_PUBLIC_URL`, the JWT ones) were only in Team mode's prose."""
+    rows = _configuration_table()
+    text = "\n".join(row for _, row in rows)
+    missing = sorted(n for n in _variables_read() if not re.search(rf"`\$?{re.escape(n)}`", text))
+    assert missing == [], f"README's configuration table lacks {', '.join(missing)}"
+
+
+def test_readme_configuration_table_names_only_real_settings() -> None:
+    """And the other way round: a variable the table lists is one cost-mcp reads."""
+    documented = set().union(*(names for names, _ in _configuration_table()))
+    assert sorted(documented - _variables_read()) == []

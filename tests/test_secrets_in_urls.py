@@ -15,7 +15,10 @@ import logging
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime
@@ -32,7 +35,7 @@ from cost_mcp.store import connect
 from tests.conftest import AGENT_FOLDERS
 from tests.pg_cluster import Cluster
 from tests.sources.claude_logs import assistant, session_file, write
-from tests.test_cli import Ran, run
+from tests.test_cli import Ran, process, run
 
 CANARY = "CANARY-9f3e"
 
@@ -297,6 +300,43 @@ def test_a_refusal_is_shown_whole(answering: tuple[ThreadingHTTPServer, type[_An
     assert str(refused.value).endswith(f"answered 403: {reason}")
 
 
+@pytest.fixture
+def another_web_server(tmp_path: Path) -> Iterator[str]:
+    """Python's own `http.server` in a process of its own: another program than cost-mcp on a port."""
+    port = _closed_port()
+    served = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        served.terminate()
+        served.wait(timeout=10)
+
+
+def test_a_push_to_another_web_server_says_so_without_its_page(home: Path, another_web_server: str) -> None:
+    """A laptop's COST_MCP_TEAM_SERVER named a port another web server answers on: `cost-mcp push`
+    printed "answered 501: <!DOCTYPE HTML>\\n<html lang=...", 300 bytes of the other server's
+    error page and no word of what to fix. It now says no push endpoint is there, and what the
+    setting must name."""
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    write(session_file(home / "claude", "s1"), assistant("msg_1", "req_1", now))
+    pushed = process("push", "--server", another_web_server, "--token", TOKEN)
+    said = " ".join(pushed.stderr.split())
+    assert pushed.returncode == 2, said
+    assert "answered 501 (an HTML page: Error response, not cost-mcp's answer): no push endpoint" in said
+    assert "another program than `cost-mcp serve --http` answers on that port" in said
+    assert "<" not in said and "Traceback" not in said
+    assert_nowhere(TOKEN, pushed.stdout + pushed.stderr)
+
+
 def test_push_marks_keep_no_secret_of_the_servers_url(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A laptop's push marks named the server by its whole URL: a password or ?token= in it went
     into the ledger. They are kept under the URL without them, and doctor still finds them."""
@@ -379,6 +419,19 @@ def test_a_provider_origin_with_a_query_is_refused_and_never_shown(
         stored = " ".join(str(row) for row in conn.execute("SELECT * FROM source_state"))
     texts = [synced.stdout, synced.stderr, doctor.stdout, doctor.stderr, doctor_json.stdout, stored]
     assert_nowhere(secret, *texts, caplog.text)
+
+
+@pytest.mark.parametrize("origin", ["127.0.0.1:9", "localhost:9", "ftp://127.0.0.1:9", "http:///v1"])
+def test_a_provider_origin_without_http_is_refused_at_once(home: Path, origin: str) -> None:
+    """A user pointing a provider at a gateway wrote `COST_MCP_OPENAI_BASE_URL=localhost:9`: sync
+    tried it five times over ~9 s and said it could not reach it ("UnsupportedProtocol: Request URL
+    is missing an 'http://' or 'https://' protocol"). Now sync and doctor name the fix at once."""
+    synced, doctor, _ = _sync_and_doctor(origin)
+    said = "COST_MCP_OPENAI_BASE_URL is not an http:// or https:// origin: write it with its scheme"
+    assert synced.returncode == 1 and doctor.returncode == 1
+    assert said in " ".join(synced.stdout.split())
+    assert said in " ".join(doctor.stdout.split())
+    assert "attempts" not in synced.stdout and "Traceback" not in synced.stderr
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from cost_mcp.store import status
 from cost_mcp.store.connection import Conn, connect, write_transaction
 from tests.pg_cluster import Cluster
 from tests.sources.claude_logs import SONNET, assistant, permissions_hold, session_file, write
+from tests.test_cli import process
 from tests.venvs import CACHE_TAG, environment, temporary_environment
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -1911,3 +1912,27 @@ def test_the_line_marks_estimates_a_synced_bill_sets_aside(conn: Conn, settings:
         bill = Bucket(day, day + DAY_MS, cost_nanos=9_000_000_000, model=SONNET)  # by workspace
         replace_range(conn, "anthropic", "cost", day, day + DAY_MS, [bill])
     assert line() == "$6.00 today (est.; bill synced) · webapp 0% of $50.00 + $6.00 set aside"
+
+
+@pytest.mark.parametrize("change", ["--install", "--uninstall"])
+def test_install_without_a_terminal_says_to_add_yes(home: Path, change: str) -> None:
+    """`cost-mcp statusline --install` run from a script (no terminal, stdin closed) printed the
+    diff, the question and "nothing written", exit 1, and no word of why or of --yes."""
+    if change == "--uninstall":
+        assert process("statusline", "--install", "--yes").returncode == 0
+    before = (home / "claude" / "settings.json").read_bytes() if change == "--uninstall" else None
+    done = subprocess.run(
+        [sys.executable, "-m", "cost_mcp", "statusline", change],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    verb = "write" if change == "--install" else "remove"
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines()[-1] == (
+        f"nothing written: no answer to the question (no terminal?); add --yes to {verb} it"
+    )
+    settings = home / "claude" / "settings.json"
+    assert (settings.read_bytes() if settings.exists() else None) == before

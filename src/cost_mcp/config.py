@@ -388,6 +388,13 @@ class Settings(BaseSettings):
             parts = urlsplit(self.provider_base_url(provider))
         except ValueError:
             return f"{spec.base_url_env} is not a URL: give the API origin, e.g. {spec.default_base_url}"
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            # `localhost:8080` or `127.0.0.1:8080`: every request failed as unreachable, retried
+            # five times over ~9 s, with httpx's "missing an 'http://' or 'https://' protocol".
+            return (
+                f"{spec.base_url_env} is not an http:// or https:// origin: write it with its scheme, "
+                f"e.g. {spec.default_base_url} (http:// for a gateway on this machine)"
+            )
         if parts.username or parts.password:
             return (
                 f"{spec.base_url_env} carries a user name or password, which would be sent in place "

@@ -72,3 +72,52 @@ def read_regular_file(path: Path) -> bytes:
     that is not a regular file, without waiting on it."""
     with open_regular_file(path) as f:
         return f.read()
+
+
+def file_system_type(path: Path) -> str | None:
+    """The file system type of the mount holding ``path`` (``/proc/self/mountinfo``), or None."""
+    try:
+        real = os.path.realpath(path)
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    best, kind = "", None
+    for line in lines:
+        left, sep, right = line.partition(" - ")
+        if not sep:
+            continue
+        fields = left.split()
+        if len(fields) < 5:
+            continue
+        point = _unescape(fields[4])
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, right.split()[0]
+    return kind
+
+
+def _unescape(field: str) -> str:
+    # mountinfo writes a space, tab, newline and backslash in a path as octal escapes.
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, char)
+    return field
+
+
+NETWORK_FILE_SYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "fuse.glusterfs", "fuse.sshfs",
+     "fuse.rclone", "afs", "lustre", "davfs", "fuse.davfs2", "gpfs", "beegfs"}
+)  # fmt: skip
+"""File systems served from another machine (or a VM's host), where SQLite's file locks are not
+to be trusted and its WAL mode does not work (https://www.sqlite.org/wal.html, "WAL does not work
+over a network filesystem")."""
+
+
+def network_file_system(path: Path) -> str | None:
+    """The type of the network file system holding ``path`` (a file's folder, or the nearest
+    existing folder above a path not made yet), or None."""
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    kind = file_system_type(folder)
+    return kind if kind in NETWORK_FILE_SYSTEMS else None

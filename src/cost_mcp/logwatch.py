@@ -60,6 +60,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cost_mcp.files import file_system_type
 from cost_mcp.sources import logfiles
 
 logger = logging.getLogger(__name__)
@@ -530,7 +531,7 @@ def _build(roots: Sequence[Root]) -> _Built:
     """A new inotify instance watching every root (folders recursively). Raises Unavailable."""
     for r in roots:
         if r.path.exists():
-            kind = _fs_type(r.path)
+            kind = file_system_type(r.path)
             if kind not in LOCAL_FILE_SYSTEMS:
                 raise Unavailable(f"{r.path} is on a {kind or 'unknown'} file system")
     try:
@@ -613,36 +614,6 @@ def _add_tree(
                     raise Unavailable(f"{entry.path} is a symlink: writes through its target are not seen")
             except OSError:
                 continue
-
-
-def _fs_type(path: Path) -> str | None:
-    """The file system type of the mount holding ``path`` (``/proc/self/mountinfo``), or None."""
-    try:
-        real = os.path.realpath(path)
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    best, kind = "", None
-    for line in lines:
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        fields = left.split()
-        if len(fields) < 5:
-            continue
-        point = _unescape(fields[4])
-        inside = real == point or real.startswith(point.rstrip("/") + "/")
-        if inside and len(point) >= len(best):
-            best, kind = point, right.split()[0]
-    return kind
-
-
-def _unescape(field: str) -> str:
-    # mountinfo writes a space, tab, newline and backslash in a path as octal escapes.
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(code, char)
-    return field
 
 
 def log_roots(settings: object) -> list[Root]:

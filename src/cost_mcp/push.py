@@ -1299,12 +1299,13 @@ def http_sender(
                 )
             if response.status_code == 401:
                 raise PushError(
-                    f"the team server {server} refused the token (401): it is wrong or revoked; ask an "
-                    "admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN",
+                    f"the team server {server} refused the token (401): it is wrong (mistyped, or made "
+                    "by another team server) or revoked; ask this server's admin for a new one "
+                    "(`cost-mcp token create` on it) and set COST_MCP_TEAM_TOKEN",
                     401,
                     detail,
                 )
-            if response.status_code in (404, 405) or _not_a_push_answer(response.content):
+            if response.status_code in (404, 405, 501) or _not_a_push_answer(response.content):
                 # A wrong path lands on the dashboard: "403: insufficient_scope" with a member's
                 # token, "404: Not Found" with an admin's, neither of which said the address was wrong.
                 raise WrongAddress(_wrong_path(server, response.status_code, detail), response.status_code)
@@ -1320,7 +1321,8 @@ def _wrong_path(server: str, status: int, detail: str) -> str:
     """What push and doctor say when ``/api/push`` is not at the configured address."""
     return (
         f"the team server {server} answered {status} ({detail}): no push endpoint is at that address, "
-        "so its path is likely wrong; COST_MCP_TEAM_SERVER (or --server) is the server's own address, "
+        "so its path is likely wrong, or another program than `cost-mcp serve --http` answers on that "
+        "port; COST_MCP_TEAM_SERVER (or --server) is the server's own address, "
         "https://host[:port], with a path only behind a reverse proxy that serves it under one"
     )
 
@@ -1375,8 +1377,9 @@ def check_token(url: str, token: str) -> TokenCheck:
     refused = TokenCheck(
         False,
         None,
-        f"the team server {server} refused the token (401): it is wrong, revoked or not a "
-        "member's; ask an admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN",
+        f"the team server {server} refused the token (401): it is wrong (mistyped, or made by another "
+        "team server), revoked or not a member's; ask this server's admin for a new one "
+        "(`cost-mcp token create` on it) and set COST_MCP_TEAM_TOKEN",
     )
     forms = secret_forms(token)
 
@@ -1510,7 +1513,14 @@ def _server_error(body: bytes) -> str:
         said = None
     if isinstance(said, dict) and isinstance(said.get("error"), str):
         return str(said["error"])[:2000]
-    return body[:300].decode("utf-8", "replace")
+    text = body[:4000].decode("utf-8", "replace")
+    if text.lstrip()[:1] == "<":
+        # Another web server's error page (a proxy, a wrong port): its markup, quoted whole, buried
+        # the status in a screenful of HTML. Its title says what it is.
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.S | re.I)
+        name = " ".join(re.sub(r"<[^>]*>", "", title.group(1)).split())[:120] if title else ""
+        return f"an HTML page{f': {name}' if name else ''}, not cost-mcp's answer"
+    return text[:300]
 
 
 STOP_WAIT = 2.0

@@ -21,7 +21,7 @@ from tests.sources.claude_logs import assistant, session_file, write
 from tests.web.test_team import TEAM, Laptop, _cli, _iso, _laptop, _made_server_ledger, _served, _total
 
 REFUSED = "this machine's pushes to its team server are refused since "
-FIX = "ask an admin for a new one (`cost-mcp token create`) and set COST_MCP_TEAM_TOKEN"
+FIX = "ask this server's admin for a new one (`cost-mcp token create` on it) and set COST_MCP_TEAM_TOKEN"
 
 
 def _refused(warnings: list[str]) -> list[str]:

@@ -1372,6 +1372,36 @@ def test_cli_push_reads_new_log_lines_first(team: Team, home: Path) -> None:
     assert "cmt_not-a-token" not in wrong.stderr + wrong.stdout
 
 
+def test_a_token_another_team_server_made_is_named_as_a_possible_cause(team: Team, home: Path) -> None:
+    """A member with two teams' servers (or a server rebuilt on a new ledger) set a token the
+    server did not make: push and doctor said "wrong or revoked; ask an admin", with no hint that
+    the token may be another server's, nor whose admin to ask."""
+    laptop = _laptop(home, "ana", "ana@example.com", [("msg_o", "req_o", 100, 10)])
+    elsewhere = home / "other-server" / "cost.db"
+    elsewhere.parent.mkdir()
+    made = _cli(
+        {**laptop.env(home), "COST_MCP_DB": str(elsewhere)},
+        "token",
+        "create",
+        "ana",
+        "--member",
+        "ana@example.com",
+    )
+    other = made.stdout.strip()
+    assert made.returncode == 0 and other.startswith("cmt_"), made.stderr
+    env = laptop.env(home, COST_MCP_TEAM_SERVER=team.base, COST_MCP_TEAM_TOKEN=other)
+    pushed = _cli(env, "push")
+    said = " ".join(pushed.stderr.split())
+    assert pushed.returncode == 2, said
+    assert (
+        "refused the token (401): it is wrong (mistyped, or made by another team server) or revoked" in said
+    )
+    assert "ask this server's admin for a new one (`cost-mcp token create` on it)" in said
+    doctor = json.loads(_cli(env, "doctor", "--json").stdout)
+    assert "(mistyped, or made by another team server)" in doctor["team"]["token_check"]
+    assert other not in pushed.stdout + pushed.stderr + json.dumps(doctor)
+
+
 def test_a_push_to_a_wrong_path_says_the_address_is_wrong(team: Team, home: Path) -> None:
     # A wrong path in COST_MCP_TEAM_SERVER reaches the dashboard's guard: the laptop said
     # "answered 403: insufficient_scope" (a member's token) or "answered 404: Not Found" (an

@@ -570,7 +570,11 @@ def _install(
         try:
             reply = input(f"{'Remove' if edit.remove else 'Write'} {path}? [y/N] ")
         except EOFError:
-            reply = ""
+            # No terminal to answer on (a script, a provisioning tool): "nothing written" alone
+            # left the user guessing why and what would write it.
+            verb = "remove" if edit.remove else "write"
+            print(f"\nnothing written: no answer to the question (no terminal?); add --yes to {verb} it")
+            return EXIT_FAILED
         if reply.strip().lower() not in ("y", "yes"):
             print("nothing written")
             return EXIT_FAILED

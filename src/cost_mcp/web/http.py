@@ -21,6 +21,7 @@ import re
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Literal
 
 import anyio
@@ -38,10 +39,12 @@ from cost_mcp.access import Caller
 from cost_mcp.analytics.alerts import ReceivedUsageAlerts
 from cost_mcp.config import Settings
 from cost_mcp.errors import DatabaseError, InvalidInputError, LedgerUpgradedError
+from cost_mcp.files import network_file_system
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import otel
 from cost_mcp.store import Ledger
 from cost_mcp.store import team as team_store
+from cost_mcp.store.connection import is_postgres
 from cost_mcp.web.app import SecurityHeaders, create_app
 from cost_mcp.web.auth import TeamTokenVerifier, caller_of, jwt_configured
 from cost_mcp.web.signin import DashboardSignIn
@@ -664,6 +667,22 @@ def wildcard_note(settings: Settings, host: str, port: int, *, auth: bool) -> st
     )
 
 
+def refuse_a_shared_sqlite_ledger(settings: Settings) -> None:
+    """A team server's SQLite ledger on a network share (NFS, SMB...): SQLite's WAL does not work
+    there and its locks cannot be trusted, so the server, its workers and anything else opening the
+    file from another machine can corrupt it. Said before anything opens it, with the two fixes."""
+    if is_postgres(settings.db):
+        return
+    kind = network_file_system(Path(settings.db))
+    if kind is not None:
+        raise InvalidInputError(
+            f"the ledger {settings.db} is on a network file system ({kind}): SQLite cannot share a "
+            "file safely there (its write-ahead log needs one machine's memory, and the share's locks "
+            "may not hold), so a server on it can corrupt the ledger. Set COST_MCP_DB to a path on a "
+            "local disk of this host, or to a PostgreSQL URL for a team (README: A PostgreSQL ledger)"
+        )
+
+
 def serve_http(
     settings: Settings,
     *,
@@ -687,6 +706,7 @@ def serve_http(
 
     if workers < 1:
         raise InvalidInputError(f"--workers {workers}: give 1 or more")
+    refuse_a_shared_sqlite_ledger(settings)
     # Opened (and migrated) here, before any worker starts: the workers then never race to migrate.
     ledger = Ledger(settings.db)
     try:
