@@ -23,11 +23,11 @@ from cost_mcp.config import Settings
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
-    AgentLog,
     FileContext,
     Parsed,
     SkipReason,
     count,
+    document_log,
     epoch_ms,
     provider_of,
 )
@@ -155,13 +155,4 @@ def _ledger_events(
     return events
 
 
-LOG = AgentLog(
-    agent=AGENT,
-    label="Amp",
-    source=SOURCE,
-    roots=roots,
-    line_suffixes=(),
-    parse_line=lambda raw, ctx: None,
-    document_suffixes=(".json",),
-    parse_document=parse_document,
-)
+LOG = document_log(AGENT, "Amp", SOURCE, roots, parse_document)

@@ -58,6 +58,7 @@ from cost_mcp.sources.agents.scanner import (
     LineParser,
     Parsed,
     SkipReason,
+    document_log,
     gateway_pricing,
 )
 from cost_mcp.tokens import MAX_CALL_TOKENS
@@ -518,16 +519,8 @@ def _parser(ext: Extension) -> LineParser:
 
 
 def _log(ext: Extension) -> AgentLog:
-    return AgentLog(
-        agent=ext.agent,
-        label=ext.label,
-        source=ext.source,
-        roots=_roots(ext),
-        line_suffixes=(),
-        parse_line=lambda raw, ctx: None,
-        document_suffixes=(".json",),
-        parse_document=_parser(ext),
-        accept=accept if ext is CLINE else _accept_tasks,
+    return document_log(
+        ext.agent, ext.label, ext.source, _roots(ext), _parser(ext), accept if ext is CLINE else _accept_tasks
     )
 
 

@@ -28,7 +28,14 @@ import msgspec
 from cost_mcp.config import Settings
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
-from cost_mcp.sources.agents.scanner import AgentEvent, AgentLog, FileContext, Parsed, SkipReason, epoch_ms
+from cost_mcp.sources.agents.scanner import (
+    AgentEvent,
+    FileContext,
+    Parsed,
+    SkipReason,
+    document_log,
+    epoch_ms,
+)
 from cost_mcp.sources.claude_code import MAX_CALL_COST
 
 AGENT = "codebuff"
@@ -124,14 +131,4 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
     return found
 
 
-LOG = AgentLog(
-    agent=AGENT,
-    label="Codebuff",
-    source=SOURCE,
-    roots=roots,
-    line_suffixes=(),
-    parse_line=lambda raw, ctx: None,
-    document_suffixes=(".json",),
-    parse_document=parse_document,
-    accept=accept,
-)
+LOG = document_log(AGENT, "Codebuff", SOURCE, roots, parse_document, accept)

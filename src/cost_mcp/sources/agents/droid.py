@@ -31,10 +31,10 @@ from cost_mcp.config import Settings
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
-    AgentLog,
     FileContext,
     Parsed,
     count,
+    document_log,
     epoch_ms,
     gateway_pricing,
     grown_rows,
@@ -174,14 +174,4 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
     ]
 
 
-LOG = AgentLog(
-    agent=AGENT,
-    label="Factory Droid",
-    source=SOURCE,
-    roots=roots,
-    line_suffixes=(),
-    parse_line=lambda raw, ctx: None,
-    document_suffixes=(".json",),
-    parse_document=parse_document,
-    accept=accept,
-)
+LOG = document_log(AGENT, "Factory Droid", SOURCE, roots, parse_document, accept)

@@ -194,6 +194,30 @@ class AgentLog:
     once per change."""
 
 
+def document_log(
+    agent: str,
+    label: str,
+    source: str,
+    roots: Callable[[Settings], list[Path]],
+    parse_document: LineParser,
+    accept: Callable[[str], bool] | None = None,
+) -> AgentLog:
+    """The :class:`AgentLog` of an agent that rewrites one JSON document per session or task (Amp,
+    Cline and its forks, Codebuff, Factory Droid): no line format, each ``.json`` file read whole
+    by ``parse_document`` when it changes; ``accept`` picks which of them are the agent's."""
+    return AgentLog(
+        agent=agent,
+        label=label,
+        source=source,
+        roots=roots,
+        line_suffixes=(),
+        parse_line=lambda raw, ctx: None,
+        document_suffixes=(".json",),
+        parse_document=parse_document,
+        accept=accept,
+    )
+
+
 def database_log(
     agent: str,
     label: str,
