@@ -362,6 +362,10 @@ class _TokenCountLine(msgspec.Struct):
 
 _TOKEN_COUNT = msgspec.json.Decoder(_TokenCountLine)
 _TOKEN_COUNT_KIND = b'"type":"token_count"'
+_KIND_WITHIN = 160
+"""Where a compact ``token_count`` line names its kind (about byte 70, after the stamp and
+``"type":"event_msg","payload":{``): looked for there only, not through a model item's whole
+length; a line spelled otherwise takes the generic read, which gives the same."""
 
 
 def _counts(usage: _Usage | None) -> tuple[int, ...] | None:
@@ -405,7 +409,7 @@ _HEAD = msgspec.json.Decoder(_Head)
 
 def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     """Usage from one rollout line; session and model lines update the file's state."""
-    if _TOKEN_COUNT_KIND in raw:
+    if raw.find(_TOKEN_COUNT_KIND, 0, _KIND_WITHIN) >= 0:
         try:
             typed = _TOKEN_COUNT.decode(raw)
         except msgspec.DecodeError:  # another shape, or not JSON: the generic read says which
