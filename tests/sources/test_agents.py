@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from mcp import Client
 
@@ -23,6 +25,7 @@ from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import agents, logfiles
 from cost_mcp.sources.agents import codex, gemini_cli
+from cost_mcp.sources.agents.scanner import FileContext
 from cost_mcp.store.connection import connect, is_postgres, write_transaction
 from tests.sources.claude_logs import SONNET, assistant, permissions_hold, session_file, write
 
@@ -308,6 +311,159 @@ def test_codex_model_items_and_odd_usage_counts_are_read_as_before(home: Path, s
     assert [r[1:7] for r in _codex_calls(settings)] == [
         ("gpt-5.1-codex", sid, 3000, 6000, 0, 400),
         ("gpt-5.1-codex", sid, 5000, 0, 0, 100),
+    ]
+
+
+def _odd_usage(rng: random.Random) -> object:
+    """A ``TokenUsage`` as Codex writes it, or one of the shapes a broken or foreign writer might."""
+    usage: dict[str, object] = dict(codex_usage(*(rng.randrange(0, 20_000) for _ in range(4))))
+    if rng.random() < 0.3:
+        usage["cache_write_input_tokens"] = rng.randrange(0, 500)
+    if rng.random() < 0.1:
+        field = rng.choice([*usage, "cache_write_input_tokens"])
+        odd: object = rng.choice([None, -1, True, 5.0, "7", [1], "absent"])
+        if odd == "absent":
+            usage.pop(field, None)
+        else:
+            usage[field] = odd
+    return rng.choice([usage] * 30 + [None, [1, 2], "x"])
+
+
+def _odd_rate_limits(rng: random.Random) -> object:
+    def window() -> object:
+        found: dict[str, object] = {
+            "used_percent": rng.choice([11.0, 12.0, 12, 13.5] * 8 + [True, "12", None]),
+            "window_minutes": rng.choice([300, 10080, 60] * 8 + ["300", True, None]),
+        }
+        reset = rng.choice(["resets_at", "resets_in_seconds", "neither", "both"])
+        if reset in ("resets_at", "both"):
+            found["resets_at"] = rng.choice([1_795_000_000, 1_795_000_000.5] * 8 + [True, "soon"])
+        if reset in ("resets_in_seconds", "both"):
+            found["resets_in_seconds"] = rng.choice([8265, 8251, 8240.5] * 8 + [None, "x"])
+        for name in list(found):
+            if rng.random() < 0.02:
+                del found[name]
+        return found
+
+    shapes = [{"primary": window(), "secondary": window()}] * 30
+    return rng.choice(
+        [*shapes, {"primary": window()}, {"primary": None, "secondary": "x"}, None, [], "absent"]
+    )
+
+
+def test_codex_token_counts_read_typed_give_what_the_generic_read_gives() -> None:
+    """A ``token_count`` line written compactly, as Codex writes it, is decoded into typed structs
+    (``codex._TokenCountLine``); any other spelling takes the generic read, key by key. Over random
+    lines with odd counts, odd windows, odd stamps, in plain and forked sessions, the two reads of
+    the same line give the same calls, readings and skips and leave the same file state."""
+    rng = random.Random(11)
+    typed_lines = 0
+    for session in range(40):
+        compact = FileContext(path=f"/c/rollout-{session}.jsonl", root="/c", state={})
+        spaced = FileContext(path=f"/c/rollout-{session}.jsonl", root="/c", state={})
+        at = datetime(2026, 12, 3, 10, tzinfo=UTC)
+        meta: dict[str, object] = {"id": f"s-{session}", "timestamp": at.isoformat(), "cwd": "/w"}
+        if session % 3 == 0:
+            meta["forked_from_id"] = "parent"  # its first lines are a copy until the first pause
+        lines: list[dict[str, object]] = [
+            {"timestamp": at.isoformat(), "type": "session_meta", "payload": meta},
+            {"timestamp": at.isoformat(), "type": "turn_context", "payload": {"model": "gpt-5.1-codex"}},
+        ]
+        for _ in range(60):
+            at += timedelta(milliseconds=rng.choice([2, 400, 3_000, 60_000]))
+            payload: dict[str, object] = {"type": "token_count"}
+            info = rng.choice(["usage"] * 12 + ["null", "null", "absent", "list"])
+            if info == "usage":
+                payload["info"] = {
+                    name: _odd_usage(rng)
+                    for name in ("total_token_usage", "last_token_usage")
+                    if rng.random() < 0.9
+                }
+            elif info != "absent":
+                payload["info"] = None if info == "null" else [1]
+            limits = _odd_rate_limits(rng)
+            if limits != "absent":
+                payload["rate_limits"] = limits
+            stamp: object = rng.choice([at.isoformat().replace("+00:00", "Z")] * 12 + [None, 7, "soon"])
+            lines.append({"timestamp": stamp, "type": "event_msg", "payload": payload})
+        for line in lines:
+            tight = json.dumps(line, separators=(",", ":")).encode()
+            loose = json.dumps(line).encode()  # '"type": "token_count"': never the typed read
+            try:
+                codex._TOKEN_COUNT.decode(tight)
+                # Where the parser looks for the kind, so this line takes the typed read.
+                typed_lines += tight.find(codex._TOKEN_COUNT_KIND, 0, codex._KIND_WITHIN) >= 0
+            except msgspec.DecodeError:
+                pass
+            assert codex.parse_line(tight, compact) == codex.parse_line(loose, spaced), tight
+            assert compact.state == spaced.state
+    assert typed_lines > 1000  # most lines took the typed read (2,400 token_count lines in all)
+
+
+def test_codex_plan_readings_said_again_across_sessions_and_scans_are_stored_once(
+    home: Path, settings: Settings
+) -> None:
+    """Each ``token_count`` repeats the account's windows, so most of a scan's readings say again
+    what one before said. Those with a reset time are no longer made twice in a scan; the rows
+    are the ones each reading stored in turn gives: a window's percent and reset once (a return
+    to an earlier percent adds nothing), a reading without a reset time whenever it differs from
+    the window's latest."""
+    folder = home / "codex" / "sessions" / "2026" / "12" / "04"
+    folder.mkdir(parents=True)
+
+    def session(sid: str, start: str, resets_in: int, steps: list[tuple[float, float]]) -> str:
+        at = datetime.fromisoformat(start)
+        lines: list[tuple[str, str, Any]] = [
+            (start, "session_meta", {"id": sid, "timestamp": start, "cwd": "/w"}),
+            (start, "turn_context", {"model": "gpt-5.1-codex"}),
+        ]
+        for n, (five, week) in enumerate(steps):
+            at += timedelta(seconds=20)
+            limits = {
+                # The same reset each time, seconds apart: rounded to one minute.
+                "primary": {
+                    "used_percent": five,
+                    "window_minutes": 300,
+                    "resets_in_seconds": resets_in - 20 * n,
+                },
+                "secondary": {"used_percent": week, "window_minutes": 10080},  # no reset time
+            }
+            lines.append(
+                (at.isoformat(), "event_msg", {"type": "token_count", "info": None, "rate_limits": limits})
+            )
+        return "".join(
+            json.dumps({"timestamp": t, "type": k, "payload": p}, separators=(",", ":")) + "\n"
+            for t, k, p in lines
+        )
+
+    (folder / "rollout-2026-12-04T10-00-00-a.jsonl").write_text(
+        session("a", "2026-12-04T10:00:00+00:00", 9000, [(11, 3), (11, 3), (12, 4), (11, 3)])
+    )
+    conn = connect(settings.db)
+    try:
+        first = agents.scan(conn, codex.LOG, settings, Pricer())
+        # Ten minutes later, another session sees the same 5-hour window (the same reset).
+        (folder / "rollout-2026-12-04T10-10-00-b.jsonl").write_text(
+            session("b", "2026-12-04T10:10:00+00:00", 9000 - 600, [(12, 3), (13, 5)])
+        )
+        second = agents.scan(conn, codex.LOG, settings, Pricer())
+        again = agents.scan(conn, codex.LOG, settings, Pricer())
+        stored = conn.execute(
+            'SELECT "window", used_percent, resets_at_ms, session_id FROM plan_limit_readings '
+            "ORDER BY ts_ms, id"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert (first.lines_read, second.lines_read, again.lines_read) == (6, 4, 0)
+    reset = to_ms(datetime(2026, 12, 4, 12, 30, tzinfo=UTC))  # 10:00:20 + 9,000 s, to the minute
+    assert [tuple(r) for r in stored] == [
+        ("five_hour", 11.0, reset, "a"),
+        ("seven_day", 3.0, None, "a"),
+        ("five_hour", 12.0, reset, "a"),
+        ("seven_day", 4.0, None, "a"),
+        ("seven_day", 3.0, None, "a"),  # back from 4%: no reset time, so a row again
+        ("five_hour", 13.0, reset, "b"),  # b's 12% was a's already, in the scan before
+        ("seven_day", 5.0, None, "b"),  # b's 3% was the window's latest
     ]
 
 

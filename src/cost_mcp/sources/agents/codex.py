@@ -67,6 +67,7 @@ from __future__ import annotations
 import operator
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 
@@ -208,11 +209,19 @@ def _usage_record(payload: dict[str, object], stamp: object, ctx: FileContext) -
 _WINDOWS = {300: "five_hour", 10080: "seven_day"}
 
 
-def _limits(value: object, ts_ms: int, state: dict[str, object]) -> list[AgentEvent | LimitReading]:
+def _limits(value: object, ts_ms: int, ctx: FileContext) -> list[AgentEvent | LimitReading]:
     """The plan windows of a ``rate_limits`` object (``primary``/``secondary``), as readings."""
-    if not isinstance(value, dict):
-        return []
     readings: list[AgentEvent | LimitReading] = []
+    if isinstance(value, _RateLimits):
+        for key, typed in (("primary", value.primary), ("secondary", value.secondary)):
+            if typed is not None:
+                minutes = typed.window_minutes
+                name = _WINDOWS.get(minutes, f"{minutes}_minutes") if minutes is not None else key
+                resets_at, resets_in = typed.resets_at, typed.resets_in_seconds
+                _reading(readings, name, typed.used_percent, resets_at, resets_in, ts_ms, ctx)
+        return readings
+    if not isinstance(value, dict):
+        return readings
     for key in ("primary", "secondary"):
         window = value.get(key)
         if not isinstance(window, dict):
@@ -221,16 +230,49 @@ def _limits(value: object, ts_ms: int, state: dict[str, object]) -> list[AgentEv
         if not isinstance(used, int | float) or isinstance(used, bool):
             continue
         resets_at, resets_in = window.get("resets_at"), window.get("resets_in_seconds")
-        if isinstance(resets_at, int | float):
-            resets_ms: int | None = int(resets_at * 1000)
-        elif isinstance(resets_in, int | float):
-            # To the nearest minute: the same reset seen a second later is the same window.
-            resets_ms = (ts_ms + int(resets_in * 1000) + 30_000) // 60_000 * 60_000
-        else:
-            resets_ms = None
+        if not isinstance(resets_at, int | float):
+            resets_at = None
+        if not isinstance(resets_in, int | float):
+            resets_in = None
         name = _WINDOWS.get(minutes, f"{minutes}_minutes") if isinstance(minutes, int) else key
-        readings.append(LimitReading(name, float(used), resets_ms, str(state.get("session") or ""), ts_ms))
+        _reading(readings, name, used, resets_at, resets_in, ts_ms, ctx)
     return readings
+
+
+_SEEN_READINGS = "codex_readings"
+"""The scan's key (:attr:`FileContext.shared`) of the readings with a reset time it has yielded."""
+
+
+def _reading(
+    into: list[AgentEvent | LimitReading],
+    name: str,
+    used: float,
+    resets_at: float | None,
+    resets_in: float | None,
+    ts_ms: int,
+    ctx: FileContext,
+) -> None:
+    """One window's reading, unless the scan already gave the same one: each token_count repeats
+    the account's windows, which move by whole percents, so most readings say again what an earlier
+    one said. A reading with a reset time the scan gave before adds no row (the ledger keeps one
+    per window, percent and reset: ``store.plan_limits.insert_readings``), so it is not built."""
+    if resets_at is not None:
+        resets_ms: int | None = int(resets_at * 1000)
+    elif resets_in is not None:
+        # To the nearest minute: the same reset seen a second later is the same window.
+        resets_ms = (ts_ms + int(resets_in * 1000) + 30_000) // 60_000 * 60_000
+    else:
+        resets_ms = None
+    percent = float(used)
+    if resets_ms is not None:
+        seen = ctx.shared.get(_SEEN_READINGS)
+        if not isinstance(seen, set):
+            seen = ctx.shared[_SEEN_READINGS] = set()
+        said = (name, percent, resets_ms)
+        if said in seen:
+            return
+        seen.add(said)
+    into.append(LimitReading(name, percent, resets_ms, str(ctx.state.get("session") or ""), ts_ms))
 
 
 _LINE_START = b'{"timestamp":'
@@ -269,6 +311,93 @@ def _follow_replay(state: dict[str, object], stamp: object) -> None:
         del state["replay_ms"]
 
 
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Usage(msgspec.Struct):
+    """A ``TokenUsage`` whose counts are all whole numbers >= 0 (a missing one is 0), as
+    :func:`_usage` and :func:`_writes` read it; anything else fails and the line is read generically."""
+
+    input_tokens: _Count = 0
+    cached_input_tokens: _Count = 0
+    output_tokens: _Count = 0
+    reasoning_output_tokens: _Count = 0
+    total_tokens: _Count = 0
+    cache_write_input_tokens: _Count = 0
+
+
+class _Window(msgspec.Struct):
+    """A plan window of ``rate_limits`` that :func:`_limits` turns into a reading."""
+
+    used_percent: int | float
+    window_minutes: int | None = None
+    resets_at: int | float | None = None
+    resets_in_seconds: int | float | None = None
+
+
+class _RateLimits(msgspec.Struct):
+    primary: _Window | None = None
+    secondary: _Window | None = None
+
+
+class _Info(msgspec.Struct):
+    total_token_usage: _Usage | None = None
+    last_token_usage: _Usage | None = None
+
+
+class _TokenCount(msgspec.Struct):
+    type: str
+    info: _Info | None = None
+    rate_limits: _RateLimits | None = None
+
+
+class _TokenCountLine(msgspec.Struct):
+    """A ``token_count`` line of the usual shapes: a third of a rollout's lines, each a call or a
+    reading, decoded straight into what they give instead of into dicts read key by key."""
+
+    type: str
+    payload: _TokenCount
+    timestamp: object = None
+
+
+_TOKEN_COUNT = msgspec.json.Decoder(_TokenCountLine)
+_TOKEN_COUNT_KIND = b'"type":"token_count"'
+_KIND_WITHIN = 160
+"""Where a compact ``token_count`` line names its kind (about byte 70, after the stamp and
+``"type":"event_msg","payload":{``): looked for there only, not through a model item's whole
+length; a line spelled otherwise takes the generic read, which gives the same."""
+
+
+def _counts(usage: _Usage | None) -> tuple[int, ...] | None:
+    if usage is None:
+        return None
+    return (
+        usage.input_tokens,
+        usage.cached_input_tokens,
+        usage.output_tokens,
+        usage.reasoning_output_tokens,
+        usage.total_tokens,
+    )
+
+
+def _typed_token_count(line: _TokenCountLine, ctx: FileContext) -> Parsed:
+    """What :func:`parse_line` gives for this line read generically, from its typed decode."""
+    stamp, payload = line.timestamp, line.payload
+    if "replay_ms" in ctx.state:
+        _follow_replay(ctx.state, stamp)
+    ts_ms = epoch_ms(stamp)
+    info = payload.info
+    if info is None:  # a rate-limits-only update
+        return (_limits(payload.rate_limits, ts_ms, ctx) if ts_ms is not None else None) or None
+    if ts_ms is None:
+        return "invalid_fields"
+    last = info.last_token_usage
+    writes = last.cache_write_input_tokens if last is not None else 0
+    return _token_count(
+        ctx, stamp, ts_ms, payload.rate_limits, _counts(info.total_token_usage), _counts(last), writes
+    )
+
+
 class _Head(msgspec.Struct):
     """A rollout line's item kind, decoded without building its payload."""
 
@@ -280,6 +409,13 @@ _HEAD = msgspec.json.Decoder(_Head)
 
 def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     """Usage from one rollout line; session and model lines update the file's state."""
+    if raw.find(_TOKEN_COUNT_KIND, 0, _KIND_WITHIN) >= 0:
+        try:
+            typed = _TOKEN_COUNT.decode(raw)
+        except msgspec.DecodeError:  # another shape, or not JSON: the generic read says which
+            typed = None
+        if typed is not None and typed.type == "event_msg" and typed.payload.type == "token_count":
+            return _typed_token_count(typed, ctx)
     if "replay_ms" not in ctx.state:
         # A model's item (messages, reasoning, tool calls and their output) holds no usage and
         # changes no state, and is most of a rollout's bytes: checked to be JSON, never built.
@@ -356,10 +492,10 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
     if kind != "event_msg" or payload.get("type") != "token_count":
         return None
     ts_ms = epoch_ms(stamp)
-    limits = _limits(payload.get("rate_limits"), ts_ms, state) if ts_ms is not None else []
+    rate = payload.get("rate_limits")
     info = payload.get("info")
-    if info is None:
-        return limits or None  # a rate-limits-only update
+    if info is None:  # a rate-limits-only update
+        return (_limits(rate, ts_ms, ctx) if ts_ms is not None else None) or None
     if not isinstance(info, dict) or ts_ms is None:
         return "invalid_fields"
     try:
@@ -368,10 +504,26 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
         writes = _writes(info.get("last_token_usage"))
     except ValueError:
         return "invalid_fields"
+    return _token_count(ctx, stamp, ts_ms, rate, total, last, writes)
+
+
+def _token_count(
+    ctx: FileContext,
+    stamp: object,
+    ts_ms: int,
+    rate: object,
+    total: tuple[int, ...] | None,
+    last: tuple[int, ...] | None,
+    writes: int,
+) -> Parsed:
+    """A ``token_count`` with usage: its call, unless the running total did not move or the line
+    is a fork's copy. The readings of ``rate`` are made only where the line gives them, since a
+    reading made is one the scan counts as given (:func:`_reading`)."""
+    state = ctx.state
     previous = state.get("total")
     if total is not None:
         if isinstance(previous, list) and tuple(previous) == total:
-            return limits or None  # the same running total again: no new usage
+            return _limits(rate, ts_ms, ctx) or None  # the same running total again: no new usage
         state["total"] = list(total)
     if "replay_ms" in state:
         return None  # the parent's history (and its limits), copied into a fork or a sub-agent
@@ -387,7 +539,7 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
         last = tuple(max(t - int(b), 0) for t, b in zip(total, base, strict=True))
     inp, cached, out, reasoning, all_tokens = last
     if not (inp or cached or out or reasoning):
-        return limits or None
+        return _limits(rate, ts_ms, ctx) or None
     signature: list[object] = [*last, writes]
     records = _pending(state, "records")
     paired = next((r for r in records if r[3] == signature), None)
@@ -398,7 +550,7 @@ def parse_line(raw: bytes, ctx: FileContext) -> Parsed:
         state["counted"] = [*counted[-_MAX_PENDING:], signature]
     model = str(state.get("model") or UNKNOWN_MODEL)
     key = event_key(stamp, model, inp, min(cached, inp), out, reasoning, all_tokens)
-    return [*limits, _call(state, ctx, key, ts_ms, last, writes)]
+    return [*_limits(rate, ts_ms, ctx), _call(state, ctx, key, ts_ms, last, writes)]
 
 
 def decompress(raw: bytes, limit: int) -> bytes:
