@@ -467,6 +467,43 @@ def test_codex_plan_readings_said_again_across_sessions_and_scans_are_stored_onc
     ]
 
 
+def test_codex_reading_with_a_reset_time_out_of_range_is_skipped_not_a_stopped_scan(
+    home: Path, settings: Settings
+) -> None:
+    """A window whose reset time is no instant (``1e306`` seconds, infinite after a bad write)
+    raised OverflowError out of the scan: no Codex call after it was read and every answer
+    failed. Such a reading keeps no reset time; the calls around it count."""
+    folder = home / "codex" / "sessions" / "2026" / "12" / "04"
+    folder.mkdir(parents=True)
+    head = (
+        '{"timestamp":"2026-12-04T10:00:00Z","type":"session_meta","payload":{"id":"s",'
+        '"timestamp":"2026-12-04T10:00:00Z","cwd":"/w"}}\n'
+        '{"timestamp":"2026-12-04T10:00:00Z","type":"turn_context","payload":{"model":"gpt-5.1-codex"}}\n'
+    )
+    turns = []
+    for n, odd in enumerate(["1e306", "1e400", "-1e400", "1e20", "-5"], start=1):
+        turns.append(
+            f'{{"timestamp":"2026-12-04T10:0{n}:00Z","type":"event_msg","payload":{{"type":"token_count",'
+            f'"info":{{"total_token_usage":{{"input_tokens":{100 * n},"output_tokens":{10 * n}}},'
+            '"last_token_usage":{"input_tokens":100,"output_tokens":10}},'
+            f'"rate_limits":{{"primary":{{"used_percent":{n},"window_minutes":300,"resets_at":{odd}}}}}}}}}\n'
+        )
+    (folder / "rollout-2026-12-04T10-00-00-s.jsonl").write_text(head + "".join(turns))
+    conn = connect(settings.db)
+    try:
+        agents.scan(conn, codex.LOG, settings, Pricer())
+        calls = conn.execute("SELECT COUNT(*), SUM(input_tokens) FROM usage_events").fetchone()
+        resets = conn.execute("SELECT used_percent, resets_at_ms FROM plan_limit_readings").fetchall()
+        skipped = conn.execute("SELECT reason, SUM(lines) FROM skipped_lines GROUP BY reason").fetchall()
+    finally:
+        conn.close()
+    # 1e400 is no number a JSON parser holds: those two lines are counted as bad, as any is.
+    assert [tuple(r) for r in skipped] == [("malformed", 2)]
+    assert tuple(calls) == (3, 300)
+    # Only a reset time that is an instant after 1970 is kept; the readings still count.
+    assert sorted(tuple(r) for r in resets) == [(1.0, None), (4.0, None), (5.0, None)]
+
+
 def _token_count(ts: str) -> dict[str, object]:
     """A Codex ``token_count`` event: a turn of 10,000 input (8,000 cached) and 300 output tokens."""
     return {

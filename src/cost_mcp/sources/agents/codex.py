@@ -64,6 +64,7 @@ skip, so answers say what they miss.
 
 from __future__ import annotations
 
+import math
 import operator
 import sys
 from pathlib import Path
@@ -243,6 +244,17 @@ _SEEN_READINGS = "codex_readings"
 """The scan's key (:attr:`FileContext.shared`) of the readings with a reset time it has yielded."""
 
 
+_MAX_MS = 253_402_300_800_000
+"""9999-12-31T24:00Z in epoch ms: the last instant a date can hold."""
+
+
+def _instant_ms(ms: float) -> int | None:
+    """``ms`` as whole epoch milliseconds when it is an instant after 1970 a date can hold, else
+    None: a reset time written wrong (``1e306`` seconds, infinite) keeps none, where ``int()``
+    raised OverflowError out of the scan and no Codex call after it was read."""
+    return int(ms) if math.isfinite(ms) and 0 < ms < _MAX_MS else None
+
+
 def _reading(
     into: list[AgentEvent | LimitReading],
     name: str,
@@ -256,13 +268,12 @@ def _reading(
     the account's windows, which move by whole percents, so most readings say again what an earlier
     one said. A reading with a reset time the scan gave before adds no row (the ledger keeps one
     per window, percent and reset: ``store.plan_limits.insert_readings``), so it is not built."""
+    resets_ms: int | None = None
     if resets_at is not None:
-        resets_ms: int | None = int(resets_at * 1000)
+        resets_ms = _instant_ms(resets_at * 1000)
     elif resets_in is not None:
         # To the nearest minute: the same reset seen a second later is the same window.
-        resets_ms = (ts_ms + int(resets_in * 1000) + 30_000) // 60_000 * 60_000
-    else:
-        resets_ms = None
+        resets_ms = _instant_ms((ts_ms + resets_in * 1000 + 30_000) // 60_000 * 60_000)
     percent = float(used)
     if resets_ms is not None:
         seen = ctx.shared.get(_SEEN_READINGS)
