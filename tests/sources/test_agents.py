@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -502,6 +503,53 @@ def test_codex_reading_with_a_reset_time_out_of_range_is_skipped_not_a_stopped_s
     assert tuple(calls) == (3, 300)
     # Only a reset time that is an instant after 1970 is kept; the readings still count.
     assert sorted(tuple(r) for r in resets) == [(1.0, None), (4.0, None), (5.0, None)]
+
+
+def test_a_reader_that_raises_on_a_line_costs_that_line_not_the_scan(
+    home: Path, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A value no reader foresaw (the OverflowError above) went out of the scan: that agent's
+    later lines and files were not read and every answer failed. Whatever a reader raises on a
+    line now costs that line, counted as ``invalid_fields`` and logged once per file with its
+    traceback; the rest of the file and the other files are read."""
+    folder = home / "codex" / "sessions" / "2026" / "12" / "04"
+    folder.mkdir(parents=True)
+    for sid in ("a", "b"):
+        lines: list[tuple[str, str, Any]] = [
+            ("2026-12-04T10:00:00+00:00", "session_meta", {"id": sid, "timestamp": "2026-12-04T10:00:00Z"}),
+            ("2026-12-04T10:00:00+00:00", "turn_context", {"model": "gpt-5.1-codex"}),
+        ]
+        for n in (1, 2, 3):
+            info = {
+                "total_token_usage": {"input_tokens": 100 * n, "output_tokens": 10 * n},
+                "last_token_usage": {"input_tokens": 100, "output_tokens": 10},
+            }
+            lines.append((f"2026-12-04T10:0{n}:00+00:00", "event_msg", {"type": "token_count", "info": info}))
+        (folder / f"rollout-2026-12-04T10-00-00-{sid}.jsonl").write_text(_codex_lines(lines))
+
+    def flawed(raw: bytes, ctx: FileContext) -> Any:
+        # The reader's bug stands in for one no test has found yet: it fails on two lines of a.
+        if ctx.path.endswith("-a.jsonl") and (b"T10:02:00" in raw or b"T10:03:00" in raw):
+            raise OverflowError("cannot convert float infinity to integer")
+        return codex.parse_line(raw, ctx)
+
+    log = dataclasses.replace(codex.LOG, parse_line=flawed)
+    conn = connect(settings.db)
+    try:
+        with caplog.at_level("WARNING", logger="cost_mcp.sources.agents.scanner"):
+            scan = agents.scan(conn, log, settings, Pricer())
+        calls = conn.execute(
+            "SELECT session_id, COUNT(*) FROM usage_events GROUP BY session_id ORDER BY session_id"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert scan.skipped["invalid_fields"] == 2
+    assert "reader_fault_logged" not in scan.skipped
+    assert scan.lines_read == 10  # every line of both files: a's last one after its two faults too
+    # a's first call waits for its turn's end (Codex's rule), which the faulty lines were.
+    assert [tuple(r) for r in calls] == [("b", 3)]
+    faults = [r for r in caplog.records if "did not expect" in r.getMessage()]
+    assert len(faults) == 1 and faults[0].exc_info is not None
 
 
 def _token_count(ts: str) -> dict[str, object]:

@@ -35,6 +35,7 @@ import errno
 import functools
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import stat
@@ -59,6 +60,8 @@ from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.connection import Conn, sqlite_uri, without_nul, write_transaction
 from cost_mcp.store.plan_limits import insert_readings
 from cost_mcp.store.source_state import all_states, record_scan
+
+logger = logging.getLogger(__name__)
 
 SkipReason = Literal["malformed", "truncated", "too_long", "invalid_fields", "unknown_schema"]
 SKIP_REASONS: tuple[SkipReason, ...] = (
@@ -622,7 +625,8 @@ def scan(
                         assert fmt.read_database is not None
                         ctx.state = _database_state(resume_from.get(path), stamp)
                         stats.lines_read += 1
-                        _take(fmt.read_database(path, ctx), writer, skipped)
+                        read = functools.partial(fmt.read_database, path, ctx)
+                        _take(_guarded(read, ctx, skipped), writer, skipped)
                         offset = stamp.st_size
                     elif lines:
                         final = st.st_size if logfiles.settled(st) else -1
@@ -633,9 +637,10 @@ def scan(
                                 path, st, start[0], start[1], fmt, ctx, writer, skipped, final
                             )
                         if fmt.finish is not None and offset == final:  # at the end of a settled file
-                            _take(fmt.finish(ctx), writer, skipped)
+                            _take(_guarded(functools.partial(fmt.finish, ctx), ctx, skipped), writer, skipped)
                     else:
                         offset = _read_document(path, st, fmt, ctx, writer, skipped)
+                    skipped.pop("reader_fault_logged", None)
                     stats.skipped.update(skipped)
                     # Documents and databases are read whole every time; lines from the start or on.
                     writer.file(path, stamp, offset, ctx.state, skipping, skipped, not lines or start[0] == 0)
@@ -695,6 +700,31 @@ def _take(parsed: Parsed, writer: _Writer, skipped: Counter[str]) -> None:
             writer.add(item)
 
 
+READER_FAULTS = (ArithmeticError, LookupError, TypeError, ValueError, AttributeError, RecursionError)
+"""What a reader raises on a value it did not foresee (a reset time of ``1e306`` seconds raised
+OverflowError): one line, document or database counted as ``invalid_fields``, never a scan stopped
+and every answer with it. Not OSError (the file, handled per file) nor the ledger's errors."""
+
+
+def _fault(ctx: FileContext, skipped: Counter[str]) -> None:
+    """Count what a reader raised on as ``invalid_fields`` and log it, once per file: it is a
+    reader's bug, to be found in the log with its traceback."""
+    skipped["invalid_fields"] += 1
+    if skipped["reader_fault_logged"] == 0:
+        skipped["reader_fault_logged"] = 1
+        logger.warning("%s: the reader failed on a value it did not expect; skipped", ctx.path, exc_info=True)
+
+
+def _guarded(read: Callable[[], Parsed], ctx: FileContext, skipped: Counter[str]) -> Parsed:
+    """``read()`` (a document's, a database's or a finish), or nothing when it raises one of
+    :data:`READER_FAULTS` (counted)."""
+    try:
+        return read()
+    except READER_FAULTS:
+        _fault(ctx, skipped)
+        return None
+
+
 def _read_lines(
     path: str,
     st: os.stat_result,
@@ -722,7 +752,12 @@ def _read_lines(
                 continue
             line = raw.removeprefix(logfiles.BOM) if first else raw  # else a first line is not JSON
             first = False
-            _take(fmt.parse_line(line, ctx), writer, skipped)
+            try:
+                parsed = fmt.parse_line(line, ctx)
+            except READER_FAULTS:  # inline: a try costs nothing per line until it raises
+                _fault(ctx, skipped)
+                continue
+            _take(parsed, writer, skipped)
     return reader.consumed, reader.skipping
 
 
@@ -739,7 +774,8 @@ def _read_document(
     writer.stats.lines_read += 1
     # A document is re-read whole when it changes; the events' keys make that idempotent.
     ctx.state = {}
-    _take(fmt.parse_document(data.removeprefix(logfiles.BOM), ctx), writer, skipped)
+    parse = functools.partial(fmt.parse_document, data.removeprefix(logfiles.BOM), ctx)
+    _take(_guarded(parse, ctx, skipped), writer, skipped)
     return len(data)
 
 
