@@ -805,3 +805,52 @@ def test_report_and_compare_of_unpriced_calls_only_never_show_zero(clock: None, 
     assert calls.split()[-4:] == ["0", "+", "2", "unpriced"], calls
     [change] = [line for line in lines if line.startswith("change:")]
     assert change == "change: $0.00 of priced calls; 2 unpriced calls left out"
+
+
+@pytest.mark.usefixtures("home")
+@pytest.mark.sqlite_only  # about an SQLite file's and its folder's modes
+def test_a_new_data_folder_and_ledger_are_the_users_only(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger holds webhook URLs (`budget set --webhook URL`: a Slack URL's path is its secret),
+    yet the data folder and ledger were made with the umask's modes (0755, 0644): any user of the
+    machine could read them. New ones are owner-only; doctor names an older one, with the fix."""
+    monkeypatch.delenv("COST_MCP_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg"))
+    folder = home / "xdg" / "cost-mcp"
+    previous = os.umask(0o022)
+    try:
+        made = run(
+            "budget",
+            "set",
+            "daily",
+            "5",
+            "--period",
+            "day",
+            "--webhook",
+            "https://hooks.slack.com/services/T0/B0/CANARY",
+            "--confirm-webhook-url",
+        )
+    finally:
+        os.umask(previous)
+    assert made.returncode == 0, made.stderr
+    assert oct(folder.stat().st_mode & 0o777) == oct(0o700)
+    assert oct((folder / "cost.db").stat().st_mode & 0o777) == oct(0o600)
+    assert {oct(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {oct(0o600)}  # -wal, -shm too
+    assert "can be read by other users" not in run("doctor", env={"COLUMNS": "400"}).stdout
+
+    # One made before (or by hand) keeps its mode: doctor says so and how to fix it.
+    folder.chmod(0o755)
+    (folder / "cost.db").chmod(0o644)
+    doctor = run("doctor", env={"COLUMNS": "400"})
+    assert oct(folder.stat().st_mode & 0o777) == oct(0o755)
+    assert (
+        f"the data folder {folder} can be read by other users of this machine (mode 755), and it may hold "
+        f"secrets (webhook URLs, keys): make it yours only with `chmod 700 {folder}`"
+    ) in one_line(doctor.stdout)
+    assert f"`chmod 600 {folder / 'cost.db'}`" in one_line(doctor.stdout)
+    env_file = home / "config" / "env"
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text("OPENAI_ADMIN_KEY=sk-admin-CANARY-0123456789\n", encoding="utf-8")
+    env_file.chmod(0o640)
+    assert f"the env file {env_file} can be read by other users" in one_line(
+        run("doctor", env={"COLUMNS": "400"}).stdout
+    )

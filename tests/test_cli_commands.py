@@ -1099,3 +1099,29 @@ def test_report_keeps_only_the_agents_providers_models_or_projects_asked_for(
     assert report("--agent", "codex", "--model", model)["total_usd"] == first["cost_usd"]
     typo = report("--agent", "Codex")
     assert any("'Codex'" in w and "codex" in w for w in typo["warnings"]), typo["warnings"]
+
+
+@pytest.mark.usefixtures("logs")
+def test_budget_status_marks_a_budget_whose_bill_is_missing_on_its_row(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README walk: with OpenAI's bill never synced (offline), an OpenAI budget's row read
+    "$0.00 ... ok" as if nothing were spent, the PARTIAL line under the table the only sign. Its
+    row now says its figures are bounds; a budget of local calls only, which lacks nothing, not."""
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-" + "a" * 40)
+    monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", CLOSED_PORT)
+    monkeypatch.setenv("COLUMNS", "120")
+    assert run(capsys, "budget", "set", "openai", "100", "--provider", "openai")[0] == 0
+    assert run(capsys, "budget", "set", "local", "100", "--agent", "claude-code")[0] == 0
+    code, out, _ = run(capsys, "budget", "status")
+    assert code == 0
+    rows = {
+        line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("openai ", "local "))
+    }
+    assert rows["openai"][4:9] == ["$100.00", "≥$0.00", "≤$100.00", "≥0.0", "≥$0.00"]
+    # Its unpriced call marks its percent and what is left, not its spent (said "+ unpriced").
+    assert not rows["local"][5].startswith("≥") and rows["local"][6:8] == ["+", "unpriced"]
+    assert "≥ at least, ≤ at most: a provider's bill the budget counts is missing (PARTIAL below)" in out
+    assert "PARTIAL: openai: never synced" in " ".join(out.split())
+    shown = json.loads(run(capsys, "budget", "status", "--json")[1])
+    assert {b["budget"]["name"]: b["complete"] for b in shown["budgets"]} == {"openai": False, "local": True}

@@ -1002,3 +1002,16 @@ async def test_budget_status_over_a_missing_bill_says_what_it_lacks(fakes: Route
     assert check["warnings"][0].startswith("PARTIAL: openai: never synced")
     assert anthropic_only["complete"] is True
     assert not any("openai" in w for w in anthropic_only["warnings"])
+
+
+def test_cli_sync_at_80_columns_keeps_each_source_name_whole(fakes: Router) -> None:
+    """The README walk: at 80 columns the sync table folded "anthropic-claude-code" mid-word
+    ("anthropic-claude-c" over "ode"), a name a reader then types into --provider or a filter."""
+    from tests.test_cli import run
+
+    done = run("sync", "--days", "5", env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.split("\n\n")[0].splitlines()[1:]  # the rows, before the notes
+    names = [line.split()[0] for line in table if line.strip()]
+    assert names == ["openai", "anthropic", "anthropic-claude-code"], done.stdout
+    assert all(len(line) <= 80 for line in done.stdout.splitlines()), done.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +17,7 @@ from pydantic import SecretStr
 
 from cost_mcp import __version__, notify
 from cost_mcp.config import Settings, default_env_file, key_origin, mask_secret
-from cost_mcp.core_settings import merged_env
+from cost_mcp.core_settings import default_db, merged_env
 from cost_mcp.errors import CostMcpError, DatabaseError
 from cost_mcp.files import NotRegularFileError, read_regular_file
 from cost_mcp.models import (
@@ -238,6 +239,7 @@ def diagnose(
         ],
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots())
+        + exposure_warnings(settings.db, env_file)
         + log_warnings
         + ledger_warnings
         + team_warnings(settings)
@@ -245,6 +247,36 @@ def diagnose(
         + ([team.token_check] if team.token_accepted is None and team.token_check else [])
         + refused_push_warnings(team),
     )
+
+
+def exposure_warnings(db: Path | str, env_file: Path) -> list[str]:
+    """A warning for the ledger, its folder and the env file where other users of the machine can
+    read them: the ledger holds webhook URLs (a Slack or Discord URL's path is its secret) and the env
+    file may hold admin keys. cost-mcp creates new ones owner-only but never changes an existing
+    one's mode unasked, so this is where an older or hand-made one is named, with the fix."""
+    if os.name == "nt":  # Windows guards files with ACLs, not these mode bits
+        return []
+    paths: list[tuple[Path, str, str]] = []
+    if not is_postgres(db):
+        ledger = Path(db)
+        # The folder only when it is cost-mcp's own: COST_MCP_DB may put the ledger in a folder shared
+        # on purpose (a team's), where `chmod 700` would lock others out of their own files.
+        if ledger.parent == default_db().parent:
+            paths.append((ledger.parent, "the data folder", "700"))
+        paths.append((ledger, "the ledger", "600"))
+    paths.append((env_file, "the env file", "600"))
+    warnings = []
+    for path, what, mode in paths:
+        try:
+            bits = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            continue  # absent or unreadable: said elsewhere, and nothing to expose
+        if bits & 0o077:
+            warnings.append(
+                f"{what} {path} can be read by other users of this machine (mode {bits:o}), and it may "
+                f"hold secrets (webhook URLs, keys): make it yours only with `chmod {mode} {path}`"
+            )
+    return warnings
 
 
 def refused_push_warnings(team: TeamStatus) -> list[str]:

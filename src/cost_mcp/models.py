@@ -1055,6 +1055,11 @@ class BudgetState(Result):
         description="Estimated cost of calls in scope on days a provider's bill is the total: not in spent, "
         "where only the bill's rows matching the scope count (a bill by workspace matches no project).",
     )
+    complete: bool = Field(
+        True,
+        description="False when a provider's bill this budget counts is missing (a PARTIAL warning says "
+        "which): spent is then at least spent_usd, and status may be too low.",
+    )
 
 
 class BudgetStatusResult(Answer):

@@ -163,13 +163,14 @@ UNPRICED = "unpriced"
 """How an amount with no known price is shown: never as $0.00."""
 
 
-def bounded(text: str, unpriced: int, *, at_most: bool = False) -> str:
+def bounded(text: str, unpriced: int, *, at_most: bool = False, complete: bool = True) -> str:
     """A budget's figure (its percent used, how far over, what is left) marked as the bound it is
-    when ``unpriced`` calls count nothing against the budget: at least (``≥``), or at most (``≤``)
-    for what is left. Its spent amount says the same as :func:`format_cost` does ("$1.09 +
-    unpriced"). One wording for `cost-mcp budget status`, the MCP texts and the dashboard (whose
-    page marks its gauges alike, web/static/app.js)."""
-    if not unpriced:
+    when ``unpriced`` calls count nothing against the budget, or a provider's bill it counts is
+    missing (not ``complete``): at least (``≥``), or at most (``≤``) for what is left. Its spent
+    amount says the same as :func:`format_cost` does ("$1.09 + unpriced"), and is marked too when
+    not ``complete``. One wording for `cost-mcp budget status`, the MCP texts and the dashboard
+    (whose page marks its gauges alike, web/static/app.js)."""
+    if not unpriced and complete:
         return text
     return f"{'≤' if at_most else '≥'}{text}"
 

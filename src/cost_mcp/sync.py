@@ -189,6 +189,11 @@ def plan_sync(
     return plans
 
 
+WHERE_KEYS_GO = "(in the environment or the cost-mcp env file; `cost-mcp doctor` shows where)"
+"""Where a missing key goes, said by every sync refused for want of one: `sync --provider openai`
+said which variable, but not where to set it, as plain `sync` did."""
+
+
 def _wanted(settings: Settings, providers: Sequence[str] | None, *, explicit: bool) -> list[str]:
     if providers is None:
         wanted = [
@@ -199,9 +204,7 @@ def _wanted(settings: Settings, providers: Sequence[str] | None, *, explicit: bo
         if not wanted and explicit:
             keys = ", ".join(provider_spec(p).key_choice for p in syncable())
             raise InvalidInputError(
-                f"no provider key is configured: set one or more of {keys} "
-                "(in the environment or the cost-mcp env file; `cost-mcp doctor` shows where), "
-                "then sync again"
+                f"no provider key is configured: set one or more of {keys} {WHERE_KEYS_GO}, then sync again"
             )
         return wanted
     wanted = []
@@ -212,7 +215,9 @@ def _wanted(settings: Settings, providers: Sequence[str] | None, *, explicit: bo
             )
         if settings.provider_key(name) is None:
             spec = provider_spec(name)
-            raise InvalidInputError(f"{name}: {spec.needs(settings.provider_missing(name))}")
+            raise InvalidInputError(
+                f"{name}: {spec.needs(settings.provider_missing(name))} {WHERE_KEYS_GO}, then sync again"
+            )
         if name not in wanted:
             wanted.append(name)
     return wanted

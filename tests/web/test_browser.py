@@ -1083,6 +1083,27 @@ def test_the_forecast_shows_calls_with_no_known_price_never_as_zero(browser: Any
         assert pg.errors == []
 
 
+def test_a_row_beside_unpriced_calls_marks_its_amount_a_lower_bound(page: Any, served: Served) -> None:
+    """A table row holding priced calls and one of no known price read "$1.00 1 unpriced", an
+    amount that looked whole, where the gauges read "$10.00 + 1 unpriced" and `cost-mcp report`
+    "$1.00 + unpriced" (money.format_cost). The reviewer's $1.00 call and the unpriced one: one row."""
+    with served.ledger.use() as c:
+        p = spend.resolve(served.settings, "this_month", None, None, None)
+        [reviewer] = spend.get_spend(
+            c, served.settings, p, ["agent"], spend.Filters(agents=["reviewer"])
+        ).rows
+    assert (reviewer.cost_usd, reviewer.unpriced_requests) == (Decimal(1), 1)
+    page.locator("#tab-agent").click()
+    page.wait_for_selector("#breakdown >> text=By agent")
+    row = page.locator("#breakdown tr", has_text="reviewer").locator("td").all_text_contents()
+    assert row[2] == "$1.00 + 1 unpriced", row
+    # The daily table's row of today's OpenAI estimates too: $3 and $1 priced, and the same call.
+    daily = [page.locator("#daily tbody tr").nth(i).locator("td").all_text_contents() for i in range(2)]
+    openai = next(r for r in daily if r[1] == "openai")
+    assert openai[3] == "$4.00 + 1 unpriced", daily
+    assert page.errors == []
+
+
 @pytest.mark.parametrize("width", [1280, 320])
 def test_every_total_that_leaves_out_unpriced_calls_says_so_in_words(
     browser: Any, served: Served, width: int

@@ -527,8 +527,14 @@ def budget_status(
     settle_deliveries(conn)
     warnings += [w for w in deliveries.problems(conn, name) if member is None or w.startswith(tuple(mine))]
     warnings += _quiet_laptops(conn, settings, budgets, moment, member)
-    warnings[:0] = _missing_bills(conn, settings, budgets, moment, member)
+    missing = _missing_bills(conn, settings, budgets, moment, member)
+    warnings[:0] = missing
     states = states_of(conn, settings, budgets, moment)
+    if missing:
+        # Per budget, so that each row can say so (a $0.00 read as nothing spent, the PARTIAL
+        # line below the table being the only sign); asked only when some bill is missing.
+        short = {b.name for b in budgets if _missing_bills(conn, settings, [b], moment, member)}
+        states = [s.model_copy(update={"complete": False}) if s.budget.name in short else s for s in states]
     warnings += _left_out(conn) if budgets else []  # as states_of's refresh of the rollup left it
     if member is not None:
         # Spent from the whole scope (a team budget's room is the team's), shown as theirs.

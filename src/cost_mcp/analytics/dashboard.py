@@ -161,11 +161,12 @@ def dashboard_text(d: Dashboard) -> str:
     for st in d.budgets.budgets:
         lines.append(
             f"budget {st.budget.name} (from {st.first_day}, {st.timezone}): "
-            f"{format_cost(st.spent_usd, st.unpriced_requests)} of "
+            f"{bounded(format_cost(st.spent_usd, st.unpriced_requests), 0, complete=st.complete)} of "
             f"{format_usd(st.budget.amount_usd)} per {st.budget.period} "
             # At least: its calls of no known price count nothing (`cost-mcp budget status`'s "≥").
-            f"({bounded(f'{st.percent}%', st.unpriced_requests)}), projected "
-            f"{format_cost(st.projected_usd, st.unpriced_requests)} at its average per hour so far, "
+            f"({bounded(f'{st.percent}%', st.unpriced_requests, complete=st.complete)}), projected "
+            f"{bounded(format_cost(st.projected_usd, st.unpriced_requests), 0, complete=st.complete)} at its "
+            "average per hour so far, "
             f"{st.status}"
         )
     for dim in ("model", "agent", "project"):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
+from rich.table import Column, Table
 
 from cost_mcp.cli.app import (
     EXIT_FAILED,
@@ -247,7 +247,19 @@ def sync(providers: list[str], days: int | None, as_json: bool) -> int:
 
 def _render_sync(out: Console, result: SyncResult) -> None:
     """One line per source with its state, then notes (a failure's cause is among the warnings)."""
-    table = Table("source", "result", "days", "rows", "billed", "time", box=None)
+    # A source's name is typed back (--provider, a filter): it never folds mid-word, as rich folded
+    # "anthropic-claude-code" over "ode" at 80 columns; the days' free text gives way instead. One
+    # space between columns, not two: then a whole row of three sources fits 80 columns.
+    table = Table(
+        Column("source", no_wrap=True),
+        Column("result", no_wrap=True),
+        "days",
+        "rows",
+        "billed",
+        "time",
+        box=None,
+        padding=(0, 1, 0, 0),
+    )
     for s in result.sources:
         span = f"{s.first_day} to {s.last_day}" if s.first_day else "-"
         if s.not_listed_yet:

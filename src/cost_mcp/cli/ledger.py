@@ -267,18 +267,29 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
             text(b.budget.name) + (" (hard)" if b.budget.hard else ""),
             f"{b.budget.period} from {b.first_day}",  # the local day: period_start is UTC
             format_usd(b.budget.amount_usd),
-            format_cost(b.spent_usd, b.unpriced_requests),
+            # A missing bill marks every figure, spent too: "$0.00" read as nothing spent, with
+            # only the PARTIAL line under the table to say otherwise.
+            bounded(format_cost(b.spent_usd, b.unpriced_requests), 0, complete=b.complete),
             # From the limit and spent as shown, so the three add up ($10.01, $5.00, $5.01). Calls
             # with no known price count nothing: what is left is then at most that, the percent at
             # least this (a budget of unpriced calls only read "left $5.00, 0.0%" as if unused).
             bounded(
-                format_usd(shown_left(b.budget.amount_usd, b.spent_usd)), b.unpriced_requests, at_most=True
+                format_usd(shown_left(b.budget.amount_usd, b.spent_usd)),
+                b.unpriced_requests,
+                at_most=True,
+                complete=b.complete,
             ),
-            bounded(f"{b.percent}", b.unpriced_requests),
-            format_cost(b.projected_usd, b.unpriced_requests),
+            bounded(f"{b.percent}", b.unpriced_requests, complete=b.complete),
+            bounded(format_cost(b.projected_usd, b.unpriced_requests), 0, complete=b.complete),
             b.status.replace("_", " "),  # folds between its words
         )
     show(out, table, optional=("projected", "%", "left"))
+    if not all(b.complete for b in status.budgets):
+        out.print(
+            "[dim]≥ at least, ≤ at most: a provider's bill the budget counts is missing "
+            "(PARTIAL below)[/dim]",
+            highlight=False,
+        )
     # Said because `cost-mcp forecast` projects the same month from another rate: a spike today
     # moved one figure ten times more than the other, with nothing saying why.
     out.print(

@@ -339,12 +339,13 @@ def connect_sqlite(path: Path | str, *, migrate_schema: bool = True) -> LedgerCo
             raise DatabaseError(folder_problem(db_path))
         if not db_path.exists():
             try:
-                db_path.parent.mkdir(parents=True, exist_ok=True)
+                make_private_folder(db_path.parent)
             except OSError as exc:
                 raise DatabaseError(
                     f"cannot create the folder for the ledger {db_path}: {exc.strerror}. "
                     "Set COST_MCP_DB to a writable path."
                 ) from None
+            _create_private_file(db_path)
     try:
         conn = _open(target, migrate_schema=migrate_schema)
     except sqlite3.OperationalError as exc:
@@ -354,6 +355,38 @@ def connect_sqlite(path: Path | str, *, migrate_schema: bool = True) -> LedgerCo
     if target != ":memory:" and not os.access(target, os.W_OK):
         conn.read_only = True
     return conn
+
+
+PRIVATE_FOLDER_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+"""The modes of the data folder and a ledger cost-mcp creates: the ledger holds webhook URLs (a
+Slack or Discord URL's path is its secret) and who spent what, not for the machine's other users."""
+
+
+def make_private_folder(folder: Path) -> None:
+    """Create ``folder`` and each missing parent owner-only; a folder that exists keeps its mode
+    (changing the user's own choice unasked would be a surprise: doctor warns instead)."""
+    missing: list[Path] = []
+    for candidate in [folder, *folder.parents]:
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    for path in reversed(missing):
+        with suppress(FileExistsError):  # another process made it first
+            path.mkdir(mode=PRIVATE_FOLDER_MODE)
+    if not folder.is_dir():
+        folder.mkdir()  # raises what is there instead (a file), as mkdir(parents=True) did
+
+
+def _create_private_file(path: Path) -> None:
+    """Create an empty ``path`` owner-only before SQLite opens it: SQLite makes a new file with the
+    umask's mode (often world-readable), and its -wal and -shm files copy the database file's mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass  # another process created it first: that one chose its mode
+    except OSError:
+        pass  # SQLite's own open says what is wrong, in the words every command uses
 
 
 def _open(target: str, *, migrate_schema: bool) -> LedgerConnection:

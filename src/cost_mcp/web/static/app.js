@@ -140,8 +140,11 @@
     // An amount made only of calls with no known price is unknown, never $0.
     // A null (every call unpriced) carries no amount at all: "null" or "0" would read as one.
     var span = h("span", { "data-usd": x === null ? null : String(x), text: !x && unpriced ? "unpriced" : usd(x) });
-    if (unpriced) { var w = h("span", {}, span, " ", unpricedBadge(unpriced)); return w; }
-    return span;
+    if (!unpriced) return span;
+    // Beside calls of no known price an amount is a lower bound: "$1.09 + 2 unpriced", as
+    // money.format_cost writes "$1.09 + unpriced" (`cost-mcp report`, `budget status`). A row, a
+    // gauge's spent alike: the rows read "$1.09 2 unpriced", an amount that looked whole.
+    return h("span", {}, span, x ? " + " : " ", unpricedBadge(unpriced));
   }
 
   /* A total whose every call lacks a price is unknown, not $0.00 (as `cost-mcp report` writes it):
@@ -230,14 +233,6 @@
   /* ``left``: what is left as shown beside the limit and spent (the server's money.shown_left, as
      `cost-mcp budget status` shows it): the exact remainder rounded on its own read "$5.00 spent,
      $5.00 left" of $10.01, a cent short. ``n``: its place among the gauges, for the ids. */
-  /* A budget's spent, a lower bound when calls of no known price count nothing against it: "$1.09
-     + 2 unpriced spent", as `cost-mcp budget status` and the MCP texts write "$1.09 + unpriced"
-     (money.format_cost); it read "$1.09 2 unpriced spent", an amount that looked whole. */
-  function spentText(st) {
-    var n = st.unpriced_requests;
-    if (!n || !st.spent_usd) return cost(st.spent_usd, n);
-    return h("span", {}, cost(st.spent_usd, 0), " + ", unpricedBadge(n));
-  }
   function gauge(st, pageZone, left, n) {
     var b = st.budget, limit = b.amount_usd, atLeast = st.unpriced_requests ? "≥" : "";
     var projectedPct = limit ? (st.projected_usd / limit) * 100 : 0;
@@ -263,7 +258,7 @@
       st.first_day ? h("p", { class: "muted budget-days", text: budgetDays(st, pageZone) }) : null,
       svg,
       h("p", {}, h("span", { class: "state", text: STATUS_TEXT[st.status] || st.status }),
-        " · ", spentText(st),
+        " · ", cost(st.spent_usd, st.unpriced_requests),
         // Past the limit, what is left is negative: "-$7.50 left" read oddly; say how far over.
         // Calls with no known price count nothing against it, so with any the percent and how far
         // over are at least these, and what is left at most, as `cost-mcp budget status` marks
