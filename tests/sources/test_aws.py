@@ -5,6 +5,7 @@ Estimated days, exact amounts, opt-in credentials, and secrets kept out of every
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -511,7 +512,8 @@ def test_neither_keys_nor_profile_is_not_configured_and_says_both_ways(
     assert settings.provider_key("aws") is None
     with pytest.raises(ProviderAuthError, match=r"set, or COST_MCP_AWS_PROFILE"):
         provider_client(settings, "aws")
-    with pytest.raises(InvalidInputError, match=r"^aws: needs .* set, or COST_MCP_AWS_PROFILE$"):
+    said = rf"^aws: needs .* set, or COST_MCP_AWS_PROFILE {re.escape(sync.WHERE_KEYS_GO)}, then sync again$"
+    with pytest.raises(InvalidInputError, match=said):
         sync.sync_providers(conn, settings, Pricer(), ["aws"], days=3)
     # The profile alone configures it, for `sync --provider aws` and for a sync of every provider.
     monkeypatch.setenv("COST_MCP_AWS_PROFILE", "bedrock-billing")
