@@ -806,3 +806,22 @@ async def test_a_typed_webhook_urls_secret_path_is_never_shown_back(
     assert errors and all(f"http://127.0.0.1:{port}/…" in e for e in errors)
     for out in outputs + errors:
         assert SECRET not in out and "/services/" not in out
+
+
+def test_a_proxy_the_environment_names_still_carries_webhooks_and_no_proxy_still_counts(
+    two_addresses: tuple[int, list[HTTPServer]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pinning the address must not change where a proxied environment sends an alert: with
+    HTTP_PROXY set the POST goes to the proxy (which resolves the name), and a name NO_PROXY lists
+    goes direct, to the vetted address (the URL then names an address NO_PROXY does not list)."""
+    port, _ = two_addresses
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.2:{port}")  # the second receiver as the proxy
+    rebinding_dns(monkeypatch, "proxied.test", then="127.0.0.1")
+    assert notify.post_json(f"http://proxied.test:{port}/hook", {"message": "m"}) is None
+    assert HostRecorder.hits == [("127.0.0.2", f"proxied.test:{port}")]
+    monkeypatch.setenv("NO_PROXY", "direct.test")
+    rebinding_dns(monkeypatch, "direct.test")
+    assert notify.post_json(f"http://direct.test:{port}/hook", {"message": "m"}) is None
+    assert HostRecorder.hits[1:] == [("127.0.0.1", f"direct.test:{port}")]

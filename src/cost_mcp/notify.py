@@ -4,8 +4,8 @@ Where an alert may go is the user's decision, never a model's: budgets name one 
 ``COST_MCP_WEBHOOKS`` (a person at the CLI may also give a URL, with an explicit confirmation flag).
 Whatever the source, link-local and cloud-metadata addresses are refused, before and after DNS
 resolution, and the POST connects to the very addresses that were checked (never a second answer
-of a name pointed elsewhere between check and connection), so an alert can never read or poke a
-metadata service.
+of a name pointed elsewhere between check and connection; an HTTP_PROXY the environment names
+resolves the name itself), so an alert can never read or poke a metadata service.
 
 Delivery is a queue in the ledger (``budget_alerts.delivery``): an alert that fires with a
 destination is ``pending`` until a POST is answered 2xx (``delivered``); a failure is retried with
@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cost_mcp import __version__
@@ -35,6 +36,9 @@ from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.store import deliveries
 from cost_mcp.store.connection import Conn
+
+if TYPE_CHECKING:
+    import httpx2
 
 logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 5.0
@@ -236,29 +240,42 @@ def post_json(url: str, payload: Mapping[str, object]) -> str | None:
     except InvalidInputError as exc:
         return str(exc)
     target = httpx2.URL(url)
-    # Connect to the very addresses just vetted: were the client to resolve the name again, a name
-    # answering a public address first and a metadata one second (DNS rebinding) would pass. The
-    # URL names the address; the Host header and the TLS server name (certificate check
-    # included) stay the name's.
-    pinned = [target.copy_with(host=address) for address in addresses]
-    forms = {url, str(target), *(str(p) for p in pinned)}
+    headers = {"user-agent": f"cost-mcp/{__version__}"}
+    if _through_proxy(target):
+        # The proxy the environment names resolves the name itself: sent to it as before.
+        targets, client = [target], httpx2.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False)
+    else:
+        # Connect to the very addresses just vetted: were the client to resolve the name again, a
+        # name answering a public address first and a metadata one second (DNS rebinding) would
+        # pass. The URL names the address; the Host header and the TLS server name (certificate
+        # check included) stay the name's. No environment proxy then (the URL no longer names the
+        # host NO_PROXY may list); SSL_CERT_FILE and SSL_CERT_DIR still count.
+        targets = [target.copy_with(host=address) for address in addresses]
+        headers["host"] = target.netloc.decode("ascii")
+        client = httpx2.Client(
+            timeout=TIMEOUT_SECONDS,
+            follow_redirects=False,
+            trust_env=False,
+            verify=httpx2.create_ssl_context(),
+        )
+    # a redirect could point anywhere, metadata included: never followed (follow_redirects=False)
+    forms = {url, str(target), *(str(t) for t in targets)}
     _in_flight.update(forms)
     try:
-        with httpx2.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-            # a redirect could point anywhere, metadata included: never followed
-            for number, address in enumerate(pinned, start=1):
+        with client:
+            for number, address in enumerate(targets, start=1):
                 request = client.build_request(
                     "POST",
                     address,
                     json=webhook_body(url, payload),
-                    headers={"host": target.netloc.decode("ascii"), "user-agent": f"cost-mcp/{__version__}"},
+                    headers=headers,
                     extensions={"sni_hostname": target.host},
                 )
                 try:
                     response = client.send(request)
                 except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
                     # as a client resolving the name itself would: the next address the name gave
-                    if number < len(pinned):
+                    if number < len(targets):
                         continue
                     return f"{type(exc).__name__} (no answer)"
                 break
@@ -269,6 +286,15 @@ def post_json(url: str, payload: Mapping[str, object]) -> str | None:
     if response.is_success:
         return None
     return f"HTTP {response.status_code}"
+
+
+def _through_proxy(url: httpx2.URL) -> bool:
+    """Whether the environment sends ``url`` through a proxy (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY
+    for its scheme, its host not in NO_PROXY), as the HTTP client reads them."""
+    import urllib.request
+
+    proxies = urllib.request.getproxies()
+    return bool(proxies.get(url.scheme) or proxies.get("all")) and not urllib.request.proxy_bypass(url.host)
 
 
 def retry_delay(attempts: int) -> float:
