@@ -343,3 +343,29 @@ def test_a_listed_crush_data_folder_gives_its_own_database_never_a_walk_of_it(
         conn.close()
     assert (scan.events_added, scan.errors) == (1, [])
     assert list(_stored(settings)) == ["mine"]
+
+
+def test_a_listed_crush_database_that_links_out_of_its_folder_is_not_opened(
+    home: Path, settings: Settings, tmp_path: Path
+) -> None:
+    """A listed folder's ``crush.db`` that is a symlink to a file elsewhere (another user's
+    database, a private file) is passed over, as the walk of a folder passes over such a link."""
+    elsewhere = _db(tmp_path / "elsewhere")
+    _session(elsewhere, "theirs", T0)
+    _answer(elsewhere, "theirs", SONNET, "anthropic", "9")
+    elsewhere.close()
+    linked, own = tmp_path / "linked", tmp_path / "own"
+    linked.mkdir()
+    (linked / crush.DATABASE).symlink_to(tmp_path / "elsewhere" / crush.DATABASE)
+    db = _db(own)
+    _session(db, "mine", T0)
+    _answer(db, "mine", SONNET, "anthropic", "0.01")
+    db.close()
+    _projects(home, (linked, linked), (own, own))
+    assert crush.roots(load_settings()) == [home / "crush", own / crush.DATABASE]
+    conn = connect(settings.db)
+    try:
+        agents.scan(conn, crush.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert list(_stored(settings)) == ["mine"]
