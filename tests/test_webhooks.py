@@ -595,3 +595,233 @@ README_ALERT_BODY = (
     .split("\n\n")[0]
 )
 """README's paragraph on what an alert POSTs."""
+
+
+# --- DNS rebinding: the POST goes to the address that was vetted ----------------------------------
+
+
+class HostRecorder(BaseHTTPRequestHandler):
+    """Records which local address each POST reached and the Host it named; answers 204."""
+
+    hits: ClassVar[list[tuple[str, str]]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        HostRecorder.hits.append((self.server.server_address[0], self.headers["host"]))  # type: ignore[index]
+        self.send_response(204)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def two_addresses() -> Iterator[tuple[int, list[HTTPServer]]]:
+    """Receivers on 127.0.0.1 and 127.0.0.2 at one port: the address a name first resolved to (and
+    was vetted) and the different one a rebinding DNS answers next. Yields the port and servers."""
+    HostRecorder.hits.clear()
+    for _ in range(20):
+        first = HTTPServer(("127.0.0.1", 0), HostRecorder)
+        try:
+            second = HTTPServer(("127.0.0.2", first.server_port), HostRecorder)
+        except OSError:  # that port is taken on 127.0.0.2: another pair
+            first.server_close()
+            continue
+        break
+    else:
+        pytest.fail("no port free on both 127.0.0.1 and 127.0.0.2")
+    servers = [first, second]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield first.server_port, servers
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def rebinding_dns(monkeypatch: pytest.MonkeyPatch, name: str, then: str = "127.0.0.2") -> list[str]:
+    """Make ``name`` resolve to 127.0.0.1 once, then to ``then`` (a DNS server answering an address
+    that passes first and another one after: the rebinding attack). Returns the answers given."""
+    real = socket.getaddrinfo
+    answers: list[str] = []
+
+    def resolve(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        answers.append("127.0.0.1" if not answers else then)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[-1], int(port)))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    return answers
+
+
+def test_a_webhook_is_posted_to_the_address_that_was_checked_not_a_second_dns_answer(
+    two_addresses: tuple[int, list[HTTPServer]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, _ = two_addresses
+    rebinding_dns(monkeypatch, "rebind.test")
+    for _ in range(2):  # the second delivery resolves (and vets) again: then it goes to that answer
+        assert notify.post_json(f"http://rebind.test:{port}/hook/{SECRET}", {"message": "m"}) is None
+    assert HostRecorder.hits == [("127.0.0.1", f"rebind.test:{port}"), ("127.0.0.2", f"rebind.test:{port}")]
+
+
+def test_a_rebinding_answer_to_a_metadata_address_is_never_connected_to(
+    two_addresses: tuple[int, list[HTTPServer]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, _ = two_addresses
+    answers = rebinding_dns(monkeypatch, "rebind.test", then="169.254.169.254")
+    connected: list[tuple[Any, ...]] = []
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> None:
+        connected.append(tuple(address))
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    assert notify.post_json(f"http://rebind.test:{port}/hook", {"message": "m"}) is None
+    assert answers == ["127.0.0.1"] and connected == [("127.0.0.1", port)]
+    assert HostRecorder.hits == [("127.0.0.1", f"rebind.test:{port}")]
+    # the next delivery is vetted again, and the metadata answer refused before any connection
+    error = notify.post_json(f"http://rebind.test:{port}/hook", {"message": "m"})
+    assert error is not None and "link-local or cloud-metadata" in error
+    assert connected == [("127.0.0.1", port)]
+
+
+def _certificate_for(name: str, directory: Path) -> tuple[Path, Path]:
+    """A CA (its PEM, for SSL_CERT_FILE) and a server certificate+key PEM for ``name``, signed by it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def issue(
+        subject: str,
+        key: ec.EllipticCurvePrivateKey,
+        issuer: str,
+        signer: ec.EllipticCurvePrivateKey,
+        ca: bool,
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now.replace(year=now.year - 1))
+            .not_valid_after(now.replace(year=now.year + 1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if ca:
+            builder = builder.add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        else:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False
+            )
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = issue("cost-mcp test CA", ca_key, "cost-mcp test CA", ca_key, ca=True)
+    leaf = issue(name, key, "cost-mcp test CA", ca_key, ca=False)
+    ca_pem, server_pem = directory / "ca.pem", directory / "server.pem"
+    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    server_pem.write_bytes(
+        leaf.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return ca_pem, server_pem
+
+
+def test_an_https_webhook_pinned_to_its_address_still_checks_the_names_certificate(
+    two_addresses: tuple[int, list[HTTPServer]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import ssl
+
+    port, servers = two_addresses
+    ca_pem, server_pem = _certificate_for("rebind.test", tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(server_pem)
+    names: list[str | None] = []
+    context.sni_callback = lambda _sock, name, _ctx: names.append(name)
+    for server in servers:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_pem))
+    rebinding_dns(monkeypatch, "rebind.test")
+    assert notify.post_json(f"https://rebind.test:{port}/hook", {"message": "m"}) is None
+    assert HostRecorder.hits == [("127.0.0.1", f"rebind.test:{port}")] and names == ["rebind.test"]
+    # a certificate for another name is refused as before: the check is the name's, not the address's
+    rebinding_dns(monkeypatch, "other.test")
+    error = notify.post_json(f"https://other.test:{port}/hook", {"message": "m"})
+    assert error is not None and "ConnectError" in error
+    assert len(HostRecorder.hits) == 1
+
+
+async def test_a_typed_webhook_urls_secret_path_is_never_shown_back(
+    receiver: str, home: Path, clock: None
+) -> None:
+    """A Slack or Discord webhook keeps its secret in the path: `budget set --webhook URL` stores
+    the URL (to POST to it later), and every way it comes back out names scheme and host only,
+    the delivery failure's log line and recorded error included."""
+    port = int(receiver.split("@127.0.0.1:")[1].split("/", maxsplit=1)[0])
+    url = f"http://127.0.0.1:{port}/services/T0/B0/{SECRET}"
+    Receiver.statuses[:] = [500]
+    made = cli("budget", "set", "d", "2", "--period", "day", "--webhook", url, "--confirm-webhook-url")
+    assert made.returncode == 0, made.stderr
+    spend_line(home, "a")
+    shown = [made, cli("report")]
+    assert Receiver.statuses == [], "the alert's POST was not attempted"
+    shown += [
+        cli("budget", *args) for args in (["status"], ["status", "--json"], ["list"], ["list", "--json"])
+    ]
+    assert all(done.returncode == 0 for done in shown), [done.stderr for done in shown]
+    outputs = [done.stdout + done.stderr for done in shown]
+    assert any(f"http://127.0.0.1:{port}/…: HTTP 500" in out for out in outputs)  # the failure is told
+    conn = connect(load_settings().db)
+    try:
+        rows = conn.execute("SELECT delivery_error FROM budget_alerts WHERE destination IS NOT NULL")
+        errors = [str(e) for (e,) in rows.fetchall()]
+    finally:
+        conn.close()
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        outputs.append(texts(await client.call_tool("budget_status", {})))
+        outputs.append(texts(await client.call_tool("check_budget", {"estimated_cost_usd": 1})))
+    notify.drain()
+    from tests.web.test_partial import dashboard
+
+    with dashboard(load_settings()) as web:
+        outputs += [web.get("/api/budgets").text]
+    assert errors and all(f"http://127.0.0.1:{port}/…" in e for e in errors)
+    for out in outputs + errors:
+        assert SECRET not in out and "/services/" not in out
+
+
+def test_a_proxy_the_environment_names_still_carries_webhooks_and_no_proxy_still_counts(
+    two_addresses: tuple[int, list[HTTPServer]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pinning the address must not change where a proxied environment sends an alert: with
+    HTTP_PROXY set the POST goes to the proxy (which resolves the name), and a name NO_PROXY lists
+    goes direct, to the vetted address (the URL then names an address NO_PROXY does not list)."""
+    port, _ = two_addresses
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.2:{port}")  # the second receiver as the proxy
+    rebinding_dns(monkeypatch, "proxied.test", then="127.0.0.1")
+    assert notify.post_json(f"http://proxied.test:{port}/hook", {"message": "m"}) is None
+    assert HostRecorder.hits == [("127.0.0.2", f"proxied.test:{port}")]
+    monkeypatch.setenv("NO_PROXY", "direct.test")
+    rebinding_dns(monkeypatch, "direct.test")
+    assert notify.post_json(f"http://direct.test:{port}/hook", {"message": "m"}) is None
+    assert HostRecorder.hits[1:] == [("127.0.0.1", f"direct.test:{port}")]

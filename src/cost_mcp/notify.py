@@ -3,7 +3,9 @@
 Where an alert may go is the user's decision, never a model's: budgets name one of the webhooks in
 ``COST_MCP_WEBHOOKS`` (a person at the CLI may also give a URL, with an explicit confirmation flag).
 Whatever the source, link-local and cloud-metadata addresses are refused, before and after DNS
-resolution, so an alert can never read or poke a metadata service.
+resolution, and the POST connects to the very addresses that were checked (never a second answer
+of a name pointed elsewhere between check and connection; an HTTP_PROXY the environment names
+resolves the name itself), so an alert can never read or poke a metadata service.
 
 Delivery is a queue in the ledger (``budget_alerts.delivery``): an alert that fires with a
 destination is ``pending`` until a POST is answered 2xx (``delivered``); a failure is retried with
@@ -26,6 +28,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cost_mcp import __version__
@@ -33,6 +36,9 @@ from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.store import deliveries
 from cost_mcp.store.connection import Conn
+
+if TYPE_CHECKING:
+    import httpx2
 
 logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 5.0
@@ -109,19 +115,24 @@ def check_url(url: str) -> str:
     return url
 
 
-def _check_resolved(url: str) -> None:
-    """Refuse a host whose name resolves to a link-local or metadata address (checked at each
-    delivery: a name can be pointed somewhere else after it was configured)."""
+def _resolve_vetted(url: str) -> list[str]:
+    """The addresses ``url``'s host resolves to now, in the resolver's order; InvalidInputError if
+    any of them is link-local or a metadata address (checked at each delivery: a name can be pointed
+    somewhere else after it was configured). The POST connects to these and nothing else."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80))
+        infos = socket.getaddrinfo(
+            host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
     except OSError as exc:
         raise InvalidInputError(f"cannot resolve {host}: {exc.strerror or type(exc).__name__}") from None
-    if any(_forbidden_ip(str(info[4][0])) for info in infos):
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses or any(_forbidden_ip(address) for address in addresses):
         raise InvalidInputError(
             f"webhook {display_url(url)} resolves to a link-local or cloud-metadata address; not sent"
         )
+    return addresses
 
 
 def configured(settings: Settings, name: str) -> str:
@@ -225,19 +236,49 @@ def post_json(url: str, payload: Mapping[str, object]) -> str | None:
 
     try:
         check_url(url)
-        _check_resolved(url)
+        addresses = _resolve_vetted(url)
     except InvalidInputError as exc:
         return str(exc)
-    forms = {url, str(httpx2.URL(url))}
+    target = httpx2.URL(url)
+    headers = {"user-agent": f"cost-mcp/{__version__}"}
+    if _through_proxy(target):
+        # The proxy the environment names resolves the name itself: sent to it as before.
+        targets, client = [target], httpx2.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False)
+    else:
+        # Connect to the very addresses just vetted: were the client to resolve the name again, a
+        # name answering a public address first and a metadata one second (DNS rebinding) would
+        # pass. The URL names the address; the Host header and the TLS server name (certificate
+        # check included) stay the name's. No environment proxy then (the URL no longer names the
+        # host NO_PROXY may list); SSL_CERT_FILE and SSL_CERT_DIR still count.
+        targets = [target.copy_with(host=address) for address in addresses]
+        headers["host"] = target.netloc.decode("ascii")
+        client = httpx2.Client(
+            timeout=TIMEOUT_SECONDS,
+            follow_redirects=False,
+            trust_env=False,
+            verify=httpx2.create_ssl_context(),
+        )
+    # a redirect could point anywhere, metadata included: never followed (follow_redirects=False)
+    forms = {url, str(target), *(str(t) for t in targets)}
     _in_flight.update(forms)
     try:
-        response = httpx2.post(
-            url,
-            json=webhook_body(url, payload),
-            timeout=TIMEOUT_SECONDS,
-            headers={"user-agent": f"cost-mcp/{__version__}"},
-            follow_redirects=False,  # a redirect could point anywhere, metadata included
-        )
+        with client:
+            for number, address in enumerate(targets, start=1):
+                request = client.build_request(
+                    "POST",
+                    address,
+                    json=webhook_body(url, payload),
+                    headers=headers,
+                    extensions={"sni_hostname": target.host},
+                )
+                try:
+                    response = client.send(request)
+                except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+                    # as a client resolving the name itself would: the next address the name gave
+                    if number < len(targets):
+                        continue
+                    return f"{type(exc).__name__} (no answer)"
+                break
     except httpx2.HTTPError as exc:
         return f"{type(exc).__name__} (no answer)"
     finally:
@@ -245,6 +286,15 @@ def post_json(url: str, payload: Mapping[str, object]) -> str | None:
     if response.is_success:
         return None
     return f"HTTP {response.status_code}"
+
+
+def _through_proxy(url: httpx2.URL) -> bool:
+    """Whether the environment sends ``url`` through a proxy (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY
+    for its scheme, its host not in NO_PROXY), as the HTTP client reads them."""
+    import urllib.request
+
+    proxies = urllib.request.getproxies()
+    return bool(proxies.get(url.scheme) or proxies.get("all")) and not urllib.request.proxy_bypass(url.host)
 
 
 def retry_delay(attempts: int) -> float:

@@ -227,7 +227,7 @@ def test_crush_folders_come_from_its_project_list(
     one, which Crush never writes, is left out); with no list, or one that is not JSON, it alone."""
     app = tmp_path / "app"
     _projects(home, (app, app / ".crush"), (app / "x", app / ".crush"), (app, Path("rel/.crush")))
-    assert crush.roots(load_settings()) == [home / "crush", app / ".crush"]
+    assert crush.roots(load_settings()) == [home / "crush", app / ".crush" / crush.DATABASE]
     (home / "crush" / crush.PROJECTS).write_text('{"projects": [')
     assert crush.roots(load_settings()) == [home / "crush"]
     monkeypatch.delenv("CRUSH_GLOBAL_DATA")
@@ -317,3 +317,55 @@ def test_cost_mcp_ingest_says_which_crush_sessions_logged_no_cost(
     out = capsys.readouterr().out
     assert f"  1 calls of {SONNET} logged neither tokens nor a cost: unpriced, shown as" in out, out
     assert "no price for" not in out
+
+
+def test_a_listed_crush_data_folder_gives_its_own_database_never_a_walk_of_it(
+    home: Path, settings: Settings, tmp_path: Path
+) -> None:
+    """``projects.json`` lists whatever data folder a project's config named (``data_directory``
+    in its ``crush.json``): one naming ``/`` or a whole home folder made the scan walk all of it
+    and read every ``crush.db`` below, other users' and other projects' data folders included.
+    A listed folder gives the ``crush.db`` Crush keeps in it and nothing else."""
+    wide = tmp_path / "wide"  # stands for "/" or someone's home: a folder holding others' data
+    _projects(home, (wide, wide))
+    own = _db(wide)
+    _session(own, "mine", T0)
+    _answer(own, "mine", SONNET, "anthropic", "0.01")
+    own.close()
+    theirs = _db(wide / "home" / "bob" / "proj" / ".crush")  # a database the list never named
+    _session(theirs, "bobs", T0)
+    _answer(theirs, "bobs", SONNET, "anthropic", "9")
+    theirs.close()
+    conn = connect(settings.db)
+    try:
+        scan = agents.scan(conn, crush.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert (scan.events_added, scan.errors) == (1, [])
+    assert list(_stored(settings)) == ["mine"]
+
+
+def test_a_listed_crush_database_that_links_out_of_its_folder_is_not_opened(
+    home: Path, settings: Settings, tmp_path: Path
+) -> None:
+    """A listed folder's ``crush.db`` that is a symlink to a file elsewhere (another user's
+    database, a private file) is passed over, as the walk of a folder passes over such a link."""
+    elsewhere = _db(tmp_path / "elsewhere")
+    _session(elsewhere, "theirs", T0)
+    _answer(elsewhere, "theirs", SONNET, "anthropic", "9")
+    elsewhere.close()
+    linked, own = tmp_path / "linked", tmp_path / "own"
+    linked.mkdir()
+    (linked / crush.DATABASE).symlink_to(tmp_path / "elsewhere" / crush.DATABASE)
+    db = _db(own)
+    _session(db, "mine", T0)
+    _answer(db, "mine", SONNET, "anthropic", "0.01")
+    db.close()
+    _projects(home, (linked, linked), (own, own))
+    assert crush.roots(load_settings()) == [home / "crush", own / crush.DATABASE]
+    conn = connect(settings.db)
+    try:
+        agents.scan(conn, crush.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert list(_stored(settings)) == ["mine"]

@@ -35,9 +35,13 @@ class _Idp:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
         body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+        self.fetches: list[float] = []
+        """When the JWKS was fetched (monotonic seconds)."""
+        fetches = self.fetches
 
         class Jwks(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                fetches.append(time.monotonic())
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -129,3 +133,30 @@ def test_an_email_the_identity_provider_did_not_verify_is_no_one(
     finally:
         conn.close()
     assert [tuple(r) for r in stored] == [("unsaid", "bob@example.com"), ("verified", "ana@example.com")]
+
+
+def test_tokens_naming_unknown_keys_do_not_make_the_server_fetch_the_jwks_each_time(
+    served: tuple[_Idp, str, Path | str],
+) -> None:
+    """Anyone can send a JWT whose header names a key id the provider never published (no
+    signature needed: the key is looked up first). With PyJWT before 2.14, which mcp allowed, each
+    such token made the server fetch the JWKS again, under a 30 s timeout: a stream of them was a
+    request to the identity provider per request (its rate limit then refusing the members' real
+    sign-ins) and a worker thread each while it was slow. The unknown key is now refetched at most
+    once per cooldown, and the provider's own tokens keep working."""
+    idp, base, _ = served
+
+    def budgets(bearer: str) -> int:
+        answer = httpx2.get(
+            f"{base}/api/budgets", headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"}
+        )
+        return answer.status_code
+
+    assert budgets(idp.token(ADMIN)) == 200
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "email": ADMIN, "exp": int(time.time()) + 600}
+    for n in range(20):
+        forged = jwt.encode(claims, forger, algorithm="RS256", headers={"kid": f"unknown-{n}"})
+        assert budgets(forged) == 401
+    assert budgets(idp.token(ADMIN)) == 200
+    assert len(idp.fetches) <= 2, f"the JWKS was fetched {len(idp.fetches)} times for 22 requests"

@@ -145,6 +145,8 @@ class TeamTokenVerifier:
         s = self.settings
         try:
             if self._jwks is None:
+                # A token naming a key id the JWKS lacks refetches it at most once per cooldown
+                # (PyJWT >= 2.14, pyproject.toml): anyone can send such a token.
                 self._jwks = jwt.PyJWKClient(str(s.jwt_jwks_url), cache_keys=True, lifespan=300)
             key = self._jwks.get_signing_key_from_jwt(token)
             claims = jwt.decode(

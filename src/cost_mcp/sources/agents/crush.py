@@ -33,6 +33,7 @@ from cost_mcp.config import Settings
 from cost_mcp.files import open_regular_file
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
+from cost_mcp.sources import logfiles
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
     FileContext,
@@ -80,10 +81,18 @@ def _listed(settings: Settings) -> list[Path]:
 
 def roots(settings: Settings) -> list[Path]:
     """Crush's global data folder (:meth:`Settings.crush_data_path`: its server's own workspace
-    keeps its ``.crush`` there) and every project's data folder its ``projects.json`` lists: a
-    project's database is in the project, and Crush keeps no other record of where; a folder not
-    listed (a Crush older than its project list) is not read."""
-    return [settings.crush_data_path(), *_listed(settings)]
+    keeps its ``.crush`` there) and the database of every project's data folder its
+    ``projects.json`` lists: a project's database is in the project, and Crush keeps no other record
+    of where; a folder not listed (a Crush older than its project list) is not read.
+
+    A listed folder gives its ``crush.db`` alone, never a walk of it: the list is whatever data
+    folder each project's config named (a project's ``crush.json`` sets ``data_directory``), and
+    one naming ``/`` or a home folder had every ``crush.db`` on the machine read, other users'
+    included, the whole disk walked to find them. A ``crush.db`` that is a link leading out of its
+    folder is passed over, as the walk passes over such a link."""
+    listed = (folder / DATABASE for folder in _listed(settings))
+    inside = [db for db in listed if logfiles.resolved_inside(db, logfiles.boundary(db.parent))]
+    return [settings.crush_data_path(), *inside]
 
 
 def _project(data_dir: str) -> str:
