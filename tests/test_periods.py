@@ -408,13 +408,31 @@ def test_resolve_period_errors(kwargs: dict[str, Any], message: str) -> None:
             {"period": "20260101..20260301"},
             "the first date '20260101' is not a date: use YYYY-MM-DD, here 2026-01-01.",
         ),
+        # A time of day (what a model sends for a start): the day it names, and why no time is taken.
+        (
+            {"start": "2026-03-01T10:00"},
+            "`start` '2026-03-01T10:00' is not a date: use YYYY-MM-DD, here 2026-03-01: a period is whole "
+            "days, both ends included, with no time of day.",
+        ),
+        # With an offset, the instant's day in the timezone: 23:30Z on March 1 is March 2 in Paris.
+        (
+            {"start": "2026-02-01", "end": "2026-03-01T23:30:00Z"},
+            "`end` '2026-03-01T23:30:00Z' is not a date: use YYYY-MM-DD, here 2026-03-02, that instant's day "
+            "in Europe/Paris: a period is whole days there, both ends included, with no time of day.",
+        ),
+        (
+            {"start": "2026-03-01T25:00"},
+            "`start` '2026-03-01T25:00' is not a date: use YYYY-MM-DD, e.g. 2026-03-31.",
+        ),
         # eight digits that are no day keep the general example
         ({"start": "20261301"}, "`start` '20261301' is not a date: use YYYY-MM-DD, e.g. 2026-03-31."),
     ],
 )
 def test_a_ccusage_style_date_is_refused_naming_the_day(kwargs: dict[str, Any], message: str) -> None:
     """ccusage's --since/--until take 20260301, so a user coming from it types that: the refusal said
-    only "e.g. 2026-03-31", now it names the day they meant, as it is written here."""
+    only "e.g. 2026-03-31", now it names the day they meant, as it is written here. So too of a date
+    with a time of day, which a model sends as a start (the CLI passes it on): its day, in the
+    timezone when it has an offset."""
     with pytest.raises(InvalidInputError) as excinfo:
         resolve_period(**kwargs, tz=PARIS, now=FRIDAY_NOV_20)
     assert str(excinfo.value) == message

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -1936,3 +1937,48 @@ def test_install_without_a_terminal_says_to_add_yes(home: Path, change: str) -> 
     )
     settings = home / "claude" / "settings.json"
     assert (settings.read_bytes() if settings.exists() else None) == before
+
+
+def test_today_in_the_hour_havana_repeats_at_midnight_counts_the_first_one(
+    conn: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Havana sets its clocks back from 01:00 to 00:00 (2026-11-01), so midnight comes twice and the
+    day begins at the first. During the second 00:xx hour the line's "today" began at the second
+    midnight: a call at the first 00:30 was in get_spend's today and not in the line's."""
+    from cost_mcp.analytics.spend import get_spend, resolve
+    from cost_mcp.config import load_settings
+    from cost_mcp.statusline import StatusInput, render
+    from cost_mcp.store import source_state
+
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "America/Havana")
+    havana = ZoneInfo("America/Havana")
+    now = datetime(2026, 11, 1, 5, 20, tzinfo=UTC)  # 00:20 CST, the second time 00:20 comes
+    calls = {
+        "yesterday": datetime(2026, 11, 1, 3, 50, tzinfo=UTC),  # 23:50 CDT, Oct 31
+        "first midnight hour": datetime(2026, 11, 1, 4, 30, tzinfo=UTC),  # 00:30 CDT
+        "second midnight hour": datetime(2026, 11, 1, 5, 10, tzinfo=UTC),  # 00:10 CST
+    }
+    for i, at in enumerate(calls.values()):
+        record_call(
+            conn, Pricer(), provider="anthropic", model=SONNET, tokens=Tokens(input=1_000_000 * 10**i),
+            agent="claude-code", request_id=f"r{i}", timestamp=at, now=now,
+        )  # fmt: skip
+    source_state.record_scan(conn, "claude_code", error=None, detail="read")
+    # The oracle: zoneinfo's local date of each call against the local date of now.
+    today = now.astimezone(havana).date()
+    expected = sum(
+        (
+            price(Tokens(input=1_000_000 * 10**i), 0)
+            for i, at in enumerate(calls.values())
+            if at.astimezone(havana).date() == today
+        ),
+        Decimal(0),
+    )
+    assert expected == price(Tokens(input=1_000_000 * 110), 0)  # both midnight hours, not yesterday
+    line = render(
+        conn, load_core_settings(), StatusInput("s1", "", "", {}), fields=["today"], colour=False, now=now
+    )
+    assert line == f"{format_usd(expected)} today"
+    settings = load_settings()
+    day = get_spend(conn, settings, resolve(settings, "today", None, None, None, now=now), take_alerts=False)
+    assert day.total_usd == expected

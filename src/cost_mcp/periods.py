@@ -531,6 +531,8 @@ def parse_date(value: str | date, field: str = "`date`", *, tz: ZoneInfo | None 
     else:
         compact = _compact_date(value) if isinstance(value, str) else None
         example = f"here {compact.isoformat()}" if compact is not None else "e.g. 2026-03-31"
+        if isinstance(value, str) and (timed := _day_of_time(value, tz)) is not None:
+            example = f"here {timed}"
         raise InvalidInputError(f"{field} {value!r} is not a date: use YYYY-MM-DD, {example}.")
     if not MIN_DATE <= parsed <= MAX_DATE:
         raise InvalidInputError(
@@ -550,6 +552,27 @@ def _compact_date(text: str) -> date | None:
         return date.fromisoformat(f"{digits[:4]}-{digits[4:6]}-{digits[6:]}")
     except ValueError:
         return None
+
+
+def _day_of_time(text: str, tz: ZoneInfo | None) -> str | None:
+    """The day a date with a time of day names, for the refusal of it, or None: a model sends
+    ``2026-03-01T00:00:00Z`` for a start, and was told only "e.g. 2026-03-31". Periods are whole local
+    days, so the day is said as well as why: with an offset, the instant's day in ``tz`` (Kolkata's
+    day of 2026-03-01T20:00:00Z is March 2); without one, the date as written."""
+    stripped = text.strip()
+    if not _DATE_RE.match(stripped) or len(stripped) <= 10 or stripped[10] not in "T ":
+        return None
+    try:
+        moment = datetime.fromisoformat(stripped)
+    except ValueError:
+        return None
+    if moment.utcoffset() is None or tz is None:
+        return f"{moment.date().isoformat()}: a period is whole days, both ends included, with no time of day"
+    local = moment.astimezone(tz).date().isoformat()
+    return (
+        f"{local}, that instant's day in {tz.key}: a period is whole days there, both ends included, "
+        "with no time of day"
+    )
 
 
 def _today(now: datetime, tz: ZoneInfo) -> date:

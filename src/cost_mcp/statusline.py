@@ -28,7 +28,7 @@ from typing import Any
 from cost_mcp.analytics.blocks import HOUR_MS, cost_per_hour, last_block
 from cost_mcp.core_settings import CostMode, HasCoreSettings, load_core_settings
 from cost_mcp.money import format_usd, from_nanos
-from cost_mcp.periods import to_ms
+from cost_mcp.periods import local_midnight, to_ms
 from cost_mcp.sources import logfiles
 from cost_mcp.store import rollup, source_state, status
 from cost_mcp.store.connection import (
@@ -265,8 +265,9 @@ def render(
             session = _at_least(_nanos(nanos, unpriced) if calls else "$0.00", behind is not None)
             parts.append(f"{session} session" + ("" if behind is None else f" {BEHIND[behind]}"))
         elif name == "today":
-            local = moment.astimezone(settings.tz)
-            start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+            # The day's first instant as get_spend takes it: the local time's replace(hour=0) kept
+            # its fold, so in Havana's second 00:xx hour "today" began at the second midnight.
+            start = local_midnight(moment.astimezone(settings.tz).date(), settings.tz)
             today = _at_least(_nanos(*_today(conn, to_ms(start), to_ms(moment), mode)), partial)
             # The line sums this machine's estimates; where a provider's synced bill touches the
             # day, report and get_spend count the bill for it and set those estimates aside.

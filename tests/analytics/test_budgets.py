@@ -11,6 +11,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -1101,3 +1102,36 @@ def test_a_member_is_not_told_of_another_members_budget_alert_that_failed_to_del
     assert [w for w in admin if failed in w] == [f"budget 'all' {failed}", f"budget 'bob-cap' {failed}"]
     ana = budgets.budget_status(conn, settings, take_alerts=False, member="ana@x.io").warnings
     assert [w for w in ana if failed in w] == [f"budget 'all' {failed}"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "now"),
+    [
+        # Havana's clocks go from 00:00 to 01:00 on 2026-03-08: the next day's first moment reads 01:00.
+        ("America/Havana", datetime(2026, 3, 7, 20, tzinfo=UTC)),
+        # Santiago's from 24:00 to 01:00 on the night of 2026-09-05.
+        ("America/Santiago", datetime(2026, 9, 5, 20, tzinfo=UTC)),
+        # Havana goes back from 01:00 to 00:00 on 2026-11-01: midnight comes twice, first in CDT.
+        ("America/Havana", datetime(2026, 10, 31, 20, tzinfo=UTC)),
+        ("Europe/Paris", datetime(2026, 3, 28, 20, tzinfo=UTC)),
+    ],
+)
+def test_when_a_used_up_budget_starts_again_is_a_time_the_clock_shows(
+    conn: Conn, monkeypatch: pytest.MonkeyPatch, zone: str, now: datetime
+) -> None:
+    """A hard day budget's refusal says when it starts again. Where a clock skips midnight it said
+    "from 2026-03-08 00:00 (America/Havana)", a time the clock never shows (it goes from 23:59 to
+    01:00); it now names the wall time of the day's first moment."""
+    monkeypatch.setenv("COST_MCP_TIMEZONE", zone)
+    budget = day_budget(conn)
+    tz = ZoneInfo(zone)
+    period = budgets.budget_period(budget, load_settings(), now)
+    # The oracle: step through the instants after now until the local date changes.
+    t = now
+    while (t + timedelta(minutes=1)).astimezone(tz).date() == now.astimezone(tz).date():
+        t += timedelta(minutes=1)
+    first = (t + timedelta(minutes=1)).astimezone(tz)
+    wall = f"{first:%Y-%m-%d %H:%M}"
+    ambiguous = first.replace(fold=1 - first.fold).utcoffset() != first.utcoffset()
+    expected = f"{wall} {first.tzname()}" if ambiguous else wall
+    assert budgets.person_advice(budget, period).endswith(f"wait for its next day, from {expected} ({zone})")

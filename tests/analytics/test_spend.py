@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from mcp import Client
 
 from cost_mcp.analytics.breakdown import model_breakdown, summary_text
 from cost_mcp.analytics.claude_code import session_usage, usage_blocks
@@ -471,3 +473,42 @@ def test_summary_shows_budgets_when_there_are_some(home: Path, conn: Conn, setti
     set_budget(conn, "monthly", Decimal(1), "month", BudgetScope())
     text = summary_text(conn, settings, now=datetime(2026, 11, 2, 12, tzinfo=UTC))
     assert "monthly: $0.02 of $1.00 per month (1.8%)" in text
+
+
+@pytest.mark.anyio
+async def test_a_week_row_the_period_holds_part_of_says_which_days(
+    home: Path, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """January 2027 by week in Kiritimati: the first row is named 2026-12-28, the Monday of its week,
+    and held only Jan 1-3, read beside whole weeks as a cheap week with nothing to say so. The rows
+    still tile the month (each call in one row, the rows summing to the total); the partial one now
+    says which of its days it holds."""
+    tz = ZoneInfo("Pacific/Kiritimati")
+    # A call at 10:00 local on every day from Dec 29 to Feb 2: the oracle counts by zoneinfo's date.
+    stamps = [datetime(2026, 12, 29, 10, tzinfo=tz) + timedelta(days=i) for i in range(36)]
+    logs(
+        home,
+        *(
+            assistant(f"m{i}", f"r{i}", t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"), output=100)
+            for i, t in enumerate(stamps)
+        ),
+    )
+    args = {"start": "2027-01-01", "end": "2027-01-31", "timezone": tz.key, "group_by": ["week"]}
+    result = (await client.call_tool("get_spend", args)).structured_content
+    assert result is not None
+    january = [t for t in stamps if t.date().month == 1 and t.date().year == 2027]
+    weeks: dict[str, int] = {}
+    for t in january:
+        monday = t.date() - timedelta(days=t.date().weekday())
+        weeks[monday.isoformat()] = weeks.get(monday.isoformat(), 0) + 1
+    assert {r["group"]["week"]: r["requests"] for r in result["rows"]} == weeks
+    assert sum(Decimal(str(r["cost_usd"])) for r in result["rows"]) == Decimal(str(result["total_usd"]))
+    notes = [w for w in result["warnings"] if w.startswith("the week row")]
+    assert notes == [
+        "the week row 2026-12-28 holds only 2027-01-01 to 2027-01-03, the days of its week "
+        "(2026-12-28 to 2027-01-03) inside the period"
+    ]  # Jan 25-31 is a whole week: nothing said of it
+    # By month over whole months, nothing is said.
+    args = {"start": "2027-01-01", "end": "2027-01-31", "timezone": tz.key, "group_by": ["month"]}
+    whole = (await client.call_tool("get_spend", args)).structured_content
+    assert whole is not None and not [w for w in whole["warnings"] if w.startswith("the month row")]

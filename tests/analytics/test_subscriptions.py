@@ -7,9 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
+from cost_mcp import launcher
 from cost_mcp.analytics import subscriptions
 from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend, resolve
 from cost_mcp.config import Settings, load_settings
@@ -219,3 +222,26 @@ def test_a_chatgpt_seat_beside_codex_at_api_prices_says_it_may_count_twice(
     subscriptions.delete_subscription(conn, "plus")
     subscriptions.set_subscription(conn, "max", "anthropic", Decimal(30), "monthly", "2026-11-01")
     assert not [w for w in get_spend(conn, settings, p, [], today=LATER).warnings if warned in w]
+
+
+def test_running_now_is_said_of_the_local_day(
+    conn: Conn, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`subscription list` said what runs "now" on the UTC date: at 18:00 on Dec 31 in Pago Pago
+    (05:00 UTC on Jan 1) a plan ending Dec 31, whose fee that day's reports count, was not running
+    and one from Jan 1 was. It is the configured timezone's day, as every report's."""
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "Pacific/Pago_Pago")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    subscriptions.set_subscription(
+        conn, "old", "openai", Decimal(20), "monthly", "2026-01-01", end="2026-12-31"
+    )
+    subscriptions.set_subscription(conn, "new", "anthropic", Decimal(100), "monthly", "2027-01-01")
+    now = datetime(2027, 1, 1, 5, tzinfo=UTC)
+    today = now.astimezone(ZoneInfo("Pacific/Pago_Pago")).date()  # the oracle: zoneinfo's local date
+    running = [(20, "2026-01-01", "2026-12-31"), (100, "2027-01-01", "9999-12-31")]
+    expected = sum(a for a, first, last in running if first <= today.isoformat() <= last)
+    assert expected == 20
+    with time_machine.travel(now, tick=False):
+        assert launcher.main(["subscription", "list"]) == 0
+    assert f"running now: ${expected}.00 per month" in capsys.readouterr().out

@@ -44,7 +44,7 @@ from cost_mcp.models import (
     checked,
 )
 from cost_mcp.money import format_usd, from_nanos, to_nanos
-from cost_mcp.periods import Period, calendar_period, iso_utc, local_date, to_ms
+from cost_mcp.periods import Period, calendar_period, iso_utc, local_date, ms_to_datetime, to_ms, wall_clock
 from cost_mcp.pricing import CLAUDE_PROVIDERS
 from cost_mcp.store import alerts as alert_store
 from cost_mcp.store import budgets as budget_store
@@ -1028,11 +1028,12 @@ AGENT_ADVICE = "use a cheaper model, wait for the next period, or ask for a bigg
 def person_advice(budget: Budget, period: Period) -> str:
     """What the person who sets ``budget`` can do when it refuses their own session (the Claude
     Code hook): "ask for a bigger budget" told someone who is the one to raise it nothing they could
-    run, nor when the budget starts again."""
+    run, nor when the budget starts again. The time is the wall clock's at the period's end, read
+    back from the instant: a midnight the clock skips (Havana, Santiago) read "00:00", never shown."""
     return (
         f"to go on, raise it: {set_command(budget)} (AMOUNT in US dollars, above "
         f"{format_usd(budget.amount_usd)}), or wait for its next {budget.period}, from "
-        f"{period.end:%Y-%m-%d %H:%M} ({period.tz.key})"
+        f"{wall_clock(ms_to_datetime(period.end_ms).astimezone(period.tz))} ({period.tz.key})"
     )
 
 

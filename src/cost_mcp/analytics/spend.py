@@ -42,8 +42,10 @@ from cost_mcp.periods import (
     Period,
     PeriodArguments,
     bucket_start,
+    calendar_period,
     iso_utc,
     local_date,
+    local_midnight,
     offset_ms,
     parse_zone,
     resolve_period,
@@ -249,6 +251,7 @@ def get_spend(
     )
     warnings += _outside_bill_notes(slices)
     warnings += _utc_day_notes(slices, p)
+    warnings += _part_bucket_notes(slices, dims, p, settings)
     warnings += zone_notes(p.tz, p.start_ms)
     if not local_only:
         warnings += _not_usd_warnings(told, settings, p)
@@ -971,6 +974,38 @@ def _utc_day_notes(slices: Sequence[_Slice], p: Period) -> list[str]:
         f"{starts:%H:%M} {when} in {p.tz.key}, and a local call on the UTC day of a report that is the "
         "total only attributes"
     ]
+
+
+def _part_bucket_notes(
+    slices: Sequence[_Slice], dims: Sequence[str], p: Period, settings: Settings
+) -> list[str]:
+    """By week or month, the rows of a week or month the period holds only part of, with the days
+    they hold: a week's row is named by its first day, and January by week began with a row
+    "2026-12-28" holding only Jan 1-3, read beside whole weeks as a cheap one."""
+    notes: list[str] = []
+    for granularity in ("week", "month"):
+        if granularity not in dims:
+            continue
+        edges = {
+            b.first_day: b
+            for b in (
+                calendar_period(granularity, local_midnight(d, p.tz), tz=p.tz, week_start=settings.week_start)
+                for d in (p.first_day, p.last_day)
+            )
+        }
+        for bucket in edges.values():
+            first, last = max(bucket.first_day, p.first_day), min(bucket.last_day, p.last_day)
+            if (first, last) == (bucket.first_day, bucket.last_day):
+                continue
+            if not any(first <= s.local_day <= last for s in slices):
+                continue  # no row to misread
+            label = bucket.first_day.isoformat() if granularity == "week" else f"{bucket.first_day:%Y-%m}"
+            span = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+            notes.append(
+                f"the {granularity} row {label} holds only {span}, the days of its {granularity} "
+                f"({bucket.first_day.isoformat()} to {bucket.last_day.isoformat()}) inside the period"
+            )
+    return notes
 
 
 # --- grouping -----------------------------------------------------------------------------------

@@ -405,7 +405,8 @@ def subscription_list(as_json: bool) -> int:
     from cost_mcp.analytics import subscriptions
 
     return answer(
-        lambda _, conn: subscriptions.list_subscriptions(conn),
+        # Today in the configured timezone, as `add` and `remove` take it and reports count fees.
+        lambda s, conn: subscriptions.list_subscriptions(conn, datetime.now(s.tz).date()),
         as_json=as_json,
         render=_render_subscriptions,
         fresh=False,

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import pairwise
@@ -736,7 +737,9 @@ def _cover(lo: int, hi: int, cuts: list[int], level: int, out: dict[str, list[tu
         if a < b:
             _append(merged, a, b)
     for a, b in merged:
-        _cover(a, b, [c for c in cuts if a < c < b], level + 1, out)
+        # Each range's own cuts by bisection (``cuts`` is sorted): filtering every cut for every
+        # range took 10 s to write the SQL of 20 years in St John's (7,300 midnights inside hours).
+        _cover(a, b, cuts[bisect_right(cuts, a) : bisect_left(cuts, b)], level + 1, out)
 
 
 def _append(ranges: list[tuple[int, int]], lo: int, hi: int) -> None:
