@@ -16,7 +16,7 @@ from cost_mcp.config import load_settings
 from cost_mcp.models import IngestResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
-from cost_mcp.store import connect
+from cost_mcp.store import bulk, connect
 from tests.pg_cluster import Cluster
 from tests.sources.claude_logs import SONNET, assistant, encode, progress, user
 
@@ -43,10 +43,10 @@ def single_threaded() -> None:
     assert claude_code._can_fork()
 
 
-def _tree(root: Path, calls: int = 25) -> Path:
+def _tree(root: Path, calls: int = 25, sessions: int = 6) -> Path:
     """Sessions with split calls, a subagent mirror, a resumed copy, bad lines and an unfinished one."""
     projects = root / "projects"
-    for s in range(6):
+    for s in range(sessions):
         lines = []
         for n in range(calls):
             ts = f"2026-10-{1 + (s * calls + n) % 28:02d}T{n % 24:02d}:00:00.000Z"
@@ -67,7 +67,7 @@ def _tree(root: Path, calls: int = 25) -> Path:
 
 
 def _ingest(
-    root: Path, db: Path | str, worker: bool, standby: bool = False, **kwargs: Any
+    root: Path, db: Path | str, worker: bool, standby: bool = False, batch: int = 7, **kwargs: Any
 ) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
     env = {"COST_MCP_DB": str(db), "CLAUDE_CONFIG_DIR": str(root), "COST_MCP_TIMEZONE": "UTC"}
     conn = connect(db)
@@ -75,7 +75,7 @@ def _ingest(
         with (
             mock.patch.object(claude_code, "PARSE_WORKER", worker),
             mock.patch.object(claude_code, "BULK_LOAD_BYTES", 0),
-            mock.patch.object(claude_code, "BATCH_COPIES", 7),  # many batches through the pipe
+            mock.patch.object(claude_code, "BATCH_COPIES", batch),  # by default many batches through the pipe
             mock.patch.object(claude_code, "_read_beside", wraps=claude_code._read_beside) as beside,
         ):
             if standby:  # as `cost-mcp ingest` does before its start (cost_mcp.launcher)
@@ -123,6 +123,36 @@ def test_on_postgresql_the_worker_writes_exactly_what_reading_in_turn_writes(
     beside = _ingest(root, pg_cluster.url(pg_cluster.new_database()), worker=True)
     assert beside == alone
     assert beside[0]["events_added"] == 6 * 25
+
+
+def test_on_postgresql_a_read_of_many_files_stores_their_states_and_skipped_lines_as_sqlite_does(
+    pg_cluster: Cluster, tmp_path: Path
+) -> None:
+    """More files in a batch than ``bulk.FEW_ROWS``: PostgreSQL saves their read states and
+    skipped-line counts with one staged statement each (tables kept for the read), and forgets a
+    restarted file's counts with one statement; it stores what SQLite stores, on the first read and
+    after every file is rewritten shorter and read again from its start (its counts start again)."""
+    root = _tree(tmp_path / "claude", calls=12, sessions=bulk.FEW_ROWS + 6)
+    lite, pg = tmp_path / "alone.db", pg_cluster.url(pg_cluster.new_database())
+    with mock.patch.object(bulk, "insert_rows", wraps=bulk.insert_rows) as staged:
+        first = _ingest(root, pg, worker=True, batch=10_000)
+    assert {c.args[1] for c in staged.call_args_list} >= {"scanned_files", "skipped_lines"}
+    assert first == _ingest(root, lite, worker=False, batch=10_000)
+    assert first[0]["skipped"]["truncated"] == (bulk.FEW_ROWS + 6) * 2
+    for path in sorted(root.rglob("*.jsonl")):
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+    again = _ingest(root, pg, worker=True, batch=10_000)
+    lite_again = _ingest(root, lite, worker=False, batch=10_000)
+    # As sets: the rollup's ORDER BY leaves ties (its key is longer), which each engine breaks its way.
+    assert again[0] == lite_again[0] and sorted(again[1], key=repr) == sorted(lite_again[1], key=repr)
+    ledger = connect(pg)
+    try:
+        skipped = ledger.execute("SELECT reason, lines FROM skipped_lines").fetchall()
+    finally:
+        ledger.close()
+    # Each first half holds one of its file's two cut-off lines: one each, not the first read's 2 + 1.
+    assert sorted(skipped) == [("truncated", 1)] * (bulk.FEW_ROWS + 6)
 
 
 def test_a_worker_that_dies_leaves_the_read_to_this_process(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
 
-from cost_mcp.store import bulk, meta, otel, reported, rollup, stages
+from cost_mcp.store import bulk, meta, otel, reported, rollup, skipped, stages
 from cost_mcp.store.connection import Conn, dialect, in_chunks, sqlite_pragma
 from cost_mcp.store.team import PUSH_ORIGIN
 from cost_mcp.store.usage import TOKEN_COLUMNS_SQL, TOKENS_FROM_EXCLUDED_SQL
@@ -111,7 +111,12 @@ def large_read(conn: Conn) -> Iterator[None]:
     if dialect(conn) == "postgresql":
         # Made once for the read and emptied by each batch's commit: staged per batch, each
         # TRUNCATE gave the table a new file (and the look-up before it a round trip), ~9 a load.
-        kept = ((bulk.TABLE, COPY_COLUMNS.split(", ")), ("usage_rollup", rollup.STAGED_COLUMNS))
+        kept = (
+            (bulk.TABLE, COPY_COLUMNS.split(", ")),
+            ("usage_rollup", rollup.STAGED_COLUMNS),
+            ("scanned_files", FILE_COLUMNS),
+            ("skipped_lines", skipped.COLUMNS),
+        )
         stages.prepare(conn, kept)
     _written[conn] = _Written()
     try:
@@ -382,27 +387,46 @@ FileRow = tuple[str, int, int, int, int, int, bytes | None, bool, str | None, st
 """(path, device, inode, size, mtime_ns, offset, check hash, skipping, project, session id)."""
 
 
+FILE_COLUMNS = (
+    "path",
+    "device",
+    "inode",
+    "size",
+    "mtime_ns",
+    '"offset"',
+    "scanned_at",
+    "check_hash",
+    "skipping",
+    "project",
+    "session_id",
+)
+"""The columns of ``scanned_files`` :func:`save_files` writes, in its rows' order."""
+
+_FILES_ON_CONFLICT = """
+ON CONFLICT (path) DO UPDATE SET
+    device = excluded.device, inode = excluded.inode, size = excluded.size,
+    mtime_ns = excluded.mtime_ns, "offset" = excluded."offset", scanned_at = excluded.scanned_at,
+    check_hash = excluded.check_hash, skipping = excluded.skipping,
+    project = excluded.project, session_id = excluded.session_id
+WHERE NOT (scanned_files.device = excluded.device AND scanned_files.inode = excluded.inode
+           AND scanned_files."offset" > excluded."offset" AND scanned_files.size >= excluded.size
+           AND scanned_files.mtime_ns >= excluded.mtime_ns)
+"""
+
+
 def save_files(conn: Conn, files: Iterable[FileRow], scanned_at: str) -> None:
     """Remember how far each file was read.
 
     The WHERE keeps a slower concurrent scan (an older stat of the same file) from moving an
     offset back; a file rewritten since (newer mtime) may move it back.
     """
-    conn.executemany(
-        """
-        INSERT INTO scanned_files (path, device, inode, size, mtime_ns, "offset", scanned_at,
-                                   check_hash, skipping, project, session_id)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (path) DO UPDATE SET
-            device = excluded.device, inode = excluded.inode, size = excluded.size,
-            mtime_ns = excluded.mtime_ns, "offset" = excluded."offset", scanned_at = excluded.scanned_at,
-            check_hash = excluded.check_hash, skipping = excluded.skipping,
-            project = excluded.project, session_id = excluded.session_id
-        WHERE NOT (scanned_files.device = excluded.device AND scanned_files.inode = excluded.inode
-                   AND scanned_files."offset" > excluded."offset" AND scanned_files.size >= excluded.size
-                   AND scanned_files.mtime_ns >= excluded.mtime_ns)
-        """,
+    bulk.upsert_many(
+        conn,
+        "scanned_files",
+        FILE_COLUMNS,
         [(p, d, i, s, m, o, scanned_at, c, int(sk), pr, se) for p, d, i, s, m, o, c, sk, pr, se in files],
+        on_conflict=_FILES_ON_CONFLICT,
+        key=("path",),
     )
 
 

@@ -5,29 +5,41 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from cost_mcp.store.connection import Conn
+from cost_mcp.store import bulk
+from cost_mcp.store.connection import Conn, dialect
 from cost_mcp.store.connection import marks as placeholders
 
 NOT_A_PROBLEM = frozenset({"synthetic"})
 """Reasons that are expected in healthy logs (Claude Code's own placeholder messages)."""
 
 
+COLUMNS = ("path", "reason", "lines")
+"""The columns of ``skipped_lines``, in the order :func:`record` writes them."""
+
+
 def record(conn: Conn, restarted: Iterable[str], counts: Mapping[tuple[str, str], int]) -> None:
     """Add skipped-line counts per (path, reason), after forgetting those of files read again from
     the start. Runs inside the caller's write transaction."""
-    conn.executemany("DELETE FROM skipped_lines WHERE path = ?", ((p,) for p in restarted))
-    conn.executemany(
-        """
-        INSERT INTO skipped_lines (path, reason, lines) VALUES (?, ?, ?)
-        ON CONFLICT (path, reason) DO UPDATE SET lines = skipped_lines.lines + excluded.lines
-        """,
-        ((path, reason, n) for (path, reason), n in counts.items() if n),
+    forget(conn, restarted)
+    bulk.upsert_many(
+        conn,
+        "skipped_lines",
+        COLUMNS,
+        [(path, reason, n) for (path, reason), n in counts.items() if n],
+        on_conflict="ON CONFLICT (path, reason) DO UPDATE SET lines = skipped_lines.lines + excluded.lines",
+        key=("path", "reason"),
     )
 
 
 def forget(conn: Conn, paths: Iterable[str]) -> None:
     """Forget the skipped-line counts of these files (read no more, or read under another path).
     Inside the caller's write transaction."""
+    if dialect(conn) == "postgresql":
+        # One statement, not one per file: a first load restarts every file it reads (~550).
+        paths = list(paths)
+        if paths:
+            conn.execute("DELETE FROM skipped_lines WHERE path = ANY(?)", (paths,))
+        return
     conn.executemany("DELETE FROM skipped_lines WHERE path = ?", ((p,) for p in paths))
 
 
