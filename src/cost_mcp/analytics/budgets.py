@@ -527,14 +527,10 @@ def budget_status(
     settle_deliveries(conn)
     warnings += [w for w in deliveries.problems(conn, name) if member is None or w.startswith(tuple(mine))]
     warnings += _quiet_laptops(conn, settings, budgets, moment, member)
-    missing = _missing_bills(conn, settings, budgets, moment, member)
+    states, missing = with_missing_bills(
+        conn, settings, states_of(conn, settings, budgets, moment), moment, member
+    )
     warnings[:0] = missing
-    states = states_of(conn, settings, budgets, moment)
-    if missing:
-        # Per budget, so that each row can say so (a $0.00 read as nothing spent, the PARTIAL
-        # line below the table being the only sign); asked only when some bill is missing.
-        short = {b.name for b in budgets if _missing_bills(conn, settings, [b], moment, member)}
-        states = [s.model_copy(update={"complete": False}) if s.budget.name in short else s for s in states]
     warnings += _left_out(conn) if budgets else []  # as states_of's refresh of the rollup left it
     if member is not None:
         # Spent from the whole scope (a team budget's room is the team's), shown as theirs.
@@ -580,6 +576,23 @@ def _private(scope: BudgetScope) -> dict[str, tuple[str, list[str]]]:
 def _own(conn: Conn, dimension: str, values: Sequence[str], member: str) -> list[str]:
     """Those of ``values`` that name the ``member``'s own usage."""
     return [v for v in values if not vocabulary.unmatched(conn, dimension, [v], member)]
+
+
+def with_missing_bills(
+    conn: Conn, settings: Settings, states: Sequence[BudgetState], now: datetime, member: str | None = None
+) -> tuple[list[BudgetState], list[str]]:
+    """The budgets' ``states``, each not ``complete`` when a provider's bill it counts is missing,
+    and the PARTIAL lines saying which (:func:`_missing_bills`): every view of a budget marks its
+    figures so (money.bounded), where a $0.00 read as nothing spent."""
+    budgets = [s.budget for s in states]
+    missing = _missing_bills(conn, settings, budgets, now, member)
+    if not missing:
+        return list(states), []
+    # Per budget, asked only when some bill is missing.
+    short = {b.name for b in budgets if _missing_bills(conn, settings, [b], now, member)}
+    return [
+        s.model_copy(update={"complete": False}) if s.budget.name in short else s for s in states
+    ], missing
 
 
 def _missing_bills(
