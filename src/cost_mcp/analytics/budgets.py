@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from cost_mcp import notify
@@ -23,7 +23,6 @@ from cost_mcp.analytics.spend import (
     Filters,
     SpendTotal,
     fees_ahead,
-    get_spend,
     missing_bill_partials,
     quiet_laptop_warnings,
     spend_totals,
@@ -395,29 +394,7 @@ def spent_in(
     """What counts against ``budget`` in period ``p`` as of ``now`` (exactly get_spend's total for its
     scope: seat fees, when the scope counts them, up to today)."""
     today = local_date(to_ms(now), p.tz) if now is not None else datetime.now(p.tz).date()
-    return _totals(conn, settings, [(p, _filters(budget.scope, conn))], today)[0].total_usd
-
-
-def _totals(
-    conn: Conn,
-    settings: Settings,
-    questions: Sequence[tuple[Period, Filters]],
-    today: date,
-    names: vocabulary.Names | None = None,
-) -> list[SpendTotal]:
-    """spend_totals' answers, with the questions about members (team budgets, which its one read does
-    not group by) answered by get_spend one by one."""
-    out: list[SpendTotal | None] = [None] * len(questions)
-    shared = [i for i, (_, f) in enumerate(questions) if not f.members]
-    for i, total in zip(
-        shared, spend_totals(conn, settings, [questions[i] for i in shared], today, names), strict=True
-    ):
-        out[i] = total
-    for i, (p, f) in enumerate(questions):
-        if f.members:
-            r = get_spend(conn, settings, p, (), f, take_alerts=False, today=today)
-            out[i] = SpendTotal(r.total_usd, r.by_basis, r.unpriced_by_basis)
-    return [t for t in out if t is not None]
+    return spend_totals(conn, settings, [(p, _filters(budget.scope, conn))], today)[0].total_usd
 
 
 def state_of(conn: Conn, settings: Settings, budget: Budget, now: datetime) -> BudgetState:
@@ -442,7 +419,7 @@ def states_of(
         return []
     periods = [budget_period(b, settings, now) for b in budgets]
     today = local_date(to_ms(now), settings.tz)
-    totals = _totals(
+    totals = spend_totals(
         conn,
         settings,
         [(p, _filters(b.scope, conn)) for b, p in zip(budgets, periods, strict=True)],

@@ -528,16 +528,18 @@ def spend_totals(
 
     Budgets ask this for all their periods and scopes at once (record_usage with five budgets reads
     the ledger once, not ten times). Every period must be in one timezone; filters may name
-    providers, models, projects, agents and sources (a budget scope's dimensions) and bases.
-    ``names``: the ledger's names read (the rollup refreshed) from the earliest period's start or
-    before, by a caller that needed them first (check_budget); else read here.
+    providers, models, projects, agents, members and sources (a budget scope's dimensions) and
+    bases. A question about members (a team budget) reads its own layers, as get_spend does: the
+    one read does not group by member. ``names``: the ledger's names read (the rollup refreshed)
+    from the earliest period's start or before, by a caller that needed them first
+    (check_budget); else read here.
     """
     if not questions:
         return []
     tz = questions[0][0].tz
     if any(p.tz != tz for p, _ in questions):
         raise ValueError("spend_totals needs every period in one timezone")
-    if any(f.sessions or f.members for _, f in questions):
+    if any(f.sessions for _, f in questions):
         raise ValueError("spend_totals filters by a budget scope's dimensions only")
     union = Period(
         start=min(p.start for p, _ in questions), end=max(p.end for p, _ in questions), name="union", tz=tz
@@ -549,10 +551,15 @@ def spend_totals(
     expanded = [_expanded(names, f) for _, f in questions]
     # Slices carry provider, model, source and agent; projects only when some question filters by
     # them (grouping by project multiplies the rows read).
-    dims = ("agent", "project") if any(f.projects for f in expanded) else ("agent",)
-    layers = read_layers(conn, settings, union, dims, Filters(), today)
+    dims = ("agent", "project") if any(f.projects for f in expanded if not f.members) else ("agent",)
+    shared = [f for f in expanded if not f.members]
+    layers = read_layers(conn, settings, union, dims, Filters(), today) if shared else Layers([], {})
     out: list[SpendTotal] = []
     for (p, _), f in zip(questions, expanded, strict=True):
+        if f.members:
+            kept = count(read_layers(conn, settings, p, (), f, today), settings, f)
+            out.append(_total_of(kept))
+            continue
         local_only = _local_only(f)
         within = _Within.of(p, today)
         mine = [
@@ -560,22 +567,24 @@ def spend_totals(
             for s in layers.slices
             if within.has(s) and _in_scope(s, f) and (not local_only or s.layer == LOCAL_LAYER)
         ]
-        kept = count(Layers(mine, {} if local_only else layers.rules), settings, f)
-        by_basis, unpriced_by_basis = split_by_basis(
-            (s.basis, from_nanos(s.cost_nanos), s.unpriced) for s in kept if not s.excluded
-        )
-        # Only where no row of the report counts in scope: a bill row the scope keeps (a source
-        # scope naming "<provider>-costs", a model the bill names) stands for those calls.
-        aside = sum(_set_aside_unreplaced(kept).values())
-        out.append(
-            SpendTotal(
-                total_usd=sum(by_basis.values(), Decimal(0)),
-                by_basis=by_basis,
-                unpriced_by_basis=unpriced_by_basis,
-                set_aside_usd=from_nanos(aside),
-            )
-        )
+        out.append(_total_of(count(Layers(mine, {} if local_only else layers.rules), settings, f)))
     return out
+
+
+def _total_of(kept: Sequence[_Slice]) -> SpendTotal:
+    """A question's :class:`SpendTotal` from its counted slices."""
+    by_basis, unpriced_by_basis = split_by_basis(
+        (s.basis, from_nanos(s.cost_nanos), s.unpriced) for s in kept if not s.excluded
+    )
+    # Only where no row of the report counts in scope: a bill row the scope keeps (a source
+    # scope naming "<provider>-costs", a model the bill names) stands for those calls.
+    aside = sum(_set_aside_unreplaced(kept).values())
+    return SpendTotal(
+        total_usd=sum(by_basis.values(), Decimal(0)),
+        by_basis=by_basis,
+        unpriced_by_basis=unpriced_by_basis,
+        set_aside_usd=from_nanos(aside),
+    )
 
 
 def _expanded(names: vocabulary.Names, f: Filters) -> Filters:
