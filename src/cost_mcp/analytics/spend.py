@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeGuard, TypeVar
 
 from cost_mcp import tokens
 from cost_mcp.analytics import coverage, rows, subscriptions, vocabulary
@@ -434,7 +434,7 @@ def local_call_counts(conn: Conn, settings: Settings, provider: str, ts_ms: int)
         skip_sources=_not_spend_sources(settings),
         cost_mode=settings.cost_mode,
     ).get((provider, day))
-    return rule is None or rule.top is None
+    return not _gives_way(rule, LOCAL_LAYER)
 
 
 def _not_spend_sources(settings: Settings) -> tuple[str, ...]:
@@ -842,7 +842,6 @@ def _apply_precedence(
     analytics/coverage.py: a report with no rows, or synced within its reporting lag, does not
     replace the layers below it)."""
     subscription = settings.claude_code_billing == "subscription"
-    layer_of = {"cost": BILLED_LAYER, "usage": USAGE_LAYER, None: LOCAL_LAYER}
     for s in slices:
         if s.provider in ATTRIBUTION_ONLY:
             # Per-member estimates of usage that the provider's own reports (and local logs)
@@ -850,17 +849,33 @@ def _apply_precedence(
             s.excluded = _attribution_only(s.provider)
             continue
         rule = rules.get((s.provider, s.utc_day))
-        top = layer_of[rule.top] if rule is not None else LOCAL_LAYER
+        top = _top_layer(rule)
         # Only on a billed day is a tier the bill leaves out added on top of it.
         s.outside_bill = s.outside_bill and top == BILLED_LAYER
         if s.outside_bill:
             pass  # counted as estimated, beside the billed total
-        elif rule is not None and s.layer < top:
+        elif _gives_way(rule, s.layer):
             s.excluded = rule.covered(s.provider)
         elif rule is not None and top < s.layer < SUBSCRIPTION_LAYER:
             s.excluded = rule.reason(s.provider, "cost" if s.layer == BILLED_LAYER else "usage")
         elif subscription and s.source in _SUBSCRIPTION_SOURCES:
             s.excluded = _SUBSCRIPTION_REASON
+
+
+_LAYER_OF = {"cost": BILLED_LAYER, "usage": USAGE_LAYER, None: LOCAL_LAYER}
+"""The layer of each report kind a day rule's ``top`` names; None: no report is the day's total."""
+
+
+def _top_layer(rule: coverage.DayRule | None) -> int:
+    """The layer whose data is a provider-day's total by its ``rule`` (the local one without)."""
+    return LOCAL_LAYER if rule is None else _LAYER_OF[rule.top]
+
+
+def _gives_way(rule: coverage.DayRule | None, layer: int) -> TypeGuard[coverage.DayRule]:
+    """Whether data of ``layer`` on a provider-day of ``rule`` only attributes because a higher
+    layer's report is that day's total (the report counts it): the one rule for the slices
+    (:func:`_apply_precedence`) and a call just recorded (:func:`local_call_counts`)."""
+    return rule is not None and layer < _top_layer(rule)
 
 
 # The reasons local rows only attribute, shared with the session rows in SQL (_local_rules).
