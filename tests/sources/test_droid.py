@@ -26,7 +26,7 @@ from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import agents
 from cost_mcp.sources.agents import droid
-from cost_mcp.sources.agents.scanner import GROWN_CHUNK
+from cost_mcp.sources.agents.scanner import GROWN_CHUNK, AgentScan
 from cost_mcp.store.connection import connect
 
 SONNET = "claude-sonnet-4-5-20250929"
@@ -121,6 +121,18 @@ def _stored(settings: Settings) -> dict[str, tuple[object, ...]]:
     finally:
         conn.close()
     return {str(r[0]): tuple(r[1:]) for r in got}
+
+
+def _scanned(
+    settings: Settings,
+) -> tuple[AgentScan, dict[str, tuple[object, ...]], dict[str, tuple[object, ...]]]:
+    """A scan of Droid's sessions, the rows stored, and each session's model, provider and whether
+    it is priced (as its output row has them)."""
+    conn = connect(settings.db)
+    scan = agents.scan(conn, droid.LOG, settings, Pricer())
+    conn.close()
+    stored = _stored(settings)
+    return scan, stored, {k: (r[5], r[6], r[9] is not None) for k, r in stored.items() if k.endswith(":out")}
 
 
 def _price(tokens: Tokens, model: str, provider: str) -> int:
@@ -230,11 +242,7 @@ def test_droid_providers_are_priced_under_their_own_vendor(home: Path, settings:
     )
     _settings(folder, "nolock", _usage(1_000, 100), model=GPT, lock=None)
     _settings(folder, "nomodel", _usage(1_000, 100), model="", lock="openai")
-    conn = connect(settings.db)
-    scan = agents.scan(conn, droid.LOG, settings, Pricer())
-    conn.close()
-    stored = _stored(settings)
-    got = {k: (r[5], r[6], r[9] is not None) for k, r in stored.items() if k.endswith(":out")}
+    scan, stored, got = _scanned(settings)
     assert got == {
         "routed:out": (SONNET, "anthropic", True),
         "custom:out": ("gpt-5", "openai", True),
@@ -337,11 +345,7 @@ def test_a_session_whose_settings_name_no_model_is_priced_by_its_transcripts(
     _settings(folder, "named", _usage(1_000, 100), model=SONNET)
     _transcript(folder, "unsaid")
     _settings(folder, "unsaid", _usage(1_000, 100), model="", lock="openai")
-    conn = connect(settings.db)
-    scan = agents.scan(conn, droid.LOG, settings, Pricer())
-    conn.close()
-    stored = _stored(settings)
-    got = {k: (r[5], r[6], r[9] is not None) for k, r in stored.items() if k.endswith(":out")}
+    scan, stored, got = _scanned(settings)
     assert got == {
         "empty:out": ("claude-opus-4.5-thinking", "anthropic", True),
         "absent:out": ("gpt-5", "openai", True),
