@@ -47,18 +47,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from check_tree import KINDS  # the per-day truth's kinds, as the checker reads them
+
 GENERATOR_VERSION = 2
 DAY_MS = 86_400_000
 WINDOW_START_MS = 1_791_158_400_000  # 2026-10-05T00:00:00Z
 WINDOW_DAYS = 60
-KINDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "calls",
-)
 MODELS: tuple[tuple[str, float], ...] = (
     ("gpt-5-codex", 0.34),
     ("gpt-5.1-codex-max", 0.22),

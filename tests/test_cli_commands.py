@@ -1125,3 +1125,21 @@ def test_budget_status_marks_a_budget_whose_bill_is_missing_on_its_row(
     assert "PARTIAL: openai: never synced" in " ".join(out.split())
     shown = json.loads(run(capsys, "budget", "status", "--json")[1])
     assert {b["budget"]["name"]: b["complete"] for b in shown["budgets"]} == {"openai": False, "local": True}
+
+
+@pytest.mark.usefixtures("logs")
+def test_report_total_is_a_lower_bound_when_a_providers_bill_is_missing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With OpenAI's bill never synced, `report --provider openai` read "this_month ...: $0.00" as
+    if nothing were spent, the PARTIAL note the only sign; its total now says at least, as budget
+    status's rows do. A report that lacks nothing keeps its plain total."""
+    code, out, _ = run(capsys, "report")
+    assert code == 0 and out.splitlines()[0].endswith("): $0.0045 + unpriced"), out
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-" + "a" * 40)
+    monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", CLOSED_PORT)
+    code, out, _ = run(capsys, "report", "--provider", "openai")
+    assert code == 0 and out.splitlines()[0].endswith("): ≥$0.00"), out
+    assert "PARTIAL: openai: never synced" in " ".join(out.split())
+    code, out, _ = run(capsys, "report")
+    assert code == 0 and out.splitlines()[0].endswith("): ≥$0.0045 + unpriced"), out

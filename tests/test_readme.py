@@ -33,6 +33,27 @@ def test_readme_test_command_runs_pytest() -> None:
     assert "pytest" in _between("test-command")
 
 
+def test_readme_says_how_many_workers_ci_runs_the_suite_on() -> None:
+    """README said CI runs "the test command above", not that .ci/run runs it on two workers
+    (pytest-xdist): a contributor timing the suite in one process saw twice CI's time."""
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    match = re.search(r'PYTEST_ADDOPTS="[^"]*(-n \d+)', ci)
+    assert match, ".ci/run no longer sets its workers in PYTEST_ADDOPTS"
+    development = README.read_text(encoding="utf-8").split("## Development", 1)[1]
+    assert f"`{match.group(1)}`" in development
+
+
+@pytest.mark.parametrize("command", ["statusline", "hook"])
+def test_readme_says_an_install_without_a_terminal_needs_yes(command: str) -> None:
+    """Without a terminal to ask on, `--install` writes nothing unless given --yes (it says so:
+    cli/setup.py); README's paragraphs on the status line and hook said only that it asks first."""
+    load_all()
+    assert "--yes" in _options(cli.commands[command])
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    at = text.index(f"`cost-mcp {command} --install`")
+    assert "`--yes`" in text[at : at + 200], text[at : at + 200]
+
+
 def _options(command: click.Command) -> set[str]:
     """The options of a command, or of any of a group's commands."""
     if isinstance(command, click.Group):

@@ -1135,3 +1135,44 @@ def test_when_a_used_up_budget_starts_again_is_a_time_the_clock_shows(
     ambiguous = first.replace(fold=1 - first.fold).utcoffset() != first.utcoffset()
     expected = f"{wall} {first.tzname()}" if ambiguous else wall
     assert budgets.person_advice(budget, period).endswith(f"wait for its next day, from {expected} ({zone})")
+
+
+def test_a_members_project_budget_names_the_calls_a_workspace_bill_stands_for(
+    conn: Conn, settings: Settings
+) -> None:
+    """On a team server, a budget counting a member's project read $0 for the $6 of that member's
+    calls on a day a bill by workspace is the total, and said nothing: its estimates set aside
+    were taken as 0 (a member's question is answered apart from the budgets' one read), where the
+    same budget without the member names them (the test above). It now names them alike."""
+    from cost_mcp.store import write_transaction
+    from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
+
+    nov3 = datetime(2026, 11, 3, 9, tzinfo=UTC)
+    calls = (("6", "ana@example.com"), ("0.25", "ana@example.com"), ("2", "bob@x.io"))
+    for i, (usd, member) in enumerate(calls):
+        record_call(
+            conn, Pricer(), provider="openai", model=FLAT, tokens=Tokens(input=int(Decimal(usd) * 400_000)),
+            agent="bot", project="webapp", request_id=f"w{i}", timestamp=nov3 + timedelta(days=i * 2 % 4),
+            now=nov3 + timedelta(days=5), member=member,
+        )  # fmt: skip
+    day = int(datetime(2026, 11, 3, tzinfo=UTC).timestamp() * 1000)
+    with write_transaction(conn):
+        bill = Bucket(day, day + DAY_MS, cost_nanos=9_000_000_000, model=FLAT)  # no project, no member
+        replace_range(conn, "openai", "cost", day, day + DAY_MS, [bill])
+    scope = BudgetScope(projects=["webapp"], members=["ana@example.com"])
+    budgets.set_budget(conn, "ana-webapp", Decimal(5), "month", scope, hard=True)
+    now = datetime(2026, 11, 10, tzinfo=UTC)
+    result = budgets.budget_status(conn, settings, now=now)
+    [state] = result.budgets
+    assert state.spent_usd == Decimal("0.25")  # Nov 5's call; Nov 3's is the bill's
+    assert state.estimates_set_aside_usd == Decimal(6)  # not bob's $2 of the same day
+    expected = (
+        "budget 'ana-webapp': $6.00 of calls in its scope (estimated) are on days a provider's bill is "
+        "the total, and count nothing against it (only the bill's rows that name its projects "
+        "count, so it cannot stop those calls); get_spend with the same filters lists them under attribution"
+    )
+    assert [w for w in result.warnings if "provider's bill is the total" in w] == [expected]
+    check = budgets.check_budget(
+        conn, settings, Decimal(1), provider="openai", project="webapp", member="ana@example.com", now=now
+    )
+    assert expected in check.warnings

@@ -512,3 +512,26 @@ async def test_a_week_row_the_period_holds_part_of_says_which_days(
     args = {"start": "2027-01-01", "end": "2027-01-31", "timezone": tz.key, "group_by": ["month"]}
     whole = (await client.call_tool("get_spend", args)).structured_content
     assert whole is not None and not [w for w in whole["warnings"] if w.startswith("the month row")]
+
+
+def test_summary_marks_a_budget_whose_bill_is_missing(
+    home: Path, conn: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With OpenAI's key set and its bill never synced, the summary's budget line read "openai:
+    $0.00 of $100.00 per month (0.0%), ok" as if nothing were spent, where `cost-mcp budget status`
+    marks the row (budgets.with_missing_bills, the check budget_status and check_budget make); a
+    budget of Claude Code's calls, which lacks nothing, keeps its plain figures."""
+    from cost_mcp.analytics.budgets import set_budget
+    from cost_mcp.models import BudgetScope
+
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-" + "a" * 40)
+    settings = load_settings()
+    logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
+    ingest(conn, settings, Pricer())
+    set_budget(conn, "openai", Decimal(100), "month", BudgetScope(providers=["openai"]))
+    set_budget(conn, "local", Decimal(1), "month", BudgetScope(agents=["claude-code"]))
+    text = summary_text(conn, settings, now=datetime(2026, 11, 2, 12, tzinfo=UTC)).splitlines()
+    assert "  openai: ≥$0.00 of $100.00 per month (≥0.0%), ok" in text, text
+    assert "  local: $0.02 of $1.00 per month (1.8%), ok" in text, text
+    partial = [line for line in text if line.startswith("note: PARTIAL: openai")]
+    assert len(partial) == 1, text

@@ -26,7 +26,7 @@ from cost_mcp.periods import ms_to_datetime
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import agents
 from cost_mcp.sources.agents import droid
-from cost_mcp.sources.agents.scanner import GROWN_CHUNK
+from cost_mcp.sources.agents.scanner import GROWN_CHUNK, AgentScan
 from cost_mcp.store.connection import connect
 
 SONNET = "claude-sonnet-4-5-20250929"
@@ -43,7 +43,13 @@ def _folder(home: Path, cwd: str = PROJECT) -> Path:
     return folder
 
 
-def _transcript(folder: Path, sid: str, cwd: str = PROJECT, first: str = "2026-11-20T08:59:58.000Z") -> None:
+def _transcript(
+    folder: Path,
+    sid: str,
+    cwd: str = PROJECT,
+    first: str = "2026-11-20T08:59:58.000Z",
+    text: str = 'say "timestamp":"x"',
+) -> None:
     """The session's transcript: its ``session_start`` line and a first user message."""
     lines = [
         # A title quoting a timestamp key: in JSON text its quotes are escaped, never a key.
@@ -57,7 +63,7 @@ def _transcript(folder: Path, sid: str, cwd: str = PROJECT, first: str = "2026-1
             "type": "message",
             "id": "m1",
             "timestamp": first,
-            "message": {"role": "user", "content": [{"type": "text", "text": 'say "timestamp":"x"'}]},
+            "message": {"role": "user", "content": [{"type": "text", "text": text}]},
         },
     ]
     (folder / f"{sid}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -115,6 +121,18 @@ def _stored(settings: Settings) -> dict[str, tuple[object, ...]]:
     finally:
         conn.close()
     return {str(r[0]): tuple(r[1:]) for r in got}
+
+
+def _scanned(
+    settings: Settings,
+) -> tuple[AgentScan, dict[str, tuple[object, ...]], dict[str, tuple[object, ...]]]:
+    """A scan of Droid's sessions, the rows stored, and each session's model, provider and whether
+    it is priced (as its output row has them)."""
+    conn = connect(settings.db)
+    scan = agents.scan(conn, droid.LOG, settings, Pricer())
+    conn.close()
+    stored = _stored(settings)
+    return scan, stored, {k: (r[5], r[6], r[9] is not None) for k, r in stored.items() if k.endswith(":out")}
 
 
 def _price(tokens: Tokens, model: str, provider: str) -> int:
@@ -224,11 +242,7 @@ def test_droid_providers_are_priced_under_their_own_vendor(home: Path, settings:
     )
     _settings(folder, "nolock", _usage(1_000, 100), model=GPT, lock=None)
     _settings(folder, "nomodel", _usage(1_000, 100), model="", lock="openai")
-    conn = connect(settings.db)
-    scan = agents.scan(conn, droid.LOG, settings, Pricer())
-    conn.close()
-    stored = _stored(settings)
-    got = {k: (r[5], r[6], r[9] is not None) for k, r in stored.items() if k.endswith(":out")}
+    scan, stored, got = _scanned(settings)
     assert got == {
         "routed:out": (SONNET, "anthropic", True),
         "custom:out": ("gpt-5", "openai", True),
@@ -304,3 +318,39 @@ async def test_droid_spend_is_answered_by_agent_with_its_assumption(home: Path, 
     rows = [Tokens(input=32_000), Tokens(input=8_000), Tokens(cache_read=10_000), Tokens(output=2_500)]
     assert by_agent == {"droid": from_nanos(sum(_price(t, SONNET, "anthropic") for t in rows))}
     assert f"4 call(s) priced with an assumption: {droid.PRICE_NOTE}" in content["warnings"]
+
+
+def test_a_session_whose_settings_name_no_model_is_priced_by_its_transcripts(
+    home: Path, settings: Settings
+) -> None:
+    """Settings that name no model (``model`` empty or absent) left the session unpriced, where its
+    transcript names the model in the reminder it opens with ("Model: Claude Opus 4.5 Thinking
+    [Anthropic]"), which ccusage reads (``adapter/droid/parser.rs`` at 5816e640,
+    ``extract_model_from_sidecar_jsonl``). It is now read the same way, only when the settings name
+    none; with no such line, or no transcript, the session stays unpriced."""
+    folder = _folder(home)
+    reminder = (
+        "<system-reminder>\nUser system info (linux 6.8)\nModel: Claude Opus 4.5 Thinking [Anthropic]\n"
+        f"Working directory: {PROJECT}\n</system-reminder>\nfix the build"
+    )
+    _transcript(folder, "empty", text=reminder)
+    _settings(folder, "empty", _usage(1_000, 100), model="", lock="anthropic")
+    _transcript(folder, "absent", text="Model: GPT-5 [OpenAI]")
+    path = _settings(folder, "absent", _usage(1_000, 100), lock=None)
+    doc = json.loads(path.read_text())
+    del doc["model"]
+    path.write_text(json.dumps(doc))
+    # The settings' model wins over the transcript's.
+    _transcript(folder, "named", text=reminder)
+    _settings(folder, "named", _usage(1_000, 100), model=SONNET)
+    _transcript(folder, "unsaid")
+    _settings(folder, "unsaid", _usage(1_000, 100), model="", lock="openai")
+    scan, stored, got = _scanned(settings)
+    assert got == {
+        "empty:out": ("claude-opus-4.5-thinking", "anthropic", True),
+        "absent:out": ("gpt-5", "openai", True),
+        "named:out": (SONNET, "anthropic", True),
+        "unsaid:out": ("", "openai", False),
+    }
+    assert scan.unpriced == {"": 2}
+    assert stored["empty:out"][9] == _price(Tokens(output=100), "claude-opus-4.5-thinking", "anthropic")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,10 @@ import httpx2
 import pytest
 
 from cost_mcp import sync
-from cost_mcp.analytics import spend
+from cost_mcp.analytics import budgets, spend
 from cost_mcp.analytics.coverage import partial_report_lines
 from cost_mcp.config import Settings, load_settings
-from cost_mcp.models import Dashboard, SpendResult
+from cost_mcp.models import BudgetScope, Dashboard, SpendResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import Ledger, connect, write_transaction
 from cost_mcp.web.app import create_app
@@ -193,3 +194,40 @@ def test_a_bill_synced_before_its_day_ended_is_labelled_so_far_on_the_page(
         assert "billed so far" not in pg.locator("#main").inner_text()
     finally:
         context.close()
+
+
+def test_a_budget_whose_bill_is_missing_marks_its_gauge_as_a_bound(
+    home: Path, monkeypatch: pytest.MonkeyPatch, clock: None, browser: Any
+) -> None:
+    """With OpenAI's bill never synced (its API offline), an OpenAI budget's gauge read "on track ·
+    $0.00 spent (0%), $100.00 left" as if nothing were spent, where `cost-mcp budget status` marks
+    its row (≥$0.00, ≤$100.00, ≥0.0). The gauge now says the same, and why; a budget that counts no
+    missing bill keeps its plain figures."""
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-" + "a" * 40)
+    monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", "http://127.0.0.1:9")
+    settings = load_settings()
+    ledger = Ledger(settings.db)
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        with ledger.use() as c:
+            budgets.set_budget(c, "openai", Decimal(100), "month", BudgetScope(providers=["openai"]))
+            budgets.set_budget(c, "local", Decimal(100), "month", BudgetScope(agents=["claude-code"]))
+        for base in serve(create_app(ledger, settings, Pricer(), token=None)):
+            pg = context.new_page()
+            pg.goto(base)
+            pg.wait_for_selector("body[data-ready]")
+            gauge = pg.locator('.gauge[data-budget="openai"]')
+            said = " ".join(gauge.inner_text().split())
+            assert "≥$0.00 spent (≥0%), ≤$100.00 left" in said, said
+            assert "partial a provider's bill this budget counts is missing" in said, said
+            assert "today included: ≥$0.00" in said, said
+            label = gauge.locator("svg").get_attribute("aria-label")
+            assert label.startswith("openai: at least 0% of $100.00 spent, projected at least $0.00"), label
+            assert label.endswith("a provider's bill it counts is missing"), label
+            local = " ".join(pg.locator('.gauge[data-budget="local"]').inner_text().split())
+            assert "$0.00 spent (0%), $100.00 left" in local and "≥" not in local and "≤" not in local, local
+            assert "bill this budget counts is missing" not in local
+            assert "PARTIAL: openai: never synced" in pg.locator("#notes").inner_text()
+    finally:
+        context.close()
+        ledger.close()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from cost_mcp.analytics import rows
-from cost_mcp.analytics.budgets import departed_notes, list_budgets, states_of
+from cost_mcp.analytics.budgets import departed_notes, list_budgets, states_of, with_missing_bills
 from cost_mcp.analytics.spend import Filters, get_spend, log_read_warnings, period_info
 from cost_mcp.analytics.vocabulary import NOT_REPORTED, model_key
 from cost_mcp.config import Settings
@@ -204,23 +204,29 @@ def summary_text(conn: Conn, settings: Settings, now: datetime | None = None) ->
             for m in top.models
         ]
     moment = now or datetime.now(UTC)
-    states = states_of(conn, settings, list_budgets(conn), moment)
+    # A budget counting a provider's bill that is missing says its figures are bounds, as
+    # `cost-mcp budget status` does: "$0.00 of $100.00 per month (0.0%), ok" read as nothing spent.
+    states, missing = with_missing_bills(
+        conn, settings, states_of(conn, settings, list_budgets(conn), moment), moment
+    )
     if states:
         lines.append("budgets:")
-        lines += [
+        for st in states:
             # Its calls with no price count nothing against it: "+ unpriced", and its percent is at
             # least that ("(0.0%)" read as a sure figure), as `cost-mcp budget status` says.
-            f"  {st.budget.name}: {format_cost(st.spent_usd, st.unpriced_requests)} of "
-            f"{format_usd(st.budget.amount_usd)} per "
-            f"{st.budget.period} ({bounded(f'{st.percent}%', st.unpriced_requests)}), {st.status}"
-            for st in states
-        ]
+            spent = bounded(format_cost(st.spent_usd, st.unpriced_requests), 0, complete=st.complete)
+            lines.append(
+                f"  {st.budget.name}: {spent} of {format_usd(st.budget.amount_usd)} per {st.budget.period} "
+                f"({bounded(f'{st.percent}%', st.unpriced_requests, complete=st.complete)}), {st.status}"
+            )
         # Said beside the budget, as budget_status says it: a departed member's budget looks live.
         lines += [
             f"note: budget '{st.budget.name}': {w}" for st in states for w in departed_notes(conn, st.budget)
         ]
     if month is not None:
         lines += [f"note: {w}" for w in month.warnings]
+    # The month's answer says most of them already; a budget's period may reach past its end.
+    lines += [f"note: {w}" for w in missing if month is None or w not in month.warnings]
     # Plain text, with no envelope to say it: the logs the last read could not open (answers say it
     # in theirs, catchup.envelope).
     lines += [f"note: {w}" for w in log_read_warnings(conn)]

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from cost_mcp import notify
@@ -23,7 +23,6 @@ from cost_mcp.analytics.spend import (
     Filters,
     SpendTotal,
     fees_ahead,
-    get_spend,
     missing_bill_partials,
     quiet_laptop_warnings,
     spend_totals,
@@ -395,29 +394,7 @@ def spent_in(
     """What counts against ``budget`` in period ``p`` as of ``now`` (exactly get_spend's total for its
     scope: seat fees, when the scope counts them, up to today)."""
     today = local_date(to_ms(now), p.tz) if now is not None else datetime.now(p.tz).date()
-    return _totals(conn, settings, [(p, _filters(budget.scope, conn))], today)[0].total_usd
-
-
-def _totals(
-    conn: Conn,
-    settings: Settings,
-    questions: Sequence[tuple[Period, Filters]],
-    today: date,
-    names: vocabulary.Names | None = None,
-) -> list[SpendTotal]:
-    """spend_totals' answers, with the questions about members (team budgets, which its one read does
-    not group by) answered by get_spend one by one."""
-    out: list[SpendTotal | None] = [None] * len(questions)
-    shared = [i for i, (_, f) in enumerate(questions) if not f.members]
-    for i, total in zip(
-        shared, spend_totals(conn, settings, [questions[i] for i in shared], today, names), strict=True
-    ):
-        out[i] = total
-    for i, (p, f) in enumerate(questions):
-        if f.members:
-            r = get_spend(conn, settings, p, (), f, take_alerts=False, today=today)
-            out[i] = SpendTotal(r.total_usd, r.by_basis, r.unpriced_by_basis)
-    return [t for t in out if t is not None]
+    return spend_totals(conn, settings, [(p, _filters(budget.scope, conn))], today)[0].total_usd
 
 
 def state_of(conn: Conn, settings: Settings, budget: Budget, now: datetime) -> BudgetState:
@@ -442,7 +419,7 @@ def states_of(
         return []
     periods = [budget_period(b, settings, now) for b in budgets]
     today = local_date(to_ms(now), settings.tz)
-    totals = _totals(
+    totals = spend_totals(
         conn,
         settings,
         [(p, _filters(b.scope, conn)) for b, p in zip(budgets, periods, strict=True)],
@@ -527,14 +504,10 @@ def budget_status(
     settle_deliveries(conn)
     warnings += [w for w in deliveries.problems(conn, name) if member is None or w.startswith(tuple(mine))]
     warnings += _quiet_laptops(conn, settings, budgets, moment, member)
-    missing = _missing_bills(conn, settings, budgets, moment, member)
+    states, missing = with_missing_bills(
+        conn, settings, states_of(conn, settings, budgets, moment), moment, member
+    )
     warnings[:0] = missing
-    states = states_of(conn, settings, budgets, moment)
-    if missing:
-        # Per budget, so that each row can say so (a $0.00 read as nothing spent, the PARTIAL
-        # line below the table being the only sign); asked only when some bill is missing.
-        short = {b.name for b in budgets if _missing_bills(conn, settings, [b], moment, member)}
-        states = [s.model_copy(update={"complete": False}) if s.budget.name in short else s for s in states]
     warnings += _left_out(conn) if budgets else []  # as states_of's refresh of the rollup left it
     if member is not None:
         # Spent from the whole scope (a team budget's room is the team's), shown as theirs.
@@ -580,6 +553,23 @@ def _private(scope: BudgetScope) -> dict[str, tuple[str, list[str]]]:
 def _own(conn: Conn, dimension: str, values: Sequence[str], member: str) -> list[str]:
     """Those of ``values`` that name the ``member``'s own usage."""
     return [v for v in values if not vocabulary.unmatched(conn, dimension, [v], member)]
+
+
+def with_missing_bills(
+    conn: Conn, settings: Settings, states: Sequence[BudgetState], now: datetime, member: str | None = None
+) -> tuple[list[BudgetState], list[str]]:
+    """The budgets' ``states``, each not ``complete`` when a provider's bill it counts is missing,
+    and the PARTIAL lines saying which (:func:`_missing_bills`): every view of a budget marks its
+    figures so (money.bounded), where a $0.00 read as nothing spent."""
+    budgets = [s.budget for s in states]
+    missing = _missing_bills(conn, settings, budgets, now, member)
+    if not missing:
+        return list(states), []
+    # Per budget, asked only when some bill is missing.
+    short = {b.name for b in budgets if _missing_bills(conn, settings, [b], now, member)}
+    return [
+        s.model_copy(update={"complete": False}) if s.budget.name in short else s for s in states
+    ], missing
 
 
 def _missing_bills(

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeGuard, TypeVar
 
 from cost_mcp import tokens
 from cost_mcp.analytics import coverage, rows, subscriptions, vocabulary
@@ -437,7 +437,7 @@ def local_call_counts(conn: Conn, settings: Settings, provider: str, ts_ms: int)
         skip_sources=_not_spend_sources(settings),
         cost_mode=settings.cost_mode,
     ).get((provider, day))
-    return rule is None or rule.top is None
+    return not _gives_way(rule, LOCAL_LAYER)
 
 
 def _not_spend_sources(settings: Settings) -> tuple[str, ...]:
@@ -531,16 +531,18 @@ def spend_totals(
 
     Budgets ask this for all their periods and scopes at once (record_usage with five budgets reads
     the ledger once, not ten times). Every period must be in one timezone; filters may name
-    providers, models, projects, agents and sources (a budget scope's dimensions) and bases.
-    ``names``: the ledger's names read (the rollup refreshed) from the earliest period's start or
-    before, by a caller that needed them first (check_budget); else read here.
+    providers, models, projects, agents, members and sources (a budget scope's dimensions) and
+    bases. A question about members (a team budget) reads its own layers, as get_spend does: the
+    one read does not group by member. ``names``: the ledger's names read (the rollup refreshed)
+    from the earliest period's start or before, by a caller that needed them first
+    (check_budget); else read here.
     """
     if not questions:
         return []
     tz = questions[0][0].tz
     if any(p.tz != tz for p, _ in questions):
         raise ValueError("spend_totals needs every period in one timezone")
-    if any(f.sessions or f.members for _, f in questions):
+    if any(f.sessions for _, f in questions):
         raise ValueError("spend_totals filters by a budget scope's dimensions only")
     union = Period(
         start=min(p.start for p, _ in questions), end=max(p.end for p, _ in questions), name="union", tz=tz
@@ -552,10 +554,15 @@ def spend_totals(
     expanded = [_expanded(names, f) for _, f in questions]
     # Slices carry provider, model, source and agent; projects only when some question filters by
     # them (grouping by project multiplies the rows read).
-    dims = ("agent", "project") if any(f.projects for f in expanded) else ("agent",)
-    layers = read_layers(conn, settings, union, dims, Filters(), today)
+    dims = ("agent", "project") if any(f.projects for f in expanded if not f.members) else ("agent",)
+    shared = [f for f in expanded if not f.members]
+    layers = read_layers(conn, settings, union, dims, Filters(), today) if shared else Layers([], {})
     out: list[SpendTotal] = []
     for (p, _), f in zip(questions, expanded, strict=True):
+        if f.members:
+            kept = count(read_layers(conn, settings, p, (), f, today), settings, f)
+            out.append(_total_of(kept))
+            continue
         local_only = _local_only(f)
         within = _Within.of(p, today)
         mine = [
@@ -563,22 +570,24 @@ def spend_totals(
             for s in layers.slices
             if within.has(s) and _in_scope(s, f) and (not local_only or s.layer == LOCAL_LAYER)
         ]
-        kept = count(Layers(mine, {} if local_only else layers.rules), settings, f)
-        by_basis, unpriced_by_basis = split_by_basis(
-            (s.basis, from_nanos(s.cost_nanos), s.unpriced) for s in kept if not s.excluded
-        )
-        # Only where no row of the report counts in scope: a bill row the scope keeps (a source
-        # scope naming "<provider>-costs", a model the bill names) stands for those calls.
-        aside = sum(_set_aside_unreplaced(kept).values())
-        out.append(
-            SpendTotal(
-                total_usd=sum(by_basis.values(), Decimal(0)),
-                by_basis=by_basis,
-                unpriced_by_basis=unpriced_by_basis,
-                set_aside_usd=from_nanos(aside),
-            )
-        )
+        out.append(_total_of(count(Layers(mine, {} if local_only else layers.rules), settings, f)))
     return out
+
+
+def _total_of(kept: Sequence[_Slice]) -> SpendTotal:
+    """A question's :class:`SpendTotal` from its counted slices."""
+    by_basis, unpriced_by_basis = split_by_basis(
+        (s.basis, from_nanos(s.cost_nanos), s.unpriced) for s in kept if not s.excluded
+    )
+    # Only where no row of the report counts in scope: a bill row the scope keeps (a source
+    # scope naming "<provider>-costs", a model the bill names) stands for those calls.
+    aside = sum(_set_aside_unreplaced(kept).values())
+    return SpendTotal(
+        total_usd=sum(by_basis.values(), Decimal(0)),
+        by_basis=by_basis,
+        unpriced_by_basis=unpriced_by_basis,
+        set_aside_usd=from_nanos(aside),
+    )
 
 
 def _expanded(names: vocabulary.Names, f: Filters) -> Filters:
@@ -836,7 +845,6 @@ def _apply_precedence(
     analytics/coverage.py: a report with no rows, or synced within its reporting lag, does not
     replace the layers below it)."""
     subscription = settings.claude_code_billing == "subscription"
-    layer_of = {"cost": BILLED_LAYER, "usage": USAGE_LAYER, None: LOCAL_LAYER}
     for s in slices:
         if s.provider in ATTRIBUTION_ONLY:
             # Per-member estimates of usage that the provider's own reports (and local logs)
@@ -844,17 +852,33 @@ def _apply_precedence(
             s.excluded = _attribution_only(s.provider)
             continue
         rule = rules.get((s.provider, s.utc_day))
-        top = layer_of[rule.top] if rule is not None else LOCAL_LAYER
+        top = _top_layer(rule)
         # Only on a billed day is a tier the bill leaves out added on top of it.
         s.outside_bill = s.outside_bill and top == BILLED_LAYER
         if s.outside_bill:
             pass  # counted as estimated, beside the billed total
-        elif rule is not None and s.layer < top:
+        elif _gives_way(rule, s.layer):
             s.excluded = rule.covered(s.provider)
         elif rule is not None and top < s.layer < SUBSCRIPTION_LAYER:
             s.excluded = rule.reason(s.provider, "cost" if s.layer == BILLED_LAYER else "usage")
         elif subscription and s.source in _SUBSCRIPTION_SOURCES:
             s.excluded = _SUBSCRIPTION_REASON
+
+
+_LAYER_OF = {"cost": BILLED_LAYER, "usage": USAGE_LAYER, None: LOCAL_LAYER}
+"""The layer of each report kind a day rule's ``top`` names; None: no report is the day's total."""
+
+
+def _top_layer(rule: coverage.DayRule | None) -> int:
+    """The layer whose data is a provider-day's total by its ``rule`` (the local one without)."""
+    return LOCAL_LAYER if rule is None else _LAYER_OF[rule.top]
+
+
+def _gives_way(rule: coverage.DayRule | None, layer: int) -> TypeGuard[coverage.DayRule]:
+    """Whether data of ``layer`` on a provider-day of ``rule`` only attributes because a higher
+    layer's report is that day's total (the report counts it): the one rule for the slices
+    (:func:`_apply_precedence`) and a call just recorded (:func:`local_call_counts`)."""
+    return rule is not None and layer < _top_layer(rule)
 
 
 # The reasons local rows only attribute, shared with the session rows in SQL (_local_rules).

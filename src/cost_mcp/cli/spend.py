@@ -42,7 +42,7 @@ from cost_mcp.cli.app import (
     whole,
 )
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.money import UNPRICED, format_cost, format_usd, plain_usd, rounding_note
+from cost_mcp.money import UNPRICED, bounded, format_cost, format_usd, plain_usd, rounding_note
 from cost_mcp.output import csv_cell
 from cost_mcp.periods import parse_zone
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY
@@ -365,9 +365,12 @@ def _render_report(
     out: Console, result: SpendResult, parts: SpendResult | None, breakdown: str | None
 ) -> None:
     period = result.period
+    # A provider's missing bill marks the total as a lower bound, as `budget status` marks its rows:
+    # "$0.00" read as nothing spent, with only the PARTIAL note below to say otherwise.
+    total = bounded(format_cost(result.total_usd, result.unpriced_requests), 0, complete=result.complete)
     out.print(
         f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day} ({period.timezone}): "
-        f"[bold]{format_cost(result.total_usd, sum(r.unpriced_requests for r in result.rows))}[/bold]"
+        f"[bold]{total}[/bold]"
     )
     if not result.rows:
         return

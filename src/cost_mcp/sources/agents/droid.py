@@ -77,6 +77,10 @@ _DECODER = msgspec.json.Decoder()
 _TIMESTAMP = re.compile(rb'"timestamp"\s*:\s*"([^"\\]{1,64})"')
 """A message's time in the transcript: a key, never text in a message (a quote in a JSON string is
 escaped), so found in the transcript's bytes without decoding a line that may be megabytes long."""
+_MODEL_LINE = re.compile(rb"Model:[ \t]*([^\"\\\[\r\n]{1,200})")
+"""The model Droid names in the reminder its transcript opens with ("Model: Claude Opus 4.5 Thinking
+[Anthropic]"): read, as ccusage reads it, only for a session whose settings name none. It ends at
+its bracketed notes, or at the JSON string's quote or escaped newline."""
 _BRACKETS = re.compile(r"\[[^\]]*\]")
 _CUSTOM_INDEX = re.compile(r"-\d+$")
 _DASHES = re.compile(r"[\s-]+")
@@ -104,14 +108,15 @@ def model_name(raw: str) -> str:
     return _DASHES.sub("-", name).lower()
 
 
-def _transcript(ctx: FileContext, session: str) -> tuple[str, int | None]:
-    """The work folder (its ``session_start`` line's ``cwd``) and the first message's time of the
-    session's transcript, from its opening bytes; ``("", None)`` for what it does not say."""
+def _transcript(ctx: FileContext, session: str) -> tuple[str, int | None, str]:
+    """The work folder (its ``session_start`` line's ``cwd``), the first message's time and the
+    model it names (:data:`_MODEL_LINE`, as Droid writes it) of the session's transcript, from its
+    opening bytes; ``("", None, "")`` for what it does not say."""
     try:
         with ctx.open_beside(Path(ctx.path).with_name(f"{session}.jsonl")) as f:
             head = f.read(TRANSCRIPT_HEAD_BYTES)
     except OSError:
-        return "", None  # no transcript (yet), or one the walk's rule refuses
+        return "", None, ""  # no transcript (yet), or one the walk's rule refuses
     cwd = ""
     first = head.split(b"\n", 1)[0]
     if b'"session_start"' in first:
@@ -122,7 +127,12 @@ def _transcript(ctx: FileContext, session: str) -> tuple[str, int | None]:
         found = start.get("cwd") if isinstance(start, dict) else None
         cwd = found if isinstance(found, str) else ""
     stamp = _TIMESTAMP.search(head)
-    return cwd, epoch_ms(stamp.group(1).decode("ascii", "replace")) if stamp else None
+    named = _MODEL_LINE.search(head)
+    return (
+        cwd,
+        epoch_ms(stamp.group(1).decode("ascii", "replace")) if stamp else None,
+        named.group(1).decode("utf-8", "replace").strip() if named else "",
+    )
 
 
 def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
@@ -151,10 +161,12 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
     found_model, lock = settings.get("model"), settings.get("providerLock")
     if not session or (found_model is not None and not isinstance(found_model, str)):
         return "invalid_fields"
-    model = model_name(found_model or "")
+    cwd, first, named = _transcript(ctx, session)
+    # Settings that name no model (an empty or absent ``model``) left the session unpriced, where
+    # its transcript names it.
+    model = model_name(found_model if found_model and found_model.strip() else named)
     logged = lock.strip().lower() if isinstance(lock, str) else ""
     provider = pricing_provider(logged, model) if logged else provider_of(model)
-    cwd, first = _transcript(ctx, session)
     started = epoch_ms(settings.get("providerLockTimestamp")) or first
     if started is None or started <= 0:
         return "invalid_fields"  # no time to date it by that stays put: counted, said, not guessed

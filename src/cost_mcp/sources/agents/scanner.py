@@ -208,16 +208,8 @@ def document_log(
     """The :class:`AgentLog` of an agent that rewrites one JSON document per session or task (Amp,
     Cline and its forks, Codebuff, Factory Droid): no line format, each ``.json`` file read whole
     by ``parse_document`` when it changes; ``accept`` picks which of them are the agent's."""
-    return AgentLog(
-        agent=agent,
-        label=label,
-        source=source,
-        roots=roots,
-        line_suffixes=(),
-        parse_line=lambda raw, ctx: None,
-        document_suffixes=(".json",),
-        parse_document=parse_document,
-        accept=accept,
+    return _read_whole(
+        agent, label, source, roots, accept, document_suffixes=(".json",), parse_document=parse_document
     )
 
 
@@ -242,6 +234,35 @@ def database_log(
     if isinstance(accept, str):
         name = accept
         accept = lambda path: Path(path).name == name  # noqa: E731 - a one-line predicate
+    return _read_whole(
+        agent,
+        label,
+        source,
+        roots,
+        accept,
+        document_suffixes=document_suffixes,
+        parse_document=parse_document,
+        database_suffixes=(".db",),
+        read_database=read_database,
+        inside=inside,
+    )
+
+
+def _read_whole(
+    agent: str,
+    label: str,
+    source: str,
+    roots: Callable[[Settings], list[Path]],
+    accept: Callable[[str], bool] | None,
+    *,
+    document_suffixes: tuple[str, ...] = (),
+    parse_document: LineParser | None = None,
+    database_suffixes: tuple[str, ...] = (),
+    read_database: Callable[[str, FileContext], Parsed] | None = None,
+    inside: Callable[[Settings], Path] | None = None,
+) -> AgentLog:
+    """The :class:`AgentLog` of an agent with no line format, whose files (documents, databases)
+    are each read whole when they change: :func:`document_log`'s and :func:`database_log`'s."""
     return AgentLog(
         agent=agent,
         label=label,
@@ -251,7 +272,7 @@ def database_log(
         parse_line=lambda raw, ctx: None,
         document_suffixes=document_suffixes,
         parse_document=parse_document,
-        database_suffixes=(".db",),
+        database_suffixes=database_suffixes,
         read_database=read_database,
         accept=accept,
         inside=inside,

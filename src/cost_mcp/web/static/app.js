@@ -234,13 +234,18 @@
      `cost-mcp budget status` shows it): the exact remainder rounded on its own read "$5.00 spent,
      $5.00 left" of $10.01, a cent short. ``n``: its place among the gauges, for the ids. */
   function gauge(st, pageZone, left, n) {
-    var b = st.budget, limit = b.amount_usd, atLeast = st.unpriced_requests ? "≥" : "";
+    // A provider's bill the budget counts is missing (complete false, a PARTIAL note says which):
+    // every figure is then a bound, its spent and projection too, as `cost-mcp budget status`
+    // marks its row (money.bounded); "$0.00 spent (0%), $100.00 left" read as nothing spent.
+    var missing = st.complete === false, marked = missing ? "≥" : "";
+    var b = st.budget, limit = b.amount_usd, atLeast = st.unpriced_requests || missing ? "≥" : "";
     var projectedPct = limit ? (st.projected_usd / limit) * 100 : 0;
     var scale = Math.min(Math.max(110, st.percent * 1.05, projectedPct * 1.05), 300);
     var W = 400, x = function (pct) { return Math.max(0, Math.min(W, (pct / scale) * W)); };
     var svg = s("svg", { viewBox: "0 0 " + W + " 34", role: "img", preserveAspectRatio: "none",
-      "aria-label": b.name + ": " + (atLeast ? "at least " : "") + st.percent + "% of " + usd(limit) + " spent, projected " + usd(st.projected_usd) +
-        (atLeast ? " and calls of no known price" : "") });
+      "aria-label": b.name + ": " + (atLeast ? "at least " : "") + st.percent + "% of " + usd(limit) + " spent, projected " +
+        (missing ? "at least " : "") + usd(st.projected_usd) + (st.unpriced_requests ? " and calls of no known price" : "") +
+        (missing ? "; a provider's bill it counts is missing" : "") });
     svg.appendChild(s("rect", { class: "track", x: 0, y: 8, width: W, height: 18, rx: 3 }));
     svg.appendChild(s("rect", { class: "fill", x: 0, y: 8, width: x(st.percent), height: 18, rx: 3 }));
     b.thresholds.forEach(function (t) {
@@ -258,17 +263,19 @@
       st.first_day ? h("p", { class: "muted budget-days", text: budgetDays(st, pageZone) }) : null,
       svg,
       h("p", {}, h("span", { class: "state", text: STATUS_TEXT[st.status] || st.status }),
-        " · ", cost(st.spent_usd, st.unpriced_requests),
+        " · ", marked, cost(st.spent_usd, st.unpriced_requests),
         // Past the limit, what is left is negative: "-$7.50 left" read oddly; say how far over.
         // Calls with no known price count nothing against it, so with any the percent and how far
         // over are at least these, and what is left at most, as `cost-mcp budget status` marks
         // them (≥, ≤): "$3.93 left" read as a sure remainder beside two calls of unknown cost.
         " spent (" + atLeast + st.percent + "%), ", left < 0 ? h("span", { class: "left", "data-usd": String(-left), text: atLeast + usd(-left) + " over" })
-          : h("span", { class: "left", "data-usd": String(left), text: (st.unpriced_requests ? "≤" : "") + usd(left) + " left" })),
+          : h("span", { class: "left", "data-usd": String(left), text: (atLeast ? "≤" : "") + usd(left) + " left" })),
+      missing ? h("p", { class: "bill-missing" }, h("span", { class: "badge partial", text: "partial" }),
+        " a provider's bill this budget counts is missing (see the notes): ≥ at least, ≤ at most") : null,
       // Calls with no known price count nothing against the budget: the projection lacks them too.
       // Not the forecast panel's rule (the last 7 whole days): this one reacts to today, as
       // `cost-mcp budget status` says; each figure names its own.
-      h("p", { class: "muted", text: "projected at this period's average per hour so far, today included: " + usd(st.projected_usd) +
+      h("p", { class: "muted", text: "projected at this period's average per hour so far, today included: " + marked + usd(st.projected_usd) +
         (st.unpriced_requests ? " + unpriced calls" : "") +
         " · thresholds " + b.thresholds.map(function (t) { return Math.round(Number(t) * 100) + "%"; }).join(", ") +
         (st.fired_thresholds.length ? " · fired " + st.fired_thresholds.map(function (t) { return Math.round(Number(t) * 100) + "%"; }).join(", ") : "") }),
