@@ -390,7 +390,7 @@ def timeline(tree: Path, statements: bool = False) -> None:
     if statements:
         steps.install()
     wrap(cc, "_write", timed_write)
-    wrap(cc, "_pump", timed_pump)
+    wrap(cc, "pump", timed_pump)
     wrap(cc, "_rows", timed_rows)
     wrap(cc, "_read_batches", timed_batches)
     multiprocessing.connection.Connection.send_bytes = timed_send  # type: ignore[method-assign]

@@ -76,21 +76,28 @@ def statusline_failed(exc: Exception, shown: str = STATUSLINE_FAILED) -> int:
 def _cold_ingest(args: Sequence[str]) -> None:
     """For an ingest that reads every file (``--full``, or a ledger file not made yet), fork the
     parse worker before the CLI's imports (:func:`cost_mcp.sources.claude_code.stand_by`): it
-    loads the price data while this process starts. Any other ingest forks it, if the read is
-    large, after the walk as before: the worker's start costs a small read more than it saves."""
+    loads the price data while this process starts. Not when no Claude Code folder exists (only
+    other agents' logs to read: it would be ended unused). Any other ingest forks it, if the read
+    is large, after the walk as before: the worker's start costs a small read more than it saves."""
     if any(a == "--help" or a.startswith("--forget") for a in args):
         return
-    if "--full" not in args:
-        from pathlib import Path
+    from pathlib import Path
 
-        from cost_mcp.core_settings import load_core_settings
+    from cost_mcp.core_settings import load_core_settings
 
-        try:
-            db = load_core_settings().db
-        except Exception:
-            return  # the CLI reads the settings again and says what is wrong
-        if not isinstance(db, Path) or db.exists():
-            return
+    try:
+        settings = load_core_settings()
+    except Exception:
+        return  # the CLI reads the settings again and says what is wrong
+    if "--full" not in args and (not isinstance(settings.db, Path) or settings.db.exists()):
+        return
+    paths = [a for a in args if not a.startswith("-")]
+    # The folders Claude Code's reader walks (claude_code.ingest), without importing it yet.
+    folders = [r if r.name == "projects" else r / "projects" for r in settings.claude_roots()]
+    if not paths and not any(folder.is_dir() for folder in folders):
+        # No Claude Code log to read (a Codex user's home, say): the worker loaded the price data
+        # for nothing, ~0.08 s of CPU beside a start that has none to spare on a busy machine.
+        return
     from cost_mcp.sources import claude_code
 
     claude_code.stand_by()

@@ -242,7 +242,12 @@ def test_the_command_forks_its_worker_early_only_for_a_read_of_every_file(
 
     monkeypatch.setenv("COST_MCP_ENV_FILE", str(tmp_path / "absent"))
     monkeypatch.setenv("COST_MCP_DB", str(tmp_path / "cost.db"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", f"{tmp_path / 'none'},{tmp_path / 'claude'}")
     with mock.patch.object(claude_code, "stand_by") as stand_by:
+        launcher._cold_ingest([])  # no Claude Code folder: nothing for it to read
+        launcher._cold_ingest(["--full", "--json"])
+        assert stand_by.call_count == 0
+        (tmp_path / "claude" / "projects").mkdir(parents=True)
         launcher._cold_ingest([])  # a ledger not made yet: every file is read
         launcher._cold_ingest(["--forget", "x"])
         launcher._cold_ingest(["--help"])

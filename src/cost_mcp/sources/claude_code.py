@@ -1086,7 +1086,7 @@ def _read_beside(
     decide = dialect(conn) != "sqlite"
     order = (work, pricer, progress is not None, deadline, total_bytes, max_line_bytes, decide)
     worker, receive = _take_standby(order) or _fork_worker(order)
-    inbox, pump = _pump(receive)
+    inbox, pump_thread = pump(receive)
     decode = msgspec.msgpack.Decoder(_Shipment).decode
     batch = _Batch()
     totals: _WorkerTotals | None = None
@@ -1109,14 +1109,7 @@ def _read_beside(
                 _write(conn, message.rows or _Rows(), batch, stats)
                 committed.written(batch)
     finally:
-        if totals is None:
-            worker.kill()  # this side failed (or the worker did): nothing more of it is wanted
-        while pump.is_alive():  # ends at the end of the pipe; drained so that it is never stuck
-            with contextlib.suppress(queue.Empty):
-                inbox.get(timeout=0.05)
-        pump.join()
-        receive.close()
-        worker.join()
+        end_beside(worker, receive, inbox, pump_thread, done=totals is not None)
     if totals is None:
         return False
     stats.lines_read += totals.lines_read
@@ -1139,21 +1132,46 @@ _Order = tuple[_Work, Pricer, bool, float | None, int, int, bool]
 
 def _fork_worker(order: _Order) -> tuple[Any, Any]:
     """Fork a parse worker for ``order``: the process and the pipe end its batches arrive on."""
+    return fork_beside(_parse_worker, *order)
+
+
+def fork_beside(target: Callable[..., None], *args: Any) -> tuple[Any, Any]:
+    """Fork a parse worker running ``target(send, receive, *args)``: the process and the pipe end
+    its messages arrive on. The one way a reader parses on the second core (Claude Code's logs,
+    and the agents' scanner for a large read): ``target`` starts with
+    :func:`leave_interrupts_to_writer`, closes ``receive``, sends bytes on ``send`` and leaves by
+    ``os._exit``; the writer reads them through :func:`pump` and ends with :func:`end_beside`.
+    ``args`` are not pickled: the child has them as the fork copied them."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    worker = ctx.Process(target=_parse_worker, args=(send, receive, *order), daemon=True)
+    worker = ctx.Process(target=target, args=(send, receive, *args), daemon=True)
     with _interrupts_held():
         worker.start()
     send.close()
     return worker, receive
 
 
+def end_beside(
+    worker: Any, receive: Any, inbox: queue.Queue[bytes | None], thread: threading.Thread, done: bool
+) -> None:
+    """After the writer's last message from ``worker`` (or its failure): kill a worker not ``done``
+    (nothing more of it is wanted), drain and join the pump, close the pipe, reap the process."""
+    if not done:
+        worker.kill()
+    while thread.is_alive():  # ends at the end of the pipe; drained so that it is never stuck
+        with contextlib.suppress(queue.Empty):
+            inbox.get(timeout=0.05)
+    thread.join()
+    receive.close()
+    worker.join()
+
+
 @contextlib.contextmanager
 def _interrupts_held() -> Iterator[None]:
     """Hold back Ctrl-C while a worker is forked, so that it cannot land in the child before
-    :func:`_leave_interrupts_to_writer` (a pending one reaches this process when the fork is done)."""
+    :func:`leave_interrupts_to_writer` (a pending one reaches this process when the fork is done)."""
     import signal
 
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -1163,7 +1181,7 @@ def _interrupts_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
-def _leave_interrupts_to_writer() -> None:
+def leave_interrupts_to_writer() -> None:
     """In a forked worker: ignore Ctrl-C, which the terminal sends to the whole process group.
 
     The worker printed a KeyboardInterrupt traceback under the command's "aborted"; the writer
@@ -1218,7 +1236,7 @@ def stand_by() -> None:
 
 def _standing_worker(orders_in: Any, orders: Any, send: Any, receive: Any) -> None:
     """The early-forked worker: load the price data, then wait for an order and work it."""
-    _leave_interrupts_to_writer()
+    leave_interrupts_to_writer()
     orders.close()  # so that the pipe ends (EOF here) when the process that forked this one does
     gc.disable()  # as the scan does before forking its worker (see _read_work)
     from cost_mcp.pricing import load_price_data
@@ -1271,8 +1289,9 @@ AHEAD_BATCHES = 3
 always scheduled at the same time, and a one-message pipe would make each wait for the other."""
 
 
-def _pump(receive: Any) -> tuple[queue.Queue[bytes | None], threading.Thread]:
-    """A thread moving the worker's messages from the pipe into a bounded queue, then None."""
+def pump(receive: Any) -> tuple[queue.Queue[bytes | None], threading.Thread]:
+    """A thread moving the worker's messages from the pipe into a bounded queue
+    (:data:`AHEAD_BATCHES`), then None."""
     inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD_BATCHES)
 
     def run() -> None:
@@ -1301,7 +1320,7 @@ def _parse_worker(
 ) -> None:
     """The forked worker: read the work into batches and send them (see :func:`_read_beside`);
     their rows decided and summed when ``decide``, else left to the writer (:func:`_write`)."""
-    _leave_interrupts_to_writer()
+    leave_interrupts_to_writer()
     # The fork copied the reading end too: closed here, so that if the writer dies the next send
     # fails (a broken pipe) instead of blocking forever on a pipe this process itself holds open.
     receive.close()

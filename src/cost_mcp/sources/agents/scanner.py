@@ -23,7 +23,10 @@ Code's reader uses too (``sources/logfiles.py``):
   or a forked session copied into another file counts once (``ON CONFLICT`` keeps the copy with
   the most tokens); a file whose parser names a span of copied calls (Codex's forks:
   :attr:`AgentLog.copied`), read from its start, deletes the rows of that span it no longer gives,
-  which an earlier cost-mcp stored as calls.
+  which an earlier cost-mcp stored as calls;
+- a large read (:data:`BESIDE_BYTES` of lines, a cold Codex home) is parsed in a forked worker
+  while this process prices and writes each batch, by Claude Code's reader's mechanism
+  (:func:`claude_code.fork_beside`), when this process may fork; the ledger is the same.
 
 Adding an agent is one module that builds an :class:`AgentLog` (:func:`database_log` for one kept
 in the agent's own SQLite database) and one line in ``sources/agents/__init__.py``.
@@ -31,12 +34,16 @@ in the agent's own SQLite database) and one line in ``sources/agents/__init__.py
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
+import gc
 import hashlib
 import json
 import logging
+import operator
 import os
+import pickle
 import sqlite3
 import stat
 import time
@@ -46,7 +53,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 
 from cost_mcp import tokens
 from cost_mcp.config import Settings
@@ -57,6 +64,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens, claude_provider, provider_mo
 from cost_mcp.sources import logfiles
 from cost_mcp.store import agent_files, rollup
 from cost_mcp.store import skipped as skipped_lines
+from cost_mcp.store.claude_logs import few_checkpoints
 from cost_mcp.store.connection import Conn, sqlite_uri, without_nul, write_transaction
 from cost_mcp.store.plan_limits import insert_readings
 from cost_mcp.store.source_state import all_states, record_scan
@@ -343,6 +351,7 @@ class _Writer:
         self.yielded: set[str] = set()
         """The keys the file being read gave (for :attr:`AgentLog.copied`)."""
         self.copies: list[tuple[str, int, int, frozenset[str]]] = []
+        self.limit = BATCH_EVENTS
 
     def add(self, event: AgentEvent) -> None:
         if self.fmt.copied is not None:
@@ -350,7 +359,7 @@ class _Writer:
         held = self.events.get(event.key)
         if held is None or event.rank() < held.rank():
             self.events[event.key] = event
-        if len(self.events) >= BATCH_EVENTS:
+        if len(self.events) >= self.limit:
             self.flush()
 
     def file(
@@ -612,68 +621,266 @@ def scan(
         # The saved states still tell which files are gone since; a full read resumes from none of them.
         resume_from: Mapping[str, _Known] = {} if full else known
         writer = _Writer(conn, fmt, pricer, stats)
-        suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
-        seen: set[str] = set()
-        inside = fmt.inside(settings) if fmt.inside is not None and roots is None else None
-        for root in folders:
-            walked = logfiles.walk(
-                root, suffixes, stats.skipped, stats.errors, inside=inside, accept=fmt.accept
-            )
-            for path, st in walked:
-                if path in seen or (fmt.accept is not None and not fmt.accept(path)):
-                    continue
-                seen.add(path)
-                stats.files_seen += 1
-                if deadline is not None and time.perf_counter() > deadline:
-                    stats.complete = False
-                    continue
-                try:
-                    database = bool(fmt.database_suffixes) and path.endswith(fmt.database_suffixes)
-                    stamp = _Stamp.of(path, st, database)
-                    lines = not database and path.endswith(fmt.line_suffixes)
-                    start = _start(resume_from.get(path), path, stamp, stats, lines=lines)
-                    held = start is None
-                    if start is None:  # unchanged: read only when its parser holds calls it has settled
-                        start = _held(fmt, resume_from.get(path), st) if lines else None
-                        if start is None:
-                            continue
-                    stats.files_read += 1
-                    writer.yielded = set()  # a file whose read failed gave nothing that counts here
-                    ctx = FileContext(path, str(root), start[2], shared, stats.skipped)
-                    skipping = False
-                    skipped: Counter[str] = Counter()
-                    if database:
-                        assert fmt.read_database is not None
-                        ctx.state = _database_state(resume_from.get(path), stamp)
-                        stats.lines_read += 1
-                        read = functools.partial(fmt.read_database, path, ctx)
-                        _take(_guarded(read, ctx, skipped), writer, skipped)
-                        offset = stamp.st_size
-                    elif lines:
-                        final = st.st_size if logfiles.settled(st) else -1
-                        if held:
-                            offset, skipping = start[0], start[1]
-                        else:
-                            offset, skipping = _read_lines(
-                                path, st, start[0], start[1], fmt, ctx, writer, skipped, final
-                            )
-                        if fmt.finish is not None and offset == final:  # at the end of a settled file
-                            _take(_guarded(functools.partial(fmt.finish, ctx), ctx, skipped), writer, skipped)
-                    else:
-                        offset = _read_document(path, st, fmt, ctx, writer, skipped)
-                    skipped.pop("reader_fault_logged", None)
-                    stats.skipped.update(skipped)
-                    # Documents and databases are read whole every time; lines from the start or on.
-                    writer.file(path, stamp, offset, ctx.state, skipping, skipped, not lines or start[0] == 0)
-                except OSError as exc:
-                    stats.errors.append(f"{path}: {exc.strerror or exc}")
-        writer.flush()
+        listed, seen = _list(fmt, settings, folders, inside_of=roots is None, stats=stats)
+        large = _large(fmt, listed, resume_from)
+        beside = large and deadline is None and _can_fork()
+        written: set[str] = set()
+        with few_checkpoints(conn) if large else contextlib.nullcontext():
+            if not (beside and _read_beside(fmt, listed, resume_from, shared, writer, written)):
+                if written:  # a worker that failed: the files its batches stored are read on from there
+                    stored = _known(conn, fmt.source)
+                    resume_from = {**resume_from, **{p: stored[p] for p in written if p in stored}}
+                _read_files(fmt, listed, resume_from, shared, writer, deadline)
+            writer.flush()
     _forget_unread(conn, known, seen, folders)
     if stats.events_added or stats.copies_removed:
         rollup.refresh_changed(conn, changes)
     stats.seconds = time.perf_counter() - started
     _record_state(conn, fmt, stats)
     return stats
+
+
+_Listed = list[tuple[Path, str, os.stat_result]]
+"""The files a scan reads, in the walk's order: the root walked, the path, the walk's stat."""
+
+
+def _list(
+    fmt: AgentLog, settings: Settings, folders: Sequence[Path], *, inside_of: bool, stats: AgentScan
+) -> tuple[_Listed, set[str]]:
+    """Walk the agent's folders: each file to read once (a root listed inside another gives it
+    again), and the set of their paths; counted in ``stats.files_seen``."""
+    suffixes = fmt.line_suffixes + fmt.document_suffixes + fmt.database_suffixes
+    listed: _Listed = []
+    seen: set[str] = set()
+    inside = fmt.inside(settings) if fmt.inside is not None and inside_of else None
+    for root in folders:
+        walked = logfiles.walk(root, suffixes, stats.skipped, stats.errors, inside=inside, accept=fmt.accept)
+        for path, st in walked:
+            if path in seen or (fmt.accept is not None and not fmt.accept(path)):
+                continue
+            seen.add(path)
+            stats.files_seen += 1
+            listed.append((root, path, st))
+    return listed, seen
+
+
+def _read_files(
+    fmt: AgentLog,
+    listed: _Listed,
+    resume_from: Mapping[str, _Known],
+    shared: dict[str, object],
+    writer: _Writer,
+    deadline: float | None,
+) -> None:
+    """Read what is new in each listed file into ``writer`` (which writes it, or ships it to the
+    process that does: :func:`_read_beside`)."""
+    stats = writer.stats
+    for root, path, st in listed:
+        if deadline is not None and time.perf_counter() > deadline:
+            stats.complete = False
+            continue
+        try:
+            database = bool(fmt.database_suffixes) and path.endswith(fmt.database_suffixes)
+            stamp = _Stamp.of(path, st, database)
+            lines = not database and path.endswith(fmt.line_suffixes)
+            start = _start(resume_from.get(path), path, stamp, stats, lines=lines)
+            held = start is None
+            if start is None:  # unchanged: read only when its parser holds calls it has settled
+                start = _held(fmt, resume_from.get(path), st) if lines else None
+                if start is None:
+                    continue
+            stats.files_read += 1
+            writer.yielded = set()  # a file whose read failed gave nothing that counts here
+            ctx = FileContext(path, str(root), start[2], shared, stats.skipped)
+            skipping = False
+            skipped: Counter[str] = Counter()
+            if database:
+                assert fmt.read_database is not None
+                ctx.state = _database_state(resume_from.get(path), stamp)
+                stats.lines_read += 1
+                read = functools.partial(fmt.read_database, path, ctx)
+                _take(_guarded(read, ctx, skipped), writer, skipped)
+                offset = stamp.st_size
+            elif lines:
+                final = st.st_size if logfiles.settled(st) else -1
+                if held:
+                    offset, skipping = start[0], start[1]
+                else:
+                    offset, skipping = _read_lines(
+                        path, st, start[0], start[1], fmt, ctx, writer, skipped, final
+                    )
+                if fmt.finish is not None and offset == final:  # at the end of a settled file
+                    _take(_guarded(functools.partial(fmt.finish, ctx), ctx, skipped), writer, skipped)
+            else:
+                offset = _read_document(path, st, fmt, ctx, writer, skipped)
+            skipped.pop("reader_fault_logged", None)
+            stats.skipped.update(skipped)
+            # Documents and databases are read whole every time; lines from the start or on.
+            writer.file(path, stamp, offset, ctx.state, skipping, skipped, not lines or start[0] == 0)
+        except OSError as exc:
+            stats.errors.append(f"{path}: {exc.strerror or exc}")
+
+
+# --- parsing in a second process -----------------------------------------------------------------
+
+BESIDE_BYTES = 32 * 1024 * 1024
+"""Bytes of lines to read from which a scan parses in a forked worker while this process writes
+(Claude Code's reader starts its own at the same size): a 150 MB Codex home's cold read, never a
+refresh of a few appended lines, which the fork's start would cost more than it saves."""
+SHIP_EVENTS = 2_000
+"""Calls per batch the worker sends: small enough that the writer prices and writes one while the
+next is parsed (at :data:`BATCH_EVENTS` a 150 MB home's 13,694 calls were one batch, written after
+the whole parse), large enough that a batch's transaction and look-ups are few."""
+
+
+def _large(fmt: AgentLog, listed: _Listed, resume_from: Mapping[str, _Known]) -> bool:
+    """Whether this scan has lines enough to read as a large read: parsed beside the writer when
+    this process may fork, and on SQLite with few WAL checkpoints (``claude_logs.few_checkpoints``,
+    as Claude Code's large read does: the worker's batches are several commits where the read in
+    turn made one, and the WAL need not be copied back after each)."""
+    if not fmt.line_suffixes:
+        return False
+    total = 0
+    for _, path, st in listed:
+        if path.endswith(fmt.line_suffixes):
+            prev = resume_from.get(path)
+            total += st.st_size - (min(prev.offset, st.st_size) if prev is not None else 0)
+    return total >= BESIDE_BYTES
+
+
+def _can_fork() -> bool:
+    """Whether a parse worker may be forked here (Claude Code's rule: one thread, two cores)."""
+    from cost_mcp.sources import claude_code
+
+    return claude_code.PARSE_WORKER and claude_code._can_fork()
+
+
+_CALL = operator.attrgetter("key", "ts_ms", "provider", "model", "session_id", "project")
+
+
+class _Shipper(_Writer):
+    """In the worker: a batch is sent to the writer instead of written (:func:`_read_beside`)."""
+
+    def __init__(self, send: Any, fmt: AgentLog, stats: AgentScan) -> None:
+        super().__init__(None, fmt, None, stats)  # type: ignore[arg-type]  # never writes nor prices
+        self.send = send
+        self.limit = SHIP_EVENTS
+
+    def flush(self) -> None:
+        if not self.events and not self.files and not self.readings:
+            return
+        # As plain tuples: a frozen dataclass pickles through a call per object, which took most
+        # of the worker's cost of sending.
+        batch = (
+            [
+                (*_CALL(e), tokens.of_call(e.tokens), e.replayed, e.reported_cost_nanos, e.price_note)
+                for e in self.events.values()
+            ],
+            [(r.window, r.used_percent, r.resets_at_ms, r.session_id, r.ts_ms) for r in self.readings],
+            list(self.files.values()),
+            dict(self.skipped),
+            self.restarted,
+            self.copies,
+        )
+        self.send.send_bytes(pickle.dumps(("batch", batch), pickle.HIGHEST_PROTOCOL))
+        self.events = {}
+        self.readings = []
+        self.files = {}
+        self.skipped = Counter()
+        self.restarted = set()
+        self.copies = []
+
+
+def _read_beside(
+    fmt: AgentLog,
+    listed: _Listed,
+    resume_from: Mapping[str, _Known],
+    shared: dict[str, object],
+    writer: _Writer,
+    written: set[str],
+) -> bool:
+    """Parse in a forked worker (Claude Code's: :func:`claude_code.fork_beside`) while this process
+    prices and writes each batch as it arrives, in one transaction with the file states it reaches,
+    as :func:`_read_files` in turn would; ``written`` gets the paths whose read state is stored.
+    False if the worker failed before its end: what was written stays (exact and idempotent), and
+    the caller reads the rest in turn, from the states stored."""
+    from cost_mcp.sources import claude_code
+
+    worker, receive = claude_code.fork_beside(_parse_beside, fmt, listed, resume_from, shared)
+    inbox, thread = claude_code.pump(receive)
+    stats = writer.stats
+    totals: AgentScan | None = None
+    try:
+        while totals is None:
+            raw = inbox.get()
+            if raw is None:
+                break
+            kind, body = pickle.loads(raw)
+            if kind == "totals":
+                totals = body
+                break
+            events, readings, files, skipped, restarted, copies = body
+            writer.events = {
+                key: AgentEvent(key, ts, provider, model, session, project, Tokens(*counts), *rest)
+                for key, ts, provider, model, session, project, counts, *rest in events
+            }
+            writer.readings = [LimitReading(*r) for r in readings]
+            writer.files = {row[0]: row for row in files}
+            writer.skipped = Counter(skipped)
+            writer.restarted = restarted
+            writer.copies = copies
+            writer.flush()
+            written.update(row[0] for row in files)
+    finally:
+        claude_code.end_beside(worker, receive, inbox, thread, done=totals is not None)
+    if totals is None:
+        return False
+    stats.files_read += totals.files_read
+    stats.files_reread += totals.files_reread
+    stats.lines_read += totals.lines_read
+    stats.events_seen += totals.events_seen
+    stats.skipped.update(totals.skipped)
+    stats.errors.extend(totals.errors)
+    stats.complete = stats.complete and totals.complete
+    return True
+
+
+def _parse_beside(
+    send: Any,
+    receive: Any,
+    fmt: AgentLog,
+    listed: _Listed,
+    resume_from: Mapping[str, _Known],
+    shared: dict[str, object],
+) -> None:
+    """The forked worker: read the listed files, sending batches, then what it counted."""
+    from cost_mcp.sources import claude_code
+
+    claude_code.leave_interrupts_to_writer()
+    # No cyclic collection in a process that lives for one read and makes no cycles worth it: each
+    # pass walked the heap the fork copied, touching (so copying) its pages.
+    gc.disable()
+    # The fork copied the reading end too: closed here, so that if the writer dies the next send
+    # fails (a broken pipe) instead of blocking forever on a pipe this process itself holds open.
+    receive.close()
+    stats = AgentScan(fmt.agent)  # counts of its own: the writer's (the walk's) are added to them there
+    shipper = _Shipper(send, fmt, stats)
+    try:
+        _read_files(fmt, listed, resume_from, shared, shipper, None)
+        shipper.flush()
+        send.send_bytes(pickle.dumps(("totals", stats), pickle.HIGHEST_PROTOCOL))
+    except BrokenPipeError:
+        pass  # the writer stopped (an error there is reported there)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()  # to stderr; the writer sees the pipe end without totals and reads in turn
+        os._exit(1)
+    finally:
+        send.close()
+    # Straight out, as a forked child should: no flush of the parent's buffered streams, no close
+    # of the ledger connection the fork copied.
+    os._exit(0)
 
 
 NO_FOLDER_RENOTE = timedelta(hours=1)
