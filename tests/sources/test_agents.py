@@ -519,7 +519,7 @@ def test_a_count_no_ledger_column_holds_costs_its_line_not_the_scan(home: Path, 
         '{"timestamp":"2026-12-04T10:00:00Z","type":"turn_context","payload":{"model":"gpt-5.1-codex"}}\n'
     )
     turns = []
-    for n, out in enumerate(["10", str(10**29), str(10**8 + 1), "30"], start=1):
+    for n, out in enumerate(["10", str(10**29), str(10**12), "30"], start=1):
         turns.append(
             f'{{"timestamp":"2026-12-04T10:0{n}:00Z","type":"event_msg","payload":{{"type":"token_count",'
             f'"info":{{"total_token_usage":{{"input_tokens":{100 * n},"output_tokens":1}},'

@@ -706,21 +706,26 @@ def _take(parsed: Parsed, writer: _Writer, skipped: Counter[str]) -> None:
             skipped["invalid_fields"] += 1
 
 
-_MAX_CALL_NANOS = to_nanos(MAX_CALL_COST)
+MAX_ROW_TOKENS = 1000 * tokens.MAX_CALL_TOKENS
+"""The most of one kind a reader's event may count. Above a call's bound (``MAX_CALL_TOKENS``) because
+an event of an agent that keeps only running totals (:func:`grown_rows`) holds a whole session's
+output; far below what the ledger's 64-bit sums hold, so no row can overflow them."""
+MAX_ROW_NANOS = to_nanos(1000 * MAX_CALL_COST)
+"""The most a reader's event may say the agent reported it cost (a session's, for Crush), likewise."""
 
 
 def _storable(event: AgentEvent) -> bool:
-    """Whether a reader's event is a call the ledger can hold: each count a whole number within
-    :data:`tokens.MAX_CALL_TOKENS`, a reported cost within ``MAX_CALL_COST``, a time within the years
+    """Whether a reader's event is one the ledger can hold: each count a whole number within
+    :data:`MAX_ROW_TOKENS`, a reported cost within :data:`MAX_ROW_NANOS`, a time within the years
     Claude Code's reader takes. Checked here, once for every reader, because the rows are written
     after the readers' guard (:func:`_guarded`): a count of ``1e29`` in one Codex line raised
     OverflowError from the ledger's write and stopped the whole scan, and every answer with it."""
     if not (type(event.ts_ms) is int and MIN_TS_MS <= event.ts_ms < MAX_TS_MS):
         return False
-    if not all(type(n) is int and 0 <= n <= tokens.MAX_CALL_TOKENS for n in tokens.of_call(event.tokens)):
+    if not all(type(n) is int and 0 <= n <= MAX_ROW_TOKENS for n in tokens.of_call(event.tokens)):
         return False
     cost = event.reported_cost_nanos
-    return cost is None or (type(cost) is int and 0 <= cost <= _MAX_CALL_NANOS)
+    return cost is None or (type(cost) is int and 0 <= cost <= MAX_ROW_NANOS)
 
 
 def _storable_reading(reading: LimitReading) -> bool:
