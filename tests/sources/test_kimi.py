@@ -208,6 +208,20 @@ def test_side_files_nested_too_deep_to_decode_cost_only_what_they_add(home: Path
     assert len(ledger(settings)) == len(expected())
 
 
+def test_a_work_folder_no_path_can_name_costs_only_itself(home: Path, settings: Settings) -> None:
+    """A work folder in ``kimi.json`` whose path holds a lone surrogate (``\\ud800``; found by
+    tests/reliability/test_agent_fuzz.py) raised UnicodeEncodeError on every line of every wire
+    file: every Kimi call was counted as a bad line. That entry names no folder; the others do."""
+    share = home / "kimi"
+    install(share)
+    broken = {"path": "/home/ana/\ud800", "kaos": "local"}
+    dirs = [broken, {"path": SHOP, "kaos": "local", "last_session_id": FORK}]
+    (share / "kimi.json").write_text(json.dumps({"work_dirs": dirs}))  # json writes the surrogate as \ud800
+    got = scan(settings)
+    assert not got.skipped
+    assert ledger(settings) == expected()
+
+
 def test_a_model_no_price_is_known_for_or_no_config_is_unpriced_never_free(
     home: Path, settings: Settings
 ) -> None:

@@ -140,7 +140,12 @@ def work_dirs(share: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for wd in dirs if isinstance(dirs, list) else []:
         if isinstance(wd, dict) and isinstance(wd.get("path"), str):
-            digest = hashlib.md5(wd["path"].encode(), usedforsecurity=False).hexdigest()
+            try:
+                digest = hashlib.md5(wd["path"].encode(), usedforsecurity=False).hexdigest()
+            except UnicodeEncodeError:
+                # A lone surrogate (``"\\ud800"``, or such bytes json reads through): no folder Kimi
+                # made. Raised past here, on every line of every session, it cost every Kimi call.
+                continue
             kaos = wd.get("kaos", "local")
             found[digest if kaos == "local" else f"{kaos}_{digest}"] = wd["path"]
     return found
