@@ -506,6 +506,37 @@ def test_codex_reading_with_a_reset_time_out_of_range_is_skipped_not_a_stopped_s
     assert sorted(tuple(r) for r in resets) == [(1.0, None), (4.0, None), (5.0, None)]
 
 
+def test_a_count_no_ledger_column_holds_costs_its_line_not_the_scan(home: Path, settings: Settings) -> None:
+    """A Codex usage record whose output count is ``10**29`` (found by tests/reliability/
+    test_agent_fuzz.py) passed the reader as a whole number >= 0, and its row's write raised
+    OverflowError (SQLite; PostgreSQL: bigint out of range) out of the scan, after the readers'
+    guard: no call of any Codex file was stored and every answer failed. Such a call is counted as
+    ``invalid_fields`` by the scanner, for every reader; the calls around it count."""
+    folder = home / "codex" / "sessions" / "2026" / "12" / "04"
+    folder.mkdir(parents=True)
+    head = (
+        '{"timestamp":"2026-12-04T10:00:00Z","type":"session_meta","payload":{"id":"s",'
+        '"timestamp":"2026-12-04T10:00:00Z","cwd":"/w"}}\n'
+        '{"timestamp":"2026-12-04T10:00:00Z","type":"turn_context","payload":{"model":"gpt-5.1-codex"}}\n'
+    )
+    turns = []
+    for n, out in enumerate(["10", str(10**29), str(10**12), "30"], start=1):
+        turns.append(
+            f'{{"timestamp":"2026-12-04T10:0{n}:00Z","type":"event_msg","payload":{{"type":"token_count",'
+            f'"info":{{"total_token_usage":{{"input_tokens":{100 * n},"output_tokens":1}},'
+            f'"last_token_usage":{{"input_tokens":100,"output_tokens":{out}}}}}}}}}\n'
+        )
+    (folder / "rollout-2026-12-04T10-00-00-s.jsonl").write_text(head + "".join(turns))
+    conn = connect(settings.db)
+    try:
+        done = agents.scan(conn, codex.LOG, settings, Pricer())
+        calls = conn.execute("SELECT COUNT(*), SUM(output_tokens) FROM usage_events").fetchone()
+    finally:
+        conn.close()
+    assert tuple(calls) == (2, 40)
+    assert dict(done.skipped) == {"invalid_fields": 2}
+
+
 def test_a_reader_that_raises_on_a_line_costs_that_line_not_the_scan(
     home: Path, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:

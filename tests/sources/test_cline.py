@@ -398,6 +398,24 @@ def test_cline_4_sessions_give_each_call_once_across_forks_subagents_and_a_resum
     assert again["cline"].files_read == 0 and again["cline"].events_added == 0
 
 
+def test_a_side_file_nested_too_deep_to_decode_costs_only_what_it_adds(
+    home: Path, settings: Settings
+) -> None:
+    """A session manifest (``<id>.json``, where the session ran) nested deeper than msgspec decodes
+    (found by tests/reliability/test_agent_fuzz.py) raised RecursionError from the read of the
+    messages beside it: the scanner's guard counted them as one bad document, and every call of
+    the session was missing from the answers. The manifest only names the project: the calls count,
+    under no project."""
+    shutil.copytree(SESSIONS, home / "cline-data" / "sessions")
+    manifest = home / "cline-data" / "sessions" / LEAD / f"{LEAD}.json"
+    manifest.write_text('{"cwd": "/w", "x":' + '{"a":' * 5000 + "1" + "}" * 5001)
+    scans = scan_all(settings)
+    assert not scans["cline"].skipped
+    assert scans["cline"].events_seen == 9
+    lead = [r for r in ledger(settings, "cline") if r[4] == LEAD]
+    assert len(lead) == 4 and {r[5] for r in lead} == {""}
+
+
 def test_hostile_session_files_are_counted_and_skipped_never_fatal(home: Path, settings: Settings) -> None:
     sessions = home / "cline-data" / "sessions"
     good = {

@@ -205,6 +205,29 @@ def test_droid_sessions_grow_in_rows_that_count_once(home: Path, settings: Setti
     assert _stored(settings) == grown
 
 
+def test_a_transcript_nested_too_deep_to_decode_costs_only_its_project(
+    home: Path, settings: Settings
+) -> None:
+    """A transcript whose ``session_start`` line is nested deeper than msgspec decodes (found by
+    tests/reliability/test_agent_fuzz.py) raised RecursionError from the read of the session's
+    settings beside it: the scanner's guard counted the settings as one bad document, and every
+    call of the session was missing from the answers. The transcript only names the project and
+    the first message's time: the calls count, under no project."""
+    folder = _folder(home)
+    _transcript(folder, "s-1")
+    _settings(folder, "s-1", _usage(4_000, 300))
+    deep = '{"type":"session_start","x":' + "[" * 5000 + "]" * 5000 + "}\n"
+    (folder / "s-1.jsonl").write_text(deep)
+    conn = connect(settings.db)
+    try:
+        done = agents.scan(conn, droid.LOG, settings, Pricer())
+    finally:
+        conn.close()
+    assert not done.skipped
+    stored = _stored(settings)
+    assert sorted(stored) == ["s-1:in:0", "s-1:out"]
+
+
 def test_a_session_copied_to_another_folder_counts_once(home: Path, settings: Settings) -> None:
     """One session twice, as ccusage's ``keeps_latest_snapshot_for_duplicate_session_ids`` has it
     (an archive, or a session from before Droid kept one folder per project, left at the top

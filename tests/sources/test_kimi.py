@@ -192,6 +192,36 @@ def test_wire_files_give_each_call_once_across_subagents_and_forks(home: Path, s
     assert SECRET not in stored and SECRET not in states  # the config's API key is never read into them
 
 
+def test_side_files_nested_too_deep_to_decode_cost_only_what_they_add(home: Path, settings: Settings) -> None:
+    """``kimi.json`` (the work folders) nested deeper than ``json`` decodes (found by
+    tests/reliability/test_agent_fuzz.py) raised RecursionError on every line of every wire file,
+    each of which asks for it: every Kimi call was counted as a bad line and none was in the
+    answers. A fork's ``state.json`` and ``config.toml`` so nested did the same. They only name the
+    projects, the fork's time and the model: the calls count."""
+    share = home / "kimi"
+    install(share)
+    deep = "[" * 5000 + "]" * 5000
+    (share / "kimi.json").write_text('{"work_dirs": ' + deep + "}")
+    (share / "config.toml").write_text("x = " + deep + "\n")
+    got = scan(settings)
+    assert not got.skipped
+    assert len(ledger(settings)) == len(expected())
+
+
+def test_a_work_folder_no_path_can_name_costs_only_itself(home: Path, settings: Settings) -> None:
+    """A work folder in ``kimi.json`` whose path holds a lone surrogate (``\\ud800``; found by
+    tests/reliability/test_agent_fuzz.py) raised UnicodeEncodeError on every line of every wire
+    file: every Kimi call was counted as a bad line. That entry names no folder; the others do."""
+    share = home / "kimi"
+    install(share)
+    broken = {"path": "/home/ana/\ud800", "kaos": "local"}
+    dirs = [broken, {"path": SHOP, "kaos": "local", "last_session_id": FORK}]
+    (share / "kimi.json").write_text(json.dumps({"work_dirs": dirs}))  # json writes the surrogate as \ud800
+    got = scan(settings)
+    assert not got.skipped
+    assert ledger(settings) == expected()
+
+
 def test_a_model_no_price_is_known_for_or_no_config_is_unpriced_never_free(
     home: Path, settings: Settings
 ) -> None:

@@ -280,7 +280,9 @@ def _json(path: Path, kind: type[_T], ctx: FileContext) -> _T | None:
         return None
     try:
         return msgspec.json.decode(data.removeprefix(logfiles.BOM), type=kind)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        # Nesting deeper than msgspec decodes raised RecursionError past here, and the scanner's
+        # guard then dropped the messages beside this file with it: a side file only adds detail.
         return None
 
 

@@ -122,7 +122,8 @@ def _transcript(ctx: FileContext, session: str) -> tuple[str, int | None, str]:
     if b'"session_start"' in first:
         try:
             start = _DECODER.decode(first)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
+            # Nested deeper than msgspec decodes: raised past here, it cost the session's calls.
             start = None
         found = start.get("cwd") if isinstance(start, dict) else None
         cwd = found if isinstance(found, str) else ""
@@ -142,6 +143,8 @@ def parse_document(raw: bytes, ctx: FileContext) -> Parsed:
         settings = _DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         return "truncated" if "truncated" in str(exc) else "malformed"
+    except RecursionError:
+        return "malformed"
     if not isinstance(settings, dict):
         return "invalid_fields"
     usage = settings.get("tokenUsage")

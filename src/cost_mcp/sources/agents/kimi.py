@@ -97,7 +97,7 @@ def _forked_ms(ctx: FileContext) -> int:
         with ctx.open_beside(Path(ctx.path).parent / "state.json") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)
         state = json.loads(raw) if len(raw) <= MAX_CONFIG_BYTES else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return 0
     since = state.get("wire_mtime") if isinstance(state, dict) else None
     if not isinstance(since, int | float) or isinstance(since, bool) or not 0 < since * 1000 < MAX_TS_MS:
@@ -113,7 +113,7 @@ def configured_model(share: Path) -> tuple[str, str]:
         return "", ""
     try:
         config = tomllib.loads(raw.decode())
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return "", ""
     name = config.get("default_model")
     models = config.get("models")
@@ -132,13 +132,20 @@ def work_dirs(share: Path) -> dict[str, str]:
     raw = _read_small(share / "kimi.json")
     try:
         meta = json.loads(raw) if raw is not None else None
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Nested deeper than json decodes: raised past here, on every line of every session (each
+        # line asks for the setting), it cost every Kimi call. These side files only add detail.
         return {}
     dirs = meta.get("work_dirs") if isinstance(meta, dict) else None
     found: dict[str, str] = {}
     for wd in dirs if isinstance(dirs, list) else []:
         if isinstance(wd, dict) and isinstance(wd.get("path"), str):
-            digest = hashlib.md5(wd["path"].encode(), usedforsecurity=False).hexdigest()
+            try:
+                digest = hashlib.md5(wd["path"].encode(), usedforsecurity=False).hexdigest()
+            except UnicodeEncodeError:
+                # A lone surrogate (``"\\ud800"``, or such bytes json reads through): no folder Kimi
+                # made. Raised past here, on every line of every session, it cost every Kimi call.
+                continue
             kaos = wd.get("kaos", "local")
             found[digest if kaos == "local" else f"{kaos}_{digest}"] = wd["path"]
     return found

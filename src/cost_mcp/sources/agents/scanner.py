@@ -58,10 +58,11 @@ from typing import Any, BinaryIO, Literal, TypeVar
 from cost_mcp import tokens
 from cost_mcp.config import Settings
 from cost_mcp.files import NotRegularFileError, open_regular_file
-from cost_mcp.money import format_usd, from_nanos
+from cost_mcp.money import format_usd, from_nanos, to_nanos
 from cost_mcp.periods import ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens, claude_provider, provider_models
 from cost_mcp.sources import logfiles
+from cost_mcp.sources.claude_code import MAX_CALL_COST, MAX_TS_MS, MIN_TS_MS
 from cost_mcp.store import agent_files, rollup
 from cost_mcp.store import skipped as skipped_lines
 from cost_mcp.store.claude_logs import few_checkpoints
@@ -922,10 +923,43 @@ def _take(parsed: Parsed, writer: _Writer, skipped: Counter[str]) -> None:
         if isinstance(item, str):
             skipped[item] += 1
         elif isinstance(item, LimitReading):
-            writer.readings.append(item)
-        else:
+            if _storable_reading(item):
+                writer.readings.append(item)
+            else:
+                skipped["invalid_fields"] += 1
+        elif _storable(item):
             writer.stats.events_seen += 1
             writer.add(item)
+        else:
+            skipped["invalid_fields"] += 1
+
+
+MAX_ROW_TOKENS = 1000 * tokens.MAX_CALL_TOKENS
+"""The most of one kind a reader's event may count. Above a call's bound (``MAX_CALL_TOKENS``) because
+an event of an agent that keeps only running totals (:func:`grown_rows`) holds a whole session's
+output; far below what the ledger's 64-bit sums hold, so no row can overflow them."""
+MAX_ROW_NANOS = to_nanos(1000 * MAX_CALL_COST)
+"""The most a reader's event may say the agent reported it cost (a session's, for Crush), likewise."""
+
+
+def _storable(event: AgentEvent) -> bool:
+    """Whether a reader's event is one the ledger can hold: each count a whole number within
+    :data:`MAX_ROW_TOKENS`, a reported cost within :data:`MAX_ROW_NANOS`, a time within the years
+    Claude Code's reader takes. Checked here, once for every reader, because the rows are written
+    after the readers' guard (:func:`_guarded`): a count of ``1e29`` in one Codex line raised
+    OverflowError from the ledger's write and stopped the whole scan, and every answer with it."""
+    if not (type(event.ts_ms) is int and MIN_TS_MS <= event.ts_ms < MAX_TS_MS):
+        return False
+    if not all(type(n) is int and 0 <= n <= MAX_ROW_TOKENS for n in tokens.of_call(event.tokens)):
+        return False
+    cost = event.reported_cost_nanos
+    return cost is None or (type(cost) is int and 0 <= cost <= MAX_ROW_NANOS)
+
+
+def _storable_reading(reading: LimitReading) -> bool:
+    """Whether a plan-limit reading's times fit the ledger (see :func:`_storable`)."""
+    reset = reading.resets_at_ms
+    return MIN_TS_MS <= reading.ts_ms < MAX_TS_MS and (reset is None or MIN_TS_MS <= reset < MAX_TS_MS)
 
 
 READER_FAULTS = (ArithmeticError, LookupError, TypeError, ValueError, AttributeError, RecursionError)
