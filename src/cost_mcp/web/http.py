@@ -393,10 +393,20 @@ REFUSED_TOKEN = (
 """Said to a request whose token the server does not take, and never the token itself."""
 
 
+KNOWN_SCHEMES = {
+    name.lower().encode(): name
+    for name in ("Basic", "Digest", "Token", "ApiKey", "Negotiate", "NTLM", "DPoP", "OAuth", "JWT", "Key")
+}
+"""Authorization schemes an answer names, as spelled here: any other first word of the header is the
+caller's text, which may be a secret pasted without Bearer (``cmk_abc123 x``), and is never repeated
+(in the answer or the server's log)."""
+
+
 def unusable_authorization(header: bytes) -> str | None:
     """What is wrong with an ``Authorization`` header that cannot carry a token the server takes,
     naming the fix, or None for a ``Bearer <token>`` one (the token then decides). Never quotes the
-    token: a bare token, or one behind another scheme, is described, not repeated."""
+    header: a bare token, or one behind another scheme, is described, not repeated; a scheme is named
+    only when it is one of :data:`KNOWN_SCHEMES`, in their spelling."""
     scheme, _, rest = header.strip().partition(b" ")
     rest = rest.strip()
     if scheme.lower() == b"bearer":
@@ -414,10 +424,11 @@ def unusable_authorization(header: bytes) -> str | None:
                 "cmt_...`), or set the variable where the client runs, in the client's own syntax"
             )
         return None
+    known = KNOWN_SCHEMES.get(scheme.lower())
     if not rest or scheme.startswith(team_store.TOKEN_PREFIX.encode()):
         said = "holds the token without the word Bearer before it"
-    elif re.fullmatch(rb"[A-Za-z][A-Za-z0-9_-]{0,19}", scheme):
-        said = f"uses the {scheme.decode()} scheme"
+    elif known is not None:
+        said = f"uses the {known} scheme"
     else:
         said = "is not in the form Bearer <token>"
     return (
