@@ -46,7 +46,14 @@ from cost_mcp.store import Ledger
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres
 from cost_mcp.web.app import SecurityHeaders, create_app
-from cost_mcp.web.auth import TeamTokenVerifier, caller_of, jwt_configured
+from cost_mcp.web.auth import (
+    IDP_RETRY_SECONDS,
+    IDP_UNANSWERED,
+    TeamTokenVerifier,
+    caller_of,
+    identity_provider_unanswered,
+    jwt_configured,
+)
 from cost_mcp.web.signin import DashboardSignIn
 
 logger = logging.getLogger("cost_mcp.http")
@@ -477,7 +484,8 @@ class TokenRefused:
     "Authentication required" to a member whose token was revoked, as to a request with none, and
     to one whose header lacked the word Bearer or the token (an unset variable). A request without
     an Authorization header, or with a token taken, goes on to the SDK's check. Each refusal is
-    logged (:class:`RefusedTokenLog`, shared by every route)."""
+    logged (:class:`RefusedTokenLog`, shared by every route). A JWT the server could not check, its
+    identity provider not answering, is answered 503 (:data:`IDP_UNANSWERED`), not refused."""
 
     def __init__(self, app: ASGIApp, metadata_url: str, refusals: RefusedTokenLog | None = None) -> None:
         self.app = app
@@ -489,6 +497,16 @@ class TokenRefused:
         header = next((v for n, v in scope.get("headers", []) if n == b"authorization"), None)
         if scope["type"] != "http" or header is None or getattr(user, "is_authenticated", False):
             await self.app(scope, receive, send)
+            return
+        if identity_provider_unanswered():
+            # Not the caller's fault, and not a refusal to log: the verifier logged the provider's.
+            retry = str(math.ceil(IDP_RETRY_SECONDS))
+            unavailable = JSONResponse(
+                {"error": "temporarily_unavailable", "error_description": IDP_UNANSWERED},
+                status_code=503,
+                headers={"Retry-After": retry},
+            )
+            await unavailable(scope, receive, send)
             return
         why = unusable_authorization(header) or REFUSED_TOKEN
         self.refusals.note(scope, why)
