@@ -8,9 +8,11 @@ it checked it (``email_verified``). An unchecked address is anyone's to claim, a
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cost_mcp.store import connect
-from tests.web.test_team import _env, _free_port, _made_server_ledger, _start, _stop
+from tests.web.test_team import _env, _free_port, _made_server_ledger, _start, _stop, _tokens
 
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "cost-mcp"
@@ -160,3 +162,89 @@ def test_tokens_naming_unknown_keys_do_not_make_the_server_fetch_the_jwks_each_t
         assert budgets(forged) == 401
     assert budgets(idp.token(ADMIN)) == 200
     assert len(idp.fetches) <= 2, f"the JWKS was fetched {len(idp.fetches)} times for 22 requests"
+
+
+class _SilentIdp:
+    """An identity provider that hangs: its JWKS URL on 127.0.0.1 takes connections and never
+    answers until :meth:`close`. ``accepted`` holds the connections (the server's fetches)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+        self.jwks_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/jwks.json"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def test_while_the_identity_provider_does_not_answer_team_tokens_go_on_and_jwts_hear_so(
+    home: Path, sqlite_template: Path
+) -> None:
+    """QA: while the identity provider hung, each JWT waited for PyJWT's 30 s timeout under its
+    client's lock, one after another, each on one of the server's 40 threads: with 45 JWT requests
+    in flight a team token's request waited as long (the threads all taken), and each JWT was then
+    told it was "wrong, revoked or expired". Now the JWKS is asked once (a failed fetch is remembered
+    for a few seconds), JWT checks have threads of their own, team tokens answer while the fetch
+    still hangs, and each JWT is answered 503 saying the identity provider did not answer."""
+    silent, idp = _SilentIdp(), _Idp()
+    server_db = _made_server_ledger(home, sqlite_template)
+    team_token = _tokens(server_db, [("ops", "ops@example.com", "admin")])["ops"]
+    port = _free_port()
+    env = _env(
+        home,
+        server_db,
+        COST_MCP_JWT_ISSUER=ISSUER,
+        COST_MCP_JWT_AUDIENCE=AUDIENCE,
+        COST_MCP_JWT_JWKS_URL=silent.jwks_url,
+    )
+    proc = _start(env, port, home / "server.log")
+    base = f"http://127.0.0.1:{port}"
+
+    def budgets(bearer: str) -> httpx2.Response:
+        return httpx2.get(
+            f"{base}/api/budgets",
+            headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"},
+            timeout=60,
+        )
+
+    try:
+        with ThreadPoolExecutor(50) as pool:
+            jwts = [pool.submit(budgets, idp.token(f"m{n}@example.com")) for n in range(45)]
+            for _ in range(200):
+                if silent.accepted:
+                    break
+                time.sleep(0.05)
+            assert len(silent.accepted) == 1, "the server never asked the identity provider"
+            time.sleep(0.5)  # the JWT requests reach the server and wait on the provider
+            team = [pool.submit(budgets, team_token) for _ in range(3)]
+            # Asked while the provider still holds its connection open, unanswered.
+            assert [f.result(timeout=20).status_code for f in team] == [200, 200, 200]
+            silent.close()
+            answers = [f.result() for f in jwts]
+        for answer in answers:
+            assert answer.status_code == 503, answer.text
+            assert "identity provider did not answer" in answer.json()["error_description"]
+            assert 0 < int(answer.headers["retry-after"]) <= 60, answer.headers
+        assert len(silent.accepted) == 1, f"{len(silent.accepted)} fetches of the JWKS for 45 JWTs"
+        # A member signing in with a JWT hears the same, and is not counted as a wrong token.
+        page = httpx2.post(
+            f"{base}/signin", data={"token": idp.token(ADMIN)}, headers={"Origin": base}, timeout=60
+        )
+        assert page.status_code == 503 and "identity provider did not answer" in page.text, page.text
+        logged = (home / "server.log").read_text()
+        assert "identity provider's keys (JWKS at 127.0.0.1:" in logged, logged
+    finally:
+        _stop(proc)
+        silent.close()
+        idp.close()

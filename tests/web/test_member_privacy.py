@@ -214,3 +214,31 @@ def test_an_authorization_header_not_in_bearer_form_is_told_the_form(team: Team)
             assert token.removeprefix("cmt_") not in answer.text + challenge
     tools = httpx2.post(f"{team.base}/mcp", json=hello, headers={**mcp, "Authorization": f"Bearer  {token}"})
     assert tools.status_code == 200 and "get_spend" in tools.text, tools.text
+
+
+def test_an_authorization_header_s_own_words_are_never_repeated(team: Team) -> None:
+    """QA: the first word of an ``Authorization`` header not in Bearer form was repeated as "uses the
+    <word> scheme", in the 401 and in the server's log. A user who pasted a key without Bearer and
+    with a second word (``cmk_abc123 x``, ``sk-live-9f8e secret``) had it sent back and written to
+    the log. Only a scheme from the server's own list is named now, in its spelling."""
+    secrets_sent = ("cmk_abc123", "sk-live-9f8e", "hunter2")
+    headers = {
+        "cmk_abc123 x": "is not in the form Bearer <token>",
+        "sk-live-9f8e secret": "is not in the form Bearer <token>",
+        "hunter2 hunter2": "is not in the form Bearer <token>",
+        "TOKEN abc": "uses the Token scheme",  # a known one, in the server's spelling
+    }
+    for header, said in headers.items():
+        answer = httpx2.get(
+            f"{team.base}/api/budgets", headers={"Authorization": header, "Accept": "application/json"}
+        )
+        assert answer.status_code == 401, answer.text
+        described = answer.json()["error_description"]
+        assert said in described and "Bearer cmt_..." in described, described
+        shown = answer.text + answer.headers["www-authenticate"]
+        for secret in secrets_sent:
+            assert secret not in shown, (header, shown)
+    logged = team.stderr.read_text()
+    assert "is not in the form Bearer <token>" in logged, logged
+    for secret in secrets_sent:
+        assert secret not in logged, logged

@@ -20,7 +20,9 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -39,6 +41,41 @@ SESSION_SECONDS = 12 * 3600
 JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
 """Asymmetric only: a shared-secret (HS*) JWT could be minted by anyone who can read the config."""
 
+JWKS_TIMEOUT_SECONDS = 5.0
+"""How long a fetch of the identity provider's keys (JWKS) may take. PyJWT's default, 30 s, was spent
+under its client's lock: while the provider hung, every JWT request queued behind it, 30 s each."""
+
+IDP_RETRY_SECONDS = 10.0
+"""After a fetch of the JWKS failed, how long JWTs needing one are refused at once (503) before the
+provider is asked again: a fetch per request would hold a thread each for the timeout."""
+
+JWT_CHECKS_AT_ONCE = 4
+"""JWT checks on threads at once. Their own limit, so JWTs waiting on the identity provider never
+hold the threads that team tokens, sessions and queries run on (anyio's 40 by default)."""
+
+
+IDP_UNANSWERED = (
+    "the identity provider did not answer, so this server could not check the JWT (it is not said "
+    f"to be wrong): retry in {IDP_RETRY_SECONDS:.0f} s; a team token (cost-mcp token create) "
+    "does not depend on the identity provider"
+)
+"""Said (503) to a request whose JWT could not be checked: the provider's keys could not be fetched."""
+
+
+class IdentityProviderUnanswered(Exception):
+    """The identity provider's keys could not be fetched (no answer in time, or an error), so a JWT
+    could not be checked."""
+
+
+_unanswered: ContextVar[bool] = ContextVar("cost_mcp_idp_unanswered", default=False)
+
+
+def identity_provider_unanswered() -> bool:
+    """Whether this request's bearer token was a JWT that could not be checked because the identity
+    provider did not answer (set by :meth:`TeamTokenVerifier.verify_token` in the request's task):
+    the request is answered 503, not told its token is wrong."""
+    return _unanswered.get()
+
 
 class TeamTokenVerifier:
     """Checks a bearer value: one of our ``cmt_`` tokens (its hash looked up in the ledger on every
@@ -51,6 +88,7 @@ class TeamTokenVerifier:
         self.ledger = Ledger(ledger.path)
         self.settings = settings
         self._jwks: Any = None
+        self._jwt_threads = anyio.CapacityLimiter(JWT_CHECKS_AT_ONCE)
         self.admins = {a.strip().lower() for a in settings.jwt_admins.split(",") if a.strip()}
 
     def close(self) -> None:
@@ -66,10 +104,14 @@ class TeamTokenVerifier:
         """An access token carrying the caller, or None (the SDK then answers 401)."""
         # HTTP allows more than one space after "Bearer"; the SDK keeps all but the first.
         token = token.strip()
+        _unanswered.set(False)
         if token.startswith(team_store.TOKEN_PREFIX):
             return await anyio.to_thread.run_sync(self._ours, token)
         if self.jwt_enabled:
-            return await anyio.to_thread.run_sync(self._jwt, token)
+            try:
+                return await anyio.to_thread.run_sync(self._jwt, token, limiter=self._jwt_threads)
+            except IdentityProviderUnanswered:
+                _unanswered.set(True)
         return None
 
     def _ours(self, token: str) -> AccessToken | None:
@@ -145,9 +187,7 @@ class TeamTokenVerifier:
         s = self.settings
         try:
             if self._jwks is None:
-                # A token naming a key id the JWKS lacks refetches it at most once per cooldown
-                # (PyJWT >= 2.14, pyproject.toml): anyone can send such a token.
-                self._jwks = jwt.PyJWKClient(str(s.jwt_jwks_url), cache_keys=True, lifespan=300)
+                self._jwks = _jwks_client(str(s.jwt_jwks_url))
             key = self._jwks.get_signing_key_from_jwt(token)
             claims = jwt.decode(
                 token,
@@ -157,6 +197,9 @@ class TeamTokenVerifier:
                 issuer=s.jwt_issuer,
                 options={"require": ["exp", "iss", "aud"]},
             )
+        except jwt.PyJWKClientConnectionError as exc:
+            logger.info("JWT not checked: the identity provider's keys could not be fetched")
+            raise IdentityProviderUnanswered from exc
         except jwt.PyJWTError as exc:
             # The reason (expired, wrong audience...) helps an operator; the token itself never appears.
             logger.info("JWT refused: %s", type(exc).__name__)
@@ -181,6 +224,43 @@ class TeamTokenVerifier:
             subject=str(claims.get("sub") or member),
             claims={"member": member, "role": role},
         )
+
+
+def _jwks_client(url: str) -> Any:
+    """PyJWT's JWKS client for ``url``, its fetches bounded by :data:`JWKS_TIMEOUT_SECONDS` and, after
+    one failed, refused at once for :data:`IDP_RETRY_SECONDS`. PyJWT's caches are kept: the key set
+    for 5 minutes, and a token naming a key id the JWKS lacks refetches it at most once per cooldown
+    (PyJWT >= 2.14, pyproject.toml): anyone can send such a token."""
+    import jwt
+
+    parts = urlsplit(url)  # host and port only: a URL's user:password@ is no one's to read in a log
+    host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+    class Client(jwt.PyJWKClient):
+        retry_at = 0.0
+
+        def fetch_data(self) -> Any:
+            # Called under the client's lock only when a fetch is due (its caches hold otherwise),
+            # so a token whose key is cached is checked while the provider is down.
+            if time.monotonic() < self.retry_at:
+                raise jwt.PyJWKClientConnectionError("the identity provider did not answer just now")
+            try:
+                return super().fetch_data()
+            except (jwt.PyJWKClientConnectionError, OSError) as exc:
+                # OSError: a connection reset while reading the answer, which urllib lets through
+                # unwrapped and PyJWT does not catch (it was a 500 for the request).
+                self.retry_at = time.monotonic() + IDP_RETRY_SECONDS
+                # The reason (timed out, refused, HTTP 5xx) is urllib's, naming no token.
+                logger.warning(
+                    "the identity provider's keys (JWKS at %s) could not be fetched: %s; JWTs that "
+                    "need them are refused (503) for %.0f s, then it is asked again",
+                    host,
+                    exc.__cause__ or exc,
+                    IDP_RETRY_SECONDS,
+                )
+                raise jwt.PyJWKClientConnectionError("the identity provider did not answer") from exc
+
+    return Client(url, cache_keys=True, lifespan=300, timeout=JWKS_TIMEOUT_SECONDS)
 
 
 def unverified_email(claims: Mapping[str, Any]) -> bool:

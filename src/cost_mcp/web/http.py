@@ -46,7 +46,14 @@ from cost_mcp.store import Ledger
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres
 from cost_mcp.web.app import SecurityHeaders, create_app
-from cost_mcp.web.auth import TeamTokenVerifier, caller_of, jwt_configured
+from cost_mcp.web.auth import (
+    IDP_RETRY_SECONDS,
+    IDP_UNANSWERED,
+    TeamTokenVerifier,
+    caller_of,
+    identity_provider_unanswered,
+    jwt_configured,
+)
 from cost_mcp.web.signin import DashboardSignIn
 
 logger = logging.getLogger("cost_mcp.http")
@@ -393,10 +400,20 @@ REFUSED_TOKEN = (
 """Said to a request whose token the server does not take, and never the token itself."""
 
 
+KNOWN_SCHEMES = {
+    name.lower().encode(): name
+    for name in ("Basic", "Digest", "Token", "ApiKey", "Negotiate", "NTLM", "DPoP", "OAuth", "JWT", "Key")
+}
+"""Authorization schemes an answer names, as spelled here: any other first word of the header is the
+caller's text, which may be a secret pasted without Bearer (``cmk_abc123 x``), and is never repeated
+(in the answer or the server's log)."""
+
+
 def unusable_authorization(header: bytes) -> str | None:
     """What is wrong with an ``Authorization`` header that cannot carry a token the server takes,
     naming the fix, or None for a ``Bearer <token>`` one (the token then decides). Never quotes the
-    token: a bare token, or one behind another scheme, is described, not repeated."""
+    header: a bare token, or one behind another scheme, is described, not repeated; a scheme is named
+    only when it is one of :data:`KNOWN_SCHEMES`, in their spelling."""
     scheme, _, rest = header.strip().partition(b" ")
     rest = rest.strip()
     if scheme.lower() == b"bearer":
@@ -414,10 +431,11 @@ def unusable_authorization(header: bytes) -> str | None:
                 "cmt_...`), or set the variable where the client runs, in the client's own syntax"
             )
         return None
+    known = KNOWN_SCHEMES.get(scheme.lower())
     if not rest or scheme.startswith(team_store.TOKEN_PREFIX.encode()):
         said = "holds the token without the word Bearer before it"
-    elif re.fullmatch(rb"[A-Za-z][A-Za-z0-9_-]{0,19}", scheme):
-        said = f"uses the {scheme.decode()} scheme"
+    elif known is not None:
+        said = f"uses the {known} scheme"
     else:
         said = "is not in the form Bearer <token>"
     return (
@@ -466,7 +484,8 @@ class TokenRefused:
     "Authentication required" to a member whose token was revoked, as to a request with none, and
     to one whose header lacked the word Bearer or the token (an unset variable). A request without
     an Authorization header, or with a token taken, goes on to the SDK's check. Each refusal is
-    logged (:class:`RefusedTokenLog`, shared by every route)."""
+    logged (:class:`RefusedTokenLog`, shared by every route). A JWT the server could not check, its
+    identity provider not answering, is answered 503 (:data:`IDP_UNANSWERED`), not refused."""
 
     def __init__(self, app: ASGIApp, metadata_url: str, refusals: RefusedTokenLog | None = None) -> None:
         self.app = app
@@ -478,6 +497,16 @@ class TokenRefused:
         header = next((v for n, v in scope.get("headers", []) if n == b"authorization"), None)
         if scope["type"] != "http" or header is None or getattr(user, "is_authenticated", False):
             await self.app(scope, receive, send)
+            return
+        if identity_provider_unanswered():
+            # Not the caller's fault, and not a refusal to log: the verifier logged the provider's.
+            retry = str(math.ceil(IDP_RETRY_SECONDS))
+            unavailable = JSONResponse(
+                {"error": "temporarily_unavailable", "error_description": IDP_UNANSWERED},
+                status_code=503,
+                headers={"Retry-After": retry},
+            )
+            await unavailable(scope, receive, send)
             return
         why = unusable_authorization(header) or REFUSED_TOKEN
         self.refusals.note(scope, why)

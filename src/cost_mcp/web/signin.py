@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cost_mcp import access
 from cost_mcp.config import Settings
 from cost_mcp.web.app import SECURITY_HEADERS, set_session_cookie
-from cost_mcp.web.auth import TeamTokenVerifier, caller_of
+from cost_mcp.web.auth import IDP_UNANSWERED, TeamTokenVerifier, caller_of, identity_provider_unanswered
 from cost_mcp.web.page import sign_in_html, sign_in_style
 
 logger = logging.getLogger("cost_mcp.http")
@@ -172,6 +172,9 @@ class DashboardSignIn:
             return self._page(request, SIGN_IN, 400, "send the token with this form")
         token, query = form.get("token", "").strip(), _kept_query(form.get("next", ""))
         checked = await self.verifier.verify_token(token) if token else None
+        if checked is None and identity_provider_unanswered():
+            # Not a wrong token: counting it would lock a team out of signing in while the provider is down.
+            return self._page(request, SIGN_IN, 503, IDP_UNANSWERED, query)
         caller = caller_of(checked) if checked is not None else None
         if checked is None or caller is None or (checked.expires_at or math.inf) < time.time():
             self.failures.failed(client)
