@@ -1403,9 +1403,11 @@ async def delete_subscription(ctx: Context[AppState], name: ExistingName) -> Del
     Example: delete_subscription(name="claude-max-ana")
     """
 
-    def work(conn: Conn, _state: AppState) -> DeleteResult:
-        subscriptions.delete_subscription(conn, name)
-        return DeleteResult(deleted=name)
+    def work(conn: Conn, state: AppState) -> DeleteResult:
+        # Today in the configured timezone, as reports count the fees it takes from them.
+        today = datetime.now(state.settings.tz).date()
+        warnings = subscriptions.delete_subscription(conn, name, today=today)
+        return DeleteResult(deleted=name, warnings=warnings)
 
     return await _local(ctx, work)
 
