@@ -1069,7 +1069,8 @@ async def cost_summary() -> str:
             if read is not None:
                 state.reader.continue_after(read)
             progress = state.reader.progress()
-            text = "\n".join([breakdown.summary_text(conn, state.settings), *skipped])
+            summary = breakdown.summary_text(conn, state.settings, logs_read=progress.complete)
+            text = "\n".join([summary, *skipped])
             return text if progress.complete else f"{progress.warning()}\n{text}"
 
     return await _run(work)

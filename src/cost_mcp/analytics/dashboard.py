@@ -19,7 +19,7 @@ from cost_mcp.analytics.budgets import budget_status
 from cost_mcp.analytics.coverage import partial_report_lines
 from cost_mcp.analytics.forecast import spend_forecast
 from cost_mcp.analytics.hourly import cost_by_hour
-from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, Filters, get_spend, resolve
+from cost_mcp.analytics.spend import NO_SOURCE, Filters, get_spend, partial_lines, resolve
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import Breakdown, Dashboard, SpendResult, SpendRow
@@ -75,7 +75,7 @@ def build_dashboard(
         *budgets.warnings,
         *ahead.warnings,
     ]
-    partial = dict.fromkeys(w for w in said if w.startswith(PARTIAL))
+    partial = dict.fromkeys(partial_lines(said))
     hours = cost_by_hour(conn, settings, p, filters)
     return Dashboard(
         generated_at=moment.isoformat(timespec="seconds"),
