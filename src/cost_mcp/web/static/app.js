@@ -323,10 +323,19 @@
     var w = document.getElementById(id).clientWidth;
     return w > 0 ? Math.max(Math.min(Math.round(w), 900), 240) : 900;
   }
-  function days(period) {
-    var out = [], d = new Date(period.first_day + "T00:00:00Z"), end = new Date(period.last_day + "T00:00:00Z");
-    while (d <= end && out.length < 400) { out.push(d.toISOString().slice(0, 10)); d.setUTCDate(d.getUTCDate() + 1); }
-    return out;
+  /* The daily chart's bars, each a run of whole days: one a day up to MAX_BARS days, else 7 a bar
+     (14, 21... past 2,800 days), so that every day of the period is drawn. The chart drew its first
+     400 days only: a longer range left its latest days out of the chart while the table listed them. */
+  var MAX_BARS = 400;
+  function bars(period) {
+    var all = [], d = new Date(period.first_day + "T00:00:00Z"), end = new Date(period.last_day + "T00:00:00Z");
+    while (d <= end) { all.push(d.toISOString().slice(0, 10)); d.setUTCDate(d.getUTCDate() + 1); }
+    var per = all.length <= MAX_BARS ? 1 : 7 * Math.ceil(all.length / (MAX_BARS * 7)), out = [];
+    for (var i = 0; i < all.length; i += per) {
+      var run = all.slice(i, i + per);
+      out.push({ first: run[0], last: run[run.length - 1], days: run });
+    }
+    return { per: per, days: all.length, list: out };
   }
   function seriesClass(key, keys, byBasis) { return byBasis ? "b-" + key : "c" + Math.min(keys.indexOf(key), 7); }
   function legend(keys, byBasis) {
@@ -338,40 +347,45 @@
     var byBasis = state.stack === "basis";
     // Every row of get_spend has one basis, so the same rows stack by provider or by basis.
     var r = d.daily_by_provider, dim = byBasis ? "basis" : "provider";
-    var dayList = days(r.period), stacks = {}, weight = {};
+    var drawn = bars(r.period), barList = drawn.list, barOf = {}, stacks = {}, weight = {};
+    barList.forEach(function (bar, i) { bar.days.forEach(function (day) { barOf[day] = i; }); });
     r.rows.forEach(function (row) {
-      var day = row.group.day, key = byBasis ? row.basis : label(row.group.provider, "(unknown)");
-      stacks[day] = stacks[day] || {};
+      var at = barOf[row.group.day], key = byBasis ? row.basis : label(row.group.provider, "(unknown)");
+      if (at === undefined) return;
+      stacks[at] = stacks[at] || {};
       // A null cost (calls with no known price only) draws nothing: it is unknown, not $0.
-      stacks[day][key] = (stacks[day][key] || 0) + Math.max(row.cost_usd || 0, 0);
+      stacks[at][key] = (stacks[at][key] || 0) + Math.max(row.cost_usd || 0, 0);
       weight[key] = (weight[key] || 0) + Math.max(row.cost_usd || 0, 0);
     });
     var keys = Object.keys(weight).sort(function (a, b) { return weight[b] - weight[a]; });
-    var top = Math.max.apply(null, [0].concat(dayList.map(function (day) {
-      var st = stacks[day] || {}; return keys.reduce(function (n, k) { return n + (st[k] || 0); }, 0);
+    var top = Math.max.apply(null, [0].concat(barList.map(function (bar, i) {
+      var st = stacks[i] || {}; return keys.reduce(function (n, k) { return n + (st[k] || 0); }, 0);
     })));
-    var W = chartWidth("daily"), H = 220, L = 56, B = 22, bw = (W - L) / Math.max(dayList.length, 1);
-    var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "Daily spend by " + dim + ", " + r.period.first_day + " to " + r.period.last_day + "; the numbers are in the table below" });
+    var W = chartWidth("daily"), H = 220, L = 56, B = 22, bw = (W - L) / Math.max(barList.length, 1);
+    var unit = drawn.per === 1 ? "Daily spend" : "Spend per " + drawn.per + " days";
+    var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": unit + " by " + dim + ", " + r.period.first_day + " to " + r.period.last_day + "; the numbers are in the table below" });
     svg.appendChild(s("line", { class: "axis", x1: L, x2: W, y1: H - B, y2: H - B }));
     if (top > 0) {
       svg.appendChild(s("text", { x: 4, y: 12 }, document.createTextNode(usd(top))));
-      dayList.forEach(function (day, i) {
-        var y = H - B, st = stacks[day] || {};
+      barList.forEach(function (bar, i) {
+        var y = H - B, st = stacks[i] || {}, days = bar.first + (bar.last !== bar.first ? " to " + bar.last : "");
         keys.forEach(function (k) {
           if (!st[k]) return;
           var hgt = (st[k] / top) * (H - B - 16);
           y -= hgt;
           var rect = s("rect", { x: L + i * bw + 1, y: y, width: Math.max(bw - 2, 1), height: hgt, class: seriesClass(k, keys, byBasis) });
-          rect.appendChild(s("title", {}, document.createTextNode(day + " " + k + ": " + usd(st[k]))));
+          rect.appendChild(s("title", {}, document.createTextNode(days + " " + k + ": " + usd(st[k]))));
           svg.appendChild(rect);
         });
       });
     }
     // At most one "MM-DD" label per 44 units, ten at most: narrow, they ran into each other.
-    var step = Math.ceil(dayList.length / Math.max(Math.min(10, Math.floor((W - L) / 44)), 1));
-    dayList.forEach(function (day, i) {
+    var step = Math.ceil(barList.length / Math.max(Math.min(10, Math.floor((W - L) / 44)), 1));
+    barList.forEach(function (bar, i) {
       // None too near the right edge: it ran past the chart (or, pulled in, into its neighbour).
-      if (i % step === 0 && L + i * bw + 32 <= W) svg.appendChild(s("text", { x: L + i * bw, y: H - 6 }, document.createTextNode(day.slice(5))));
+      // Bars of several days span years: their month and year, where a day's is its month and day.
+      var name = drawn.per === 1 ? bar.first.slice(5) : bar.first.slice(0, 7);
+      if (i % step === 0 && L + i * bw + 32 <= W) svg.appendChild(s("text", { x: L + i * bw, y: H - 6 }, document.createTextNode(name)));
     });
     var rows = r.rows.map(function (row) {
       return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests)];
@@ -383,6 +397,8 @@
       soFar("so-far-period", d.partial_reports && d.partial_reports.period),
       // A new ledger's month drew an empty box with only day labels under it: looked broken.
       r.rows.length ? legend(keys, byBasis) : null, r.rows.length ? svg : h("p", { class: "muted empty", id: "daily-empty", text: "Nothing in this period." }),
+      // Said on the chart, not only in its label: a bar of 7 days read as a day's spend.
+      r.rows.length && drawn.per > 1 ? h("p", { class: "muted", id: "daily-bars", text: "Each bar is " + drawn.per + " days of the " + drawn.days + " (the first from " + r.period.first_day + "); the table below lists every day." }) : null,
       numbers("daily", "Numbers (" + rows.length + " rows)", "daily spend", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])),
       // Worked out by the server (money.rounding_note), as under the breakdown's table.
       d.daily_rounding_note ? h("p", { class: "muted", id: "daily-rounding", text: d.daily_rounding_note }) : null);
