@@ -178,6 +178,10 @@
     var said = (r.warnings || []).filter(function (w) { return /^(INCOMPLETE|PARTIAL): /.test(w); })[0] || "";
     return said.split(/ \(|; /)[0] || "not everything is read yet";
   }
+  /* A total of a part that lacks something (a provider's bill missing, logs unreadable: its
+     complete false) or of a page whose logs are still being read, marked as the lower bound it is,
+     as money.bounded marks the CLI's and the gauges mark theirs: "$0.45" read as the whole. */
+  function bounded(text, r, d) { return partialOf(r) || (d && d.reading) ? "≥" + text : text; }
   /* A provider's bill counted on a day it may still grow (synced before the day was over plus its
      reporting lag), as the server words it: "billed $1.50" for today read as final as last week's,
      where `cost-mcp report` says "partial: openai: 2026-12-07 billed so far ...; may still grow". */
@@ -198,7 +202,7 @@
     var fresh = r.sources.map(function (x) { return x.source + " " + (x.last_success ? when(x.last_success) : "never"); }).join("; ");
     return h("article", { class: "card", id: "card-" + id, "aria-labelledby": "t-" + id },
       h("h3", { id: "t-" + id, text: title + " (" + r.period.first_day + (r.period.last_day !== r.period.first_day ? " to " + r.period.last_day : "") + ")" }),
-      h("p", { class: "total", id: "total-" + id, "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpriced) }),
+      h("p", { class: "total", id: "total-" + id, "data-usd": String(r.total_usd), text: bounded(totalText(r.total_usd, unpriced), r, d) }),
       h("p", { class: "muted", text: basis || "nothing spent" }),
       unpriced ? h("p", {}, unpricedBadge(unpriced), " not in the total") : null,
       partial ? h("p", {}, h("span", { class: "badge partial", text: "partial" }), " " + partial) : null,
@@ -302,9 +306,9 @@
     // an amount of such calls only reads "unpriced" (a month of a new model read "$0.00" three times).
     var n = f.unpriced_requests || 0;
     fill("forecast",
-      h("div", {}, h("p", { class: "muted", text: "Spent in " + periodText(f.period) }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: totalText(f.spent_usd, n) })),
+      h("div", {}, h("p", { class: "muted", text: "Spent in " + periodText(f.period) }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: bounded(totalText(f.spent_usd, n), f, d) })),
       h("div", {}, h("p", { class: "muted", text: "Burn rate (period / 7 days before today)" }), h("p", { class: "figure", text: totalText(f.burn_rate_period_usd_per_day, n) + " / " + usd(f.burn_rate_7d_usd_per_day) + " per day" })),
-      h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day + " at the last 7 whole days' rate" }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: totalText(f.projected_usd, n) })),
+      h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day + " at the last 7 whole days' rate" }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: bounded(totalText(f.projected_usd, n), f, d) })),
       h("div", {}, h("p", { class: "muted", text: "Days" }), h("p", { class: "figure", text: f.days_elapsed + " of " + f.days_in_period })),
       n ? h("div", { id: "forecast-unpriced" }, h("p", { class: "muted", text: "Not in these amounts" }), h("p", { class: "figure" }, unpricedBadge(n))) : null);
     var list = d.budgets.budgets;
@@ -391,7 +395,7 @@
       return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests)];
     });
     fill("daily",
-      h("p", {}, "Total " + periodText(r.period) + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
+      h("p", {}, "Total " + periodText(r.period) + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: bounded(totalText(r.total_usd, unpricedIn(r.rows)), r, d) }),
         leftOut("period-unpriced", r.total_usd, unpricedIn(r.rows)),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
       soFar("so-far-period", d.partial_reports && d.partial_reports.period),
@@ -493,7 +497,7 @@
     // Bounded rows say so: "(other)" alone did not say how much it folds.
     var shown = r.rows.filter(function (row) { return row.group[dim] !== "(other)"; }).length;
     fill("breakdown",
-      h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
+      h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: bounded(totalText(r.total_usd, unpricedIn(r.rows)), r, d) }),
         leftOut("breakdown-unpriced", r.total_usd, unpricedIn(r.rows)),
         r.truncated ? h("span", { class: "muted", id: "breakdown-cut", text: " · the " + int(shown) + " largest of " + int(r.total_rows) + " rows; the other " + int(r.total_rows - shown) + " are summed in (other)" }) : null),
       items.length ? hbars(items, "Spend by " + dim, chartWidth("breakdown")) : h("p", { class: "muted", text: "Nothing in this period." }),
@@ -518,7 +522,7 @@
     });
     var rows = hr.hours.map(function (x) { return [("0" + x.hour).slice(-2) + ":00", cost(x.cost_usd, x.unpriced_requests), int(x.requests)]; });
     fill("hourly",
-      h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: totalText(hr.total_usd, unpricedIn(hr.hours)) }),
+      h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: bounded(totalText(hr.total_usd, unpricedIn(hr.hours)), null, d) }),
         leftOut("hourly-unpriced", hr.total_usd, unpricedIn(hr.hours)), " · hours in " + hr.period.timezone),
       // No call recorded at any hour: an empty box with hour labels under it looked broken. Not
       // "nothing in this period": a period of billed amounts only (no time of day) is not empty.
