@@ -762,8 +762,8 @@ def test_subscription_remove_says_what_it_takes_out_of_past_reports() -> None:
     assert removed.returncode == 0
     assert removed.stdout == "removed subscription 'max'\n"
     said = " ".join(removed.stderr.split())
-    assert said.startswith("note: the $") and "its fees had counted so far left every report" in said
-    assert "add it again with --end" in said
+    assert said.startswith("note: the $") and "its fees had counted up to " in said
+    assert "left every report" in said and "set it again with --end (its last day)" in said
     assert (
         run(
             "subscription", "add", "later", "--vendor", "x", "--amount", "5", "--start", "2099-01-01"

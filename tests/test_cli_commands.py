@@ -1143,3 +1143,52 @@ def test_report_total_is_a_lower_bound_when_a_providers_bill_is_missing(
     assert "PARTIAL: openai: never synced" in " ".join(out.split())
     code, out, _ = run(capsys, "report")
     assert code == 0 and out.splitlines()[0].endswith("): ≥$0.0045 + unpriced"), out
+
+
+@pytest.mark.usefixtures("logs")
+def test_forecast_amounts_are_lower_bounds_when_a_providers_bill_is_missing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With OpenAI's bill never synced, `forecast` read "$0.0045 + unpriced spent ...; $0.0045 +
+    unpriced projected" as sure figures under a PARTIAL note; both now say at least, as report's total
+    does (money.bounded). A forecast that lacks nothing keeps its plain figures."""
+    code, out, _ = run(capsys, "forecast")
+    first = " ".join(out.split("\nburn rate")[0].split())
+    assert (
+        code == 0 and ": $0.0045 + unpriced spent in " in first and "; $0.0045 + unpriced projected" in first
+    )
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-" + "a" * 40)
+    monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", CLOSED_PORT)
+    code, out, _ = run(capsys, "forecast")
+    first = " ".join(out.split("\nburn rate")[0].split())
+    assert code == 0 and ": ≥$0.0045 + unpriced spent in " in first, out
+    assert "; ≥$0.0045 + unpriced projected at the last 7 days' rate" in first, out
+    assert "PARTIAL: openai: never synced" in " ".join(out.split())
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("logs")
+async def test_summary_totals_are_lower_bounds_when_a_providers_bill_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cost://summary resource read "today: $0.0045 + unpriced", and so of the week and the month,
+    with OpenAI's bill never synced and a PARTIAL note at its foot the only sign; its budget lines
+    said at least already (h-tidy9), its totals now do too."""
+    from cost_mcp.server import mcp
+
+    async def summary() -> list[str]:
+        async with Client(mcp, raise_exceptions=True) as client:
+            read = await client.read_resource("cost://summary")
+        return str(getattr(read.contents[0], "text", "")).splitlines()
+
+    def totals(lines: list[str]) -> list[str]:
+        # "today: 2026-12-07: $0.0045 + unpriced (estimated $0.0045 + unpriced)": the total.
+        return [line.split(" (")[0].rsplit(": ", 1)[1] for line in lines[:3]]
+
+    plain = await summary()
+    assert totals(plain) == ["$0.0045 + unpriced"] * 3, plain
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-" + "a" * 40)
+    monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", CLOSED_PORT)
+    lines = await summary()
+    assert totals(lines) == ["≥$0.0045 + unpriced"] * 3, lines
+    assert any(line.startswith("note: PARTIAL: openai: never synced") for line in lines), lines

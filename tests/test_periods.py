@@ -741,3 +741,38 @@ def test_a_period_is_read_as_compare_reads_it(spec: str) -> None:
     """One parser: `report --period 2026-11` was refused while `compare --after 2026-11` took it."""
     period = resolve_period(spec, tz=PARIS, now=FRIDAY_NOV_20)
     assert period == resolve_spec(spec, tz=PARIS, now=FRIDAY_NOV_20)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"start": "٢٠٢٦-٠٣-٠١"},
+            "`start` '٢٠٢٦-٠٣-٠١' is not a date: use YYYY-MM-DD, in the digits 0-9, here 2026-03-01.",
+        ),
+        (
+            {"start": "2026-01-01", "end": "２０２６-０３-０１"},
+            "`end` '２０２６-０３-０１' is not a date: use YYYY-MM-DD, in the digits 0-9, here 2026-03-01.",
+        ),
+        (
+            {"period": "٢٠٢٦-٠٣-٠١"},
+            "Period '٢٠٢٦-٠٣-٠١' is not written in the digits 0-9: write it as 2026-03-01 (YYYY-MM-DD).",
+        ),
+        # int() reads Arabic-Indic digits: this month was taken as March 2026 while its day was refused.
+        (
+            {"period": "٢٠٢٦-٠٣"},
+            "Period '٢٠٢٦-٠٣' is not written in the digits 0-9: write it as 2026-03 (YYYY-MM).",
+        ),
+        (
+            {"period": "2026-01-01..٢٠٢٦-٠٣-٠١"},
+            "the last date '٢٠٢٦-٠٣-٠١' is not a date: use YYYY-MM-DD, in the digits 0-9, here 2026-03-01.",
+        ),
+    ],
+)
+def test_a_date_in_other_digits_is_refused_naming_the_form(kwargs: dict[str, Any], message: str) -> None:
+    """The date patterns took any script's digits (``\\d``), which date.fromisoformat refuses: a date
+    typed on an Arabic or a full-width keyboard was called "not a real calendar date", as if its day
+    did not exist. It is now refused as not written in 0-9, naming the date as it is written here."""
+    with pytest.raises(InvalidInputError) as excinfo:
+        resolve_period(**kwargs, tz=PARIS, now=FRIDAY_NOV_20)
+    assert str(excinfo.value) == message

@@ -7,11 +7,13 @@ import re
 import subprocess
 import sys
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import anyio
 import pytest
+import time_machine
 from mcp import Client, StdioServerParameters
 
 from cost_mcp.models import Estimate
@@ -808,7 +810,38 @@ async def test_subscription_shows_in_spend_with_its_basis(client: Client) -> Non
     assert spend.structured_content["rows"][0]["group"] == {"member": "ana", "basis": "subscription"}
     assert spend.structured_content["total_usd"] == 2
     gone = await client.call_tool("delete_subscription", {"name": "max-ana"})
-    assert gone.structured_content == {"deleted": "max-ana"}
+    assert gone.structured_content is not None and gone.structured_content["deleted"] == "max-ana"
+
+
+async def test_delete_subscription_says_the_fees_it_takes_counted_to_the_local_day(
+    home: Path, ledger_made: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tool removed a plan's fees from every past report and said nothing (the CLI says how
+    much), and its day was UTC's where every report's is the configured timezone's: at 18:00 on
+    March 1 in Pago Pago (05:00 UTC on March 2) a $31 plan from March 1 has counted $1.00, not
+    $2.00. It now says the $1.00 that left the reports, counted to the local day."""
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "Pacific/Pago_Pago")
+    now = datetime(2026, 3, 2, 5, tzinfo=UTC)
+    local_day = now.astimezone(ZoneInfo("Pacific/Pago_Pago")).date()  # the oracle: zoneinfo's date
+    assert local_day == date(2026, 3, 1)
+    plan = {
+        "name": "max",
+        "vendor": "anthropic",
+        "amount_usd": 31,
+        "period": "monthly",
+        "start": "2026-03-01",
+    }
+    from cost_mcp.server import mcp
+
+    with time_machine.travel(now, tick=False):
+        async with Client(mcp, raise_exceptions=True) as client:
+            await client.call_tool("set_subscription", plan)
+            gone = await client.call_tool("delete_subscription", {"name": "max"})
+    assert gone.structured_content is not None
+    assert gone.structured_content["warnings"] == [
+        "the $1.00 its fees had counted up to 2026-03-01 left every report, past months too; to stop a "
+        "subscription from a day on and keep what it counted, set it again with `end` (its last day)"
+    ]
 
 
 async def test_seat_fees_are_named_so_among_the_models(client: Client) -> None:

@@ -36,6 +36,9 @@ from tests.sources.fake_providers import (
     json_response,
 )
 
+SET_ON = date(2026, 12, 1)
+"""The day a subscription is set or removed on here (the configured timezone's, as callers pass it)."""
+
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 COSTS = "/v1/organization/costs"
 COMPLETIONS = "/v1/organization/usage/completions"
@@ -613,7 +616,9 @@ def test_export_rows_that_count_add_up_to_the_total_and_the_others_say_attributi
         assistant("m2", "r2", "2026-11-02T09:00:00.000Z", input=1_000, output=500),
     )
     sync.refresh(conn, keys, Pricer(), transport=router.transport(), now=NOW)
-    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(300), "monthly", "2026-10-15")
+    subscriptions.set_subscription(
+        conn, "max", "anthropic", Decimal(300), "monthly", "2026-10-15", today=SET_ON
+    )
     p = resolve(keys, None, "2026-11-01", "2026-11-05", None)
     total = get_spend(conn, keys, p, take_alerts=False).total_usd
     records = list(export_records(conn, keys, p))
@@ -661,7 +666,14 @@ def test_spend_by_member_spans_cursor_users_claude_code_users_and_subscriptions(
     assert all(r.ok for r in result.sources)
     # Seats: a Cursor seat for the developer, a Claude plan for the second member, $30 days in November.
     subscriptions.set_subscription(
-        conn, "cursor-dev", "cursor", Decimal(30), "monthly", "2026-11-01", member="developer@company.com"
+        conn,
+        "cursor-dev",
+        "cursor",
+        Decimal(30),
+        "monthly",
+        "2026-11-01",
+        member="developer@company.com",
+        today=SET_ON,
     )
     subscriptions.set_subscription(
         conn,
@@ -671,6 +683,7 @@ def test_spend_by_member_spans_cursor_users_claude_code_users_and_subscriptions(
         "monthly",
         "2026-11-01",
         member="second@company.com",
+        today=SET_ON,
     )
     shown = spend(conn, settings, ["member"])
     rows = {(r.group["member"], r.basis): r.cost_usd for r in shown.rows}

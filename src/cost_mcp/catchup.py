@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from cost_mcp import tokens
 from cost_mcp.analytics.budgets import Unread
-from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, log_read_warnings, member_sources
+from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, log_read_warnings, member_sources, partial_lines
 from cost_mcp.config import Settings
 from cost_mcp.errors import LedgerNewerError, NotFoundError
 from cost_mcp.models import Answer, IngestResult, LogReading
@@ -118,8 +118,8 @@ def label(result: A, progress: ReadProgress, notes: Sequence[str] = ()) -> A:
         # Read to the end, yet a PARTIAL warning says what the numbers lack (a provider's bill never
         # synced, days of it never fetched, log files that could not be opened): not complete
         # either, and that warning first, as the reading's is.
-        partial = [w for w in warnings if w.startswith(PARTIAL)]
-        warnings = [*partial, *(w for w in warnings if not w.startswith(PARTIAL))]
+        partial = partial_lines(warnings)
+        warnings = [*partial, *(w for w in warnings if w not in partial)]
         return result.model_copy(update={"complete": not partial, "reading": None, "warnings": warnings})
     reading = LogReading(
         bytes_read=progress.bytes_read,

@@ -1184,6 +1184,11 @@ class DeleteResult(Result):
     """What a delete removed."""
 
     deleted: str
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the deletion took from reports already made (a subscription's fees counted "
+        "so far), to repeat to the user.",
+    )
 
 
 class Anomaly(Result):

@@ -61,9 +61,11 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS: Final = timedelta(milliseconds=1)
 _ONE_DAY: Final = timedelta(days=1)
 _DAY_MS: Final = 86_400_000
-_DATE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
-_COMPACT_DATE_RE: Final = re.compile(r"\d{8}")
-_MONTH_RE: Final = re.compile(r"(\d{4})-(\d{2})")
+# ASCII digits only: \d takes every script's digits (Arabic-Indic ٢٠٢٦, full-width ２０２６), which
+# date.fromisoformat refuses, so such a date was called "not a real calendar date" (see _in_ascii_digits).
+_DATE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_COMPACT_DATE_RE: Final = re.compile(r"\d{8}", re.ASCII)
+_MONTH_RE: Final = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 _SEPARATORS_RE: Final = re.compile(r"[\s_-]+")
 _WEEKDAY_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(get_args(WeekStart))}
 
@@ -533,6 +535,9 @@ def parse_date(value: str | date, field: str = "`date`", *, tz: ZoneInfo | None 
         example = f"here {compact.isoformat()}" if compact is not None else "e.g. 2026-03-31"
         if isinstance(value, str) and (timed := _day_of_time(value, tz)) is not None:
             example = f"here {timed}"
+        ascii_date = _in_ascii_digits(value.strip()) if isinstance(value, str) else None
+        if ascii_date is not None and _DATE_RE.fullmatch(ascii_date):
+            example = f"in the digits 0-9, here {ascii_date}"
         raise InvalidInputError(f"{field} {value!r} is not a date: use YYYY-MM-DD, {example}.")
     if not MIN_DATE <= parsed <= MAX_DATE:
         raise InvalidInputError(
@@ -552,6 +557,13 @@ def _compact_date(text: str) -> date | None:
         return date.fromisoformat(f"{digits[:4]}-{digits[4:6]}-{digits[6:]}")
     except ValueError:
         return None
+
+
+def _in_ascii_digits(text: str) -> str | None:
+    """``text`` with the digits of other scripts it has (Arabic-Indic ٢٠٢٦, full-width ２０２６) as
+    0-9, or None when it has none: the refusal of such a date names it as it is written here."""
+    swapped = "".join(str(int(c)) if c.isdecimal() and not c.isascii() else c for c in text)
+    return None if swapped == text else swapped
 
 
 def _day_of_time(text: str, tz: ZoneInfo | None) -> str | None:
@@ -666,6 +678,12 @@ def _resolve_spec(
         raise InvalidInputError(
             f"Period {spec!r} is a day without its dashes: write it as {compact} (YYYY-MM-DD)."
         )
+    ascii_spec = _in_ascii_digits(text)
+    if ascii_spec is not None and (_MONTH_RE.fullmatch(ascii_spec) or _DATE_RE.fullmatch(ascii_spec)):
+        form = "YYYY-MM" if _MONTH_RE.fullmatch(ascii_spec) else "YYYY-MM-DD"
+        raise InvalidInputError(
+            f"Period {spec!r} is not written in the digits 0-9: write it as {ascii_spec} ({form})."
+        )
     if preset_key(text) not in PRESETS:
         dates = f"; or {names.dates} as YYYY-MM-DD" if names is not None else ""
         raise InvalidInputError(
@@ -696,7 +714,7 @@ def parse_zone(name: str | None, default: ZoneInfo) -> ZoneInfo:
     )
 
 
-_OFFSET_RE = re.compile(r"(?:UTC|GMT|Z)?\s*[+-]\d{1,2}(?::?\d{2})?", re.IGNORECASE)
+_OFFSET_RE = re.compile(r"(?:UTC|GMT|Z)?\s*[+-]\d{1,2}(?::?\d{2})?", re.IGNORECASE | re.ASCII)
 
 
 def _zone_hint(name: str, zones: Iterable[str]) -> str:
@@ -714,7 +732,7 @@ def _zone_hint(name: str, zones: Iterable[str]) -> str:
 #: Zones whose names people use for a place's clock, which they do not follow: EST and MST never
 #: change to daylight time (New York and Denver do); HST is Hawaii's clock, which never changes either.
 _STANDARD_ONLY: Final = {"EST": "America/New_York", "MST": "America/Denver"}
-_ETC_RE: Final = re.compile(r"Etc/GMT([+-])(\d{1,2})")
+_ETC_RE: Final = re.compile(r"Etc/GMT([+-])(\d{1,2})", re.ASCII)
 
 
 def zone_notes(tz: ZoneInfo, at_ms: int) -> list[str]:

@@ -1069,7 +1069,8 @@ async def cost_summary() -> str:
             if read is not None:
                 state.reader.continue_after(read)
             progress = state.reader.progress()
-            text = "\n".join([breakdown.summary_text(conn, state.settings), *skipped])
+            summary = breakdown.summary_text(conn, state.settings, logs_read=progress.complete)
+            text = "\n".join([summary, *skipped])
             return text if progress.complete else f"{progress.warning()}\n{text}"
 
     return await _run(work)
@@ -1403,9 +1404,11 @@ async def delete_subscription(ctx: Context[AppState], name: ExistingName) -> Del
     Example: delete_subscription(name="claude-max-ana")
     """
 
-    def work(conn: Conn, _state: AppState) -> DeleteResult:
-        subscriptions.delete_subscription(conn, name)
-        return DeleteResult(deleted=name)
+    def work(conn: Conn, state: AppState) -> DeleteResult:
+        # Today in the configured timezone, as reports count the fees it takes from them.
+        today = datetime.now(state.settings.tz).date()
+        warnings = subscriptions.delete_subscription(conn, name, today=today)
+        return DeleteResult(deleted=name, warnings=warnings)
 
     return await _local(ctx, work)
 

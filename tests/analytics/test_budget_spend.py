@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -19,6 +19,9 @@ from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn
+
+SET_ON = date(2026, 12, 1)
+"""The day a subscription is set or removed on here (the configured timezone's, as callers pass it)."""
 
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 
@@ -67,7 +70,7 @@ def ledger(conn: Conn) -> Conn:
             ],
             now=NOW,
         )
-    subscriptions.set_subscription(conn, "seat", "cursor", Decimal(40), "monthly", "2026-10-01")
+    subscriptions.set_subscription(conn, "seat", "cursor", Decimal(40), "monthly", "2026-10-01", today=SET_ON)
     return conn
 
 

@@ -6,7 +6,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -30,6 +30,9 @@ from cost_mcp.store import connect, deliveries, write_transaction
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.reported import Selection
 from tests import fleet
+
+SET_ON = date(2026, 12, 1)
+"""The day a subscription is set or removed on here (the configured timezone's, as callers pass it)."""
 
 SONNET = "claude-sonnet-4-5"
 FLAT = "gpt-4o"  # $2.50 per million input tokens at any size: amounts below are exact token counts
@@ -879,7 +882,9 @@ def test_a_budget_counts_usage_and_seats_only_when_it_says_so(conn: Conn, settin
     from cost_mcp.analytics import subscriptions
 
     # A $300 seat from Nov 1 (30 days: $10 a day) and $6 of API calls, seen as Nov 10 begins.
-    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(300), "monthly", "2026-11-01")
+    subscriptions.set_subscription(
+        conn, "max", "anthropic", Decimal(300), "monthly", "2026-11-01", today=SET_ON
+    )
     spend_usd(conn, Pricer(), Decimal(6), datetime(2026, 11, 9, 1, tzinfo=UTC))
     now = datetime(2026, 11, 10, 0, tzinfo=UTC)
     usage_only = budgets.set_budget(conn, "api", Decimal(150), "month", BudgetScope())
@@ -909,7 +914,9 @@ def test_a_budgets_spent_says_how_much_is_billed_estimated_and_seat_fees(
     from cost_mcp.store import write_transaction
     from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 
-    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(300), "monthly", "2026-11-01")
+    subscriptions.set_subscription(
+        conn, "max", "anthropic", Decimal(300), "monthly", "2026-11-01", today=SET_ON
+    )
     spend_usd(conn, Pricer(), Decimal(6), datetime(2026, 11, 9, 1, tzinfo=UTC))  # estimated
     nov3 = int(datetime(2026, 11, 3, tzinfo=UTC).timestamp() * 1000)
     with write_transaction(conn):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import SONNET, assistant, session_file, write
+
+SET_ON = date(2026, 12, 1)
+"""The day a subscription is set or removed on here (the configured timezone's, as callers pass it)."""
 
 NOV2 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
 VALIDATOR = Path(sys.executable).parent / "focus-validator"
@@ -50,7 +54,14 @@ def _ledger(home: Path, conn: Conn, settings: Settings) -> None:
         bucket = Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=50_000_000, model=SONNET)
         replace_range(conn, "anthropic", "cost", NOV2, NOV2 + DAY_MS, [bucket])
     subscriptions.set_subscription(
-        conn, "cursor-pro", "cursor", Decimal(40), "monthly", "2026-11-01", member="ana@example.com"
+        conn,
+        "cursor-pro",
+        "cursor",
+        Decimal(40),
+        "monthly",
+        "2026-11-01",
+        member="ana@example.com",
+        today=SET_ON,
     )
 
 
@@ -440,7 +451,9 @@ def test_a_seat_fee_states_its_seats_as_seat_days_and_still_sums_to_the_fees(
     _ledger(home, conn, settings)  # Ana's Cursor Pro, $40 a month
     for name in ("cursor-team-1", "cursor-team-2"):
         end = "2026-11-03" if name == "cursor-team-2" else None
-        subscriptions.set_subscription(conn, name, "cursor", Decimal(20), "monthly", "2026-11-01", end=end)
+        subscriptions.set_subscription(
+            conn, name, "cursor", Decimal(20), "monthly", "2026-11-01", end=end, today=SET_ON
+        )
     rows, _, out = _export(tmp_path, capsys)
 
     seats = sorted(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,6 +16,9 @@ from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect
 from cost_mcp.store.connection import Conn
+
+SET_ON = date(2026, 12, 1)
+"""The day a subscription is set or removed on here (the configured timezone's, as callers pass it)."""
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
@@ -75,7 +78,9 @@ def test_seat_fees_count_to_today_and_the_projection_adds_the_rest(conn: Conn, s
     from cost_mcp.analytics import subscriptions
 
     # A $300 seat from Nov 1 ($10 a day) beside $2 a day of API calls; seen on Nov 20.
-    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(300), "monthly", "2026-11-01")
+    subscriptions.set_subscription(
+        conn, "max", "anthropic", Decimal(300), "monthly", "2026-11-01", today=SET_ON
+    )
     for back in range(1, 20):
         spend(conn, NOW - timedelta(days=back), 2)
     p = resolve_period("this_month", tz=settings.tz, now=NOW)
@@ -112,7 +117,9 @@ def test_an_unusual_days_top_models_and_agents_name_seat_fees_as_such(conn: Conn
     "(seat fees)" as in model_breakdown, not "(unknown)", which read as spend the ledger could not place."""
     from cost_mcp.analytics import subscriptions
 
-    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(600), "yearly", "2026-01-01")
+    subscriptions.set_subscription(
+        conn, "max", "anthropic", Decimal(600), "yearly", "2026-01-01", today=SET_ON
+    )
     for back in range(1, 40):
         spend(conn, NOW - timedelta(days=back), 2)
     spend(conn, datetime(2026, 11, 12, 15, tzinfo=UTC), 10, agent="runaway")

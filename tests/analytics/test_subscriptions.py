@@ -25,6 +25,9 @@ from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
 
+SET_ON = date(2026, 12, 1)
+"""The day a subscription is set or removed on here (the configured timezone's, as callers pass it)."""
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "agents"
 
 
@@ -46,7 +49,9 @@ def total(conn: Conn, settings: Settings, start: str, end: str, **filters: list[
 
 def test_this_month_so_far_counts_only_the_days_that_have_come(conn: Conn, settings: Settings) -> None:
     # A $200 seat from Nov 15 (Nov 15 - Dec 14: 30 days, $6.666666667 a day), asked on Dec 2.
-    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(200), "monthly", "2026-11-15")
+    subscriptions.set_subscription(
+        conn, "max", "anthropic", Decimal(200), "monthly", "2026-11-15", today=SET_ON
+    )
     dec2 = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
     p = resolve(settings, "this_month", None, None, None, now=dec2)
     so_far = get_spend(conn, settings, p, [], today=dec2.date())
@@ -58,14 +63,18 @@ def test_this_month_so_far_counts_only_the_days_that_have_come(conn: Conn, setti
 def test_monthly_fee_over_a_partial_month(conn: Conn, settings: Settings) -> None:
     # $30 billed from Mar 10: the period Mar 10 - Apr 9 has 31 days; 30e9 nanos / 31 = 967,741,935 r 15,
     # so the first 15 days carry one nano more. March holds 22 of its days.
-    subscriptions.set_subscription(conn, "cursor-pro", "cursor", Decimal(30), "monthly", "2026-03-10")
+    subscriptions.set_subscription(
+        conn, "cursor-pro", "cursor", Decimal(30), "monthly", "2026-03-10", today=SET_ON
+    )
     assert total(conn, settings, "2026-03-01", "2026-03-31") == Decimal("21.290322585")
     assert total(conn, settings, "2026-03-10", "2026-04-09") == Decimal(30)  # one whole period, exactly
     assert total(conn, settings, "2026-02-01", "2026-02-28") == 0  # before it started
 
 
 def test_yearly_fee(conn: Conn, settings: Settings) -> None:
-    subscriptions.set_subscription(conn, "midjourney", "midjourney", Decimal(120), "yearly", "2026-01-01")
+    subscriptions.set_subscription(
+        conn, "midjourney", "midjourney", Decimal(120), "yearly", "2026-01-01", today=SET_ON
+    )
     assert total(conn, settings, "2026-01-01", "2026-01-31") == Decimal("10.191780844")
     assert total(conn, settings, "2026-01-01", "2026-12-31") == Decimal(120)
     assert total(conn, settings, "2027-01-01", "2027-12-31") == Decimal(120)
@@ -73,7 +82,7 @@ def test_yearly_fee(conn: Conn, settings: Settings) -> None:
 
 def test_subscription_ending_mid_period_counts_to_its_end(conn: Conn, settings: Settings) -> None:
     subscriptions.set_subscription(
-        conn, "plus", "openai", Decimal(30), "monthly", "2026-03-01", end="2026-03-15"
+        conn, "plus", "openai", Decimal(30), "monthly", "2026-03-01", end="2026-03-15", today=SET_ON
     )
     assert total(conn, settings, "2026-03-01", "2026-03-31") == Decimal("14.51612904")
     assert total(conn, settings, "2026-04-01", "2026-04-30") == 0
@@ -97,7 +106,7 @@ def test_seats_and_api_spend_together_without_double_counting(
     )
     ingest(conn, settings, Pricer())
     subscriptions.set_subscription(
-        conn, "max-ana", "anthropic", Decimal(31), "monthly", "2026-03-01", member="ana"
+        conn, "max-ana", "anthropic", Decimal(31), "monthly", "2026-03-01", member="ana", today=SET_ON
     )
     # OpenAI API billed on Mar 5 beside Bo's ChatGPT seat.
     day = int(datetime(2026, 3, 5, tzinfo=UTC).timestamp()) * 1000
@@ -106,7 +115,7 @@ def test_seats_and_api_spend_together_without_double_counting(
             conn, "openai", "cost", day, day + DAY_MS, [Bucket(day, day + DAY_MS, cost_nanos=4_000_000_000)]
         )
     subscriptions.set_subscription(
-        conn, "plus-bo", "openai", Decimal(31), "monthly", "2026-03-01", member="bo"
+        conn, "plus-bo", "openai", Decimal(31), "monthly", "2026-03-01", member="bo", today=SET_ON
     )
     p = resolve(settings, None, "2026-03-01", "2026-03-10", None)
     result = get_spend(conn, settings, p, ["member", "basis"], today=LATER)
@@ -136,18 +145,22 @@ def test_an_anthropic_seat_beside_claude_code_at_api_prices_asks_which_it_is(
     p = resolve(settings, None, "2026-03-01", "2026-03-10", None)
     warned = "if the seat is a Pro or Max plan that covers Claude Code, set COST_MCP_CLAUDE_CODE_BILLING"
     assert not [w for w in get_spend(conn, settings, p, [], today=LATER).warnings if warned in w]
-    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(31), "monthly", "2026-03-01")
+    subscriptions.set_subscription(
+        conn, "max", "anthropic", Decimal(31), "monthly", "2026-03-01", today=SET_ON
+    )
     result = get_spend(conn, settings, p, [], today=LATER)
     assert result.total_usd == Decimal(10) + Decimal("0.45")  # both counted, as configured
     assert [w for w in result.warnings if warned in w]
     # A seat at another vendor says nothing about Claude Code.
-    subscriptions.delete_subscription(conn, "max")
-    subscriptions.set_subscription(conn, "plus", "openai", Decimal(31), "monthly", "2026-03-01")
+    subscriptions.delete_subscription(conn, "max", today=SET_ON)
+    subscriptions.set_subscription(conn, "plus", "openai", Decimal(31), "monthly", "2026-03-01", today=SET_ON)
     assert not [w for w in get_spend(conn, settings, p, [], today=LATER).warnings if warned in w]
 
 
 def test_filters_apply_to_subscriptions(conn: Conn, settings: Settings) -> None:
-    subscriptions.set_subscription(conn, "a", "anthropic", Decimal(31), "monthly", "2026-03-01", member="ana")
+    subscriptions.set_subscription(
+        conn, "a", "anthropic", Decimal(31), "monthly", "2026-03-01", member="ana", today=SET_ON
+    )
     assert total(conn, settings, "2026-03-01", "2026-03-31", members=["ana"]) == Decimal(31)
     assert total(conn, settings, "2026-03-01", "2026-03-31", members=["bo"]) == 0
     assert total(conn, settings, "2026-03-01", "2026-03-31", models=["gpt-5"]) == 0
@@ -155,18 +168,24 @@ def test_filters_apply_to_subscriptions(conn: Conn, settings: Settings) -> None:
 
 def test_bad_subscriptions_are_refused(conn: Conn) -> None:
     with pytest.raises(InvalidInputError, match="before `start`"):
-        subscriptions.set_subscription(conn, "x", "v", Decimal(1), "monthly", "2026-03-10", end="2026-03-01")
+        subscriptions.set_subscription(
+            conn, "x", "v", Decimal(1), "monthly", "2026-03-10", end="2026-03-01", today=SET_ON
+        )
     with pytest.raises(InvalidInputError, match="YYYY-MM-DD"):
-        subscriptions.set_subscription(conn, "x", "v", Decimal(1), "monthly", "March 1st")
+        subscriptions.set_subscription(conn, "x", "v", Decimal(1), "monthly", "March 1st", today=SET_ON)
     with pytest.raises(NotFoundError, match="none yet"):
-        subscriptions.delete_subscription(conn, "x")
+        subscriptions.delete_subscription(conn, "x", today=SET_ON)
 
 
 def test_listing_gives_the_monthly_equivalent(conn: Conn) -> None:
-    subscriptions.set_subscription(conn, "a", "anthropic", Decimal(200), "monthly", "2026-01-01")
-    subscriptions.set_subscription(conn, "b", "midjourney", Decimal(120), "yearly", "2026-01-01")
     subscriptions.set_subscription(
-        conn, "c", "openai", Decimal(20), "monthly", "2026-01-01", end="2026-02-01"
+        conn, "a", "anthropic", Decimal(200), "monthly", "2026-01-01", today=SET_ON
+    )
+    subscriptions.set_subscription(
+        conn, "b", "midjourney", Decimal(120), "yearly", "2026-01-01", today=SET_ON
+    )
+    subscriptions.set_subscription(
+        conn, "c", "openai", Decimal(20), "monthly", "2026-01-01", end="2026-02-01", today=SET_ON
     )
     listing = subscriptions.list_subscriptions(conn, today=date(2026, 6, 1))
     assert listing.monthly_equivalent_usd == Decimal(210)
@@ -179,7 +198,9 @@ def test_replacing_a_subscription_says_what_it_changes_in_fees_already_counted(
     month is recounted at $100, a reconciled November included. The replacement says so, with the
     exact amount, and how to change a plan from a day on instead; a change that leaves past fees as
     they were (a later end, a member) says nothing."""
-    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(200), "monthly", "2026-10-15")
+    subscriptions.set_subscription(
+        conn, "max", "anthropic", Decimal(200), "monthly", "2026-10-15", today=SET_ON
+    )
     nov = ("2026-11-01", "2026-11-30")
     assert total(conn, settings, *nov) == Decimal("196.989247314")  # 200 x 14/31 + 200 x 16/30, in nanos
     today = date(2026, 12, 5)
@@ -214,13 +235,15 @@ def test_a_chatgpt_seat_beside_codex_at_api_prices_says_it_may_count_twice(
     codex_only = get_spend(conn, settings, p, [], today=LATER)
     assert codex_only.total_usd > 0
     assert not [w for w in codex_only.warnings if warned in w]
-    subscriptions.set_subscription(conn, "plus", "openai", Decimal(30), "monthly", "2026-11-01")
+    subscriptions.set_subscription(conn, "plus", "openai", Decimal(30), "monthly", "2026-11-01", today=SET_ON)
     result = get_spend(conn, settings, p, [], today=LATER)
     assert result.total_usd == codex_only.total_usd + Decimal(1)  # both counted, as configured
     assert [w for w in result.warnings if w.startswith(warned)]
     # A seat at another vendor says nothing about Codex.
-    subscriptions.delete_subscription(conn, "plus")
-    subscriptions.set_subscription(conn, "max", "anthropic", Decimal(30), "monthly", "2026-11-01")
+    subscriptions.delete_subscription(conn, "plus", today=SET_ON)
+    subscriptions.set_subscription(
+        conn, "max", "anthropic", Decimal(30), "monthly", "2026-11-01", today=SET_ON
+    )
     assert not [w for w in get_spend(conn, settings, p, [], today=LATER).warnings if warned in w]
 
 
@@ -234,9 +257,11 @@ def test_running_now_is_said_of_the_local_day(
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     subscriptions.set_subscription(
-        conn, "old", "openai", Decimal(20), "monthly", "2026-01-01", end="2026-12-31"
+        conn, "old", "openai", Decimal(20), "monthly", "2026-01-01", end="2026-12-31", today=SET_ON
     )
-    subscriptions.set_subscription(conn, "new", "anthropic", Decimal(100), "monthly", "2027-01-01")
+    subscriptions.set_subscription(
+        conn, "new", "anthropic", Decimal(100), "monthly", "2027-01-01", today=SET_ON
+    )
     now = datetime(2027, 1, 1, 5, tzinfo=UTC)
     today = now.astimezone(ZoneInfo("Pacific/Pago_Pago")).date()  # the oracle: zoneinfo's local date
     running = [(20, "2026-01-01", "2026-12-31"), (100, "2027-01-01", "9999-12-31")]

@@ -1138,3 +1138,41 @@ def test_every_total_that_leaves_out_unpriced_calls_says_so_in_words(
         pg.wait_for_selector("body[data-complete]", state="attached")
         assert pg.locator(".left-out").count() == 0
         assert pg.errors == []
+
+
+def test_a_range_longer_than_400_days_draws_every_day_on_the_chart(browser: Any, served: Served) -> None:
+    """The daily chart drew the first 400 days of a period only: over 700 days, a call of today was
+    in the table and the total but on no bar. A range that long is drawn 7 days a bar, as the chart
+    says, and each bar names its days; a range of 400 days or less keeps a bar a day."""
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    old = today - timedelta(days=350)  # record_usage takes a year back
+    with served.ledger.use() as c:
+        for when in (old, today):
+            record_call(
+                c, Pricer(), provider="openai", model="gpt-4o", tokens=Tokens(input=400_000),
+                agent="longrange", timestamp=when,
+            )  # fmt: skip
+    first = (today - timedelta(days=699)).date()
+    with opened(browser, f"{served.url}&agents=longrange&start={first}&end={today.date()}") as pg:
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert len(pg.locator("#daily tbody tr").all_text_contents()) == 2
+        titles = pg.locator("#daily svg rect title").all_text_contents()
+        spans = [t.split(" openai: ")[0].split(" to ") for t in titles]
+        assert all(len(span) == 2 for span in spans), titles
+        # Each bar's days, as the page names them: one holds the old call's day, one today's.
+        for day in (old.date().isoformat(), today.date().isoformat()):
+            assert [t for t, (lo, hi) in zip(titles, spans, strict=True) if lo <= day <= hi], (day, titles)
+        assert all(t.endswith(": $1.00") for t in titles), titles
+        assert pg.locator("#daily-bars").inner_text() == (
+            f"Each bar is 7 days of the 700 (the first from {first}); the table below lists every day."
+        )
+        assert pg.locator("#daily svg").get_attribute("aria-label").startswith("Spend per 7 days by provider")
+        # 400 days: a bar a day, as before, and nothing to say of it.
+        start = (today - timedelta(days=399)).date()
+        pg.goto(f"{served.base}/?agents=longrange&start={start}&end={today.date()}")
+        pg.wait_for_selector("body[data-complete]", state="attached")
+        assert pg.locator("#daily svg rect title").all_text_contents() == [
+            f"{d.date()} openai: $1.00" for d in (old, today)
+        ]
+        assert pg.locator("#daily-bars").count() == 0
+        assert pg.errors == []

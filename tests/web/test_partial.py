@@ -231,3 +231,60 @@ def test_a_budget_whose_bill_is_missing_marks_its_gauge_as_a_bound(
     finally:
         context.close()
         ledger.close()
+
+
+def test_a_missing_bill_marks_the_pages_totals_as_lower_bounds(
+    home: Path, monkeypatch: pytest.MonkeyPatch, clock: None, browser: Any
+) -> None:
+    """With OpenAI's bill never synced, the page said PARTIAL at the top, yet its cards, the period's
+    total, the breakdown's and the forecast read "$0.0045" as the whole, as `cost-mcp report` did
+    before h-tidy9; each now reads "≥$0.0045" (money.bounded's mark, as the gauges have), and the
+    dashboard tool's text says so too. The hours (calls recorded one by one, no bill in them) stay
+    plain, as does every total once nothing is missing."""
+    from cost_mcp.analytics.dashboard import build_dashboard, dashboard_text
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1000, output=100))
+    totals = ("#total-today", "#total-week", "#total-month", "#period-total", "#breakdown-total")
+    figures = ("#forecast-spent", "#forecast-projected")
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+
+    def shown(missing: bool) -> dict[str, str]:
+        settings = load_settings()
+        ledger = Ledger(settings.db)
+        try:
+            for base in serve(create_app(ledger, settings, Pricer(), token=None)):
+                pg = context.new_page()
+                pg.goto(base)
+                pg.wait_for_selector("body[data-ready]")
+                pg.wait_for_selector("#breakdown-total")
+                said = {
+                    where: pg.locator(where).inner_text() for where in (*totals, *figures, "#hourly-total")
+                }
+                assert ("PARTIAL: openai: never synced" in pg.locator("#status").inner_text()) is missing
+                pg.close()
+            with ledger.use() as c:
+                text = dashboard_text(build_dashboard(c, settings))
+            said["text"] = "\n".join(text.splitlines()[:3])
+        finally:
+            ledger.close()
+        return said
+
+    try:
+        plain = shown(missing=False)
+        assert all(plain[where] == "$0.0045" for where in totals), plain
+        assert "≥" not in plain["text"], plain
+        monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-" + "a" * 40)
+        monkeypatch.setenv("COST_MCP_OPENAI_BASE_URL", "http://127.0.0.1:9")
+        marked = shown(missing=True)
+    finally:
+        context.close()
+    assert all(marked[where] == "≥$0.0045" for where in totals), marked
+    assert all(marked[where] == "≥" + plain[where] for where in figures), marked
+    assert marked["#hourly-total"] == plain["#hourly-total"] == "$0.0045", marked
+    assert [line.split(" (")[0] for line in marked["text"].splitlines()] == [
+        "today: ≥$0.0045",
+        "this week: ≥$0.0045",
+        "this month: ≥$0.0045",
+    ], marked

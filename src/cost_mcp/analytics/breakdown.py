@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import departed_notes, list_budgets, states_of, with_missing_bills
-from cost_mcp.analytics.spend import Filters, get_spend, log_read_warnings, period_info
+from cost_mcp.analytics.spend import Filters, get_spend, log_read_warnings, partial_lines, period_info
 from cost_mcp.analytics.vocabulary import NOT_REPORTED, model_key
 from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
@@ -177,8 +177,13 @@ def _model_row(acc: _Acc, prev: _Acc | None, total: Decimal) -> ModelRow:
     )
 
 
-def summary_text(conn: Conn, settings: Settings, now: datetime | None = None) -> str:
-    """Today, this week and this month at a glance, the top models of the month, and budgets."""
+def summary_text(
+    conn: Conn, settings: Settings, now: datetime | None = None, *, logs_read: bool = True
+) -> str:
+    """Today, this week and this month at a glance, the top models of the month, and budgets.
+
+    ``logs_read``: False while the logs are still being read, which makes every total a lower bound
+    (the caller says so above them)."""
     lines: list[str] = []
     month: SpendResult | None = None
     for name in ("today", "this_week", "this_month"):
@@ -188,10 +193,11 @@ def summary_text(conn: Conn, settings: Settings, now: datetime | None = None) ->
         parts = ", ".join(
             f"{r.group['basis']} {format_cost(r.cost_usd, r.unpriced_requests)}" for r in result.rows
         )
-        unpriced = sum(r.unpriced_requests for r in result.rows)
-        lines.append(
-            f"{p.label()}: {format_cost(result.total_usd, unpriced)}" + (f" ({parts})" if parts else "")
-        )
+        # A bill missing (its PARTIAL note below) or logs still being read: at least, as report's
+        # total says (money.bounded); "this month: $0.00" read as nothing spent.
+        complete = logs_read and not partial_lines(result.warnings)
+        total = bounded(format_cost(result.total_usd, result.unpriced_requests), 0, complete=complete)
+        lines.append(f"{p.label()}: {total}" + (f" ({parts})" if parts else ""))
         month = result
     p = resolve_period("this_month", tz=settings.tz, week_start=settings.week_start, now=now)
     top = model_breakdown(conn, settings, p, top_n=5, take_alerts=False, now=now)

@@ -13,16 +13,17 @@ from collections.abc import Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import budget_status
 from cost_mcp.analytics.coverage import partial_report_lines
 from cost_mcp.analytics.forecast import spend_forecast
 from cost_mcp.analytics.hourly import cost_by_hour
-from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, Filters, get_spend, resolve
+from cost_mcp.analytics.spend import NO_SOURCE, Filters, get_spend, partial_lines, resolve
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.models import Breakdown, Dashboard, SpendResult, SpendRow
+from cost_mcp.models import Answer, Breakdown, Dashboard, SpendResult, SpendRow
 from cost_mcp.money import bounded, format_cost, format_usd, rounding_note, shown_left
 from cost_mcp.periods import Period, resolve_period
 from cost_mcp.store.connection import Conn
@@ -75,8 +76,14 @@ def build_dashboard(
         *budgets.warnings,
         *ahead.warnings,
     ]
-    partial = dict.fromkeys(w for w in said if w.startswith(PARTIAL))
+    partial = dict.fromkeys(partial_lines(said))
     hours = cost_by_hour(conn, settings, p, filters)
+    # Each part says whether it lacks something, as an answer of its own does (catchup.label): the
+    # page and the text mark its totals as lower bounds then (money.bounded), where a card read
+    # "$0.45" under a PARTIAL status.
+    today, this_week, this_month, daily = (_weighed(a) for a in (today, this_week, this_month, daily))
+    ahead = _weighed(ahead)
+    parts = {dim: _weighed(b) for dim, b in parts.items()}
     return Dashboard(
         generated_at=moment.isoformat(timespec="seconds"),
         period=p.name,
@@ -117,6 +124,16 @@ def build_dashboard(
     )
 
 
+_A = TypeVar("_A", bound=Answer)
+
+
+def _weighed(answer: _A) -> _A:
+    """``answer`` not complete when a warning of its own says what it lacks (:func:`partial_lines`)."""
+    if not partial_lines(getattr(answer, "warnings", [])):
+        return answer
+    return answer.model_copy(update={"complete": False})
+
+
 def breakdown(
     conn: Conn, settings: Settings, p: Period, dim: str, filters: Filters | None = None
 ) -> Breakdown:
@@ -146,14 +163,20 @@ def dashboard_text(d: Dashboard) -> str:
         parts = ", ".join(
             f"{k} {format_cost(v, r.unpriced_by_basis.get(k, 0))}" for k, v in r.by_basis.items()
         )
-        lines.append(f"{label}: {format_cost(r.total_usd, unpriced)}" + (f" ({parts})" if parts else ""))
+        # Lacking a bill, or logs still being read: at least (money.bounded), as the page marks it.
+        total = bounded(format_cost(r.total_usd, unpriced), 0, complete=r.complete and d.reading is None)
+        lines.append(f"{label}: {total}" + (f" ({parts})" if parts else ""))
     # A bill synced before its day was over is counted as it stood: said, as `cost-mcp report` does.
     lines += [f"partial: {line}" for line in dict.fromkeys(x for v in d.partial_reports.values() for x in v)]
     f = d.forecast
+    spent, projected = (
+        bounded(format_cost(x, f.unpriced_requests), 0, complete=f.complete and d.reading is None)
+        for x in (f.spent_usd, f.projected_usd)
+    )
     lines.append(
         f"{f.period.name} ({f.period.first_day} to {f.period.last_day}): spent "
-        f"{format_cost(f.spent_usd, f.unpriced_requests)}, burn {format_usd(f.burn_rate_7d_usd_per_day)}/day "
-        f"(7-day), projected {format_cost(f.projected_usd, f.unpriced_requests)} "
+        f"{spent}, burn {format_usd(f.burn_rate_7d_usd_per_day)}/day "
+        f"(7-day), projected {projected} "
         "at the last 7 whole days' rate"
     )
     # Each projection names its rule, and each budget its days and timezone, as the page does: the two

@@ -1473,7 +1473,7 @@ def missing_bill_partials(
     ]
     told = member_sources(statuses) if member else statuses
     lines = _warnings([], settings, conn, told, False, [], p.end_ms) + _not_usd_warnings(told, settings, p)
-    return [w for w in lines if w.startswith(PARTIAL)]
+    return partial_lines(lines)
 
 
 MEMBER_SYNC_ERROR = "the team server's last sync of it failed (`cost-mcp doctor` on the server says why)"
@@ -1484,6 +1484,13 @@ PARTIAL = "PARTIAL:"
 """How a warning begins that says what an answer lacks although every log line is read (a provider's
 bill never synced, days of it never fetched, log files that could not be opened): such an answer
 says ``complete: false`` (:func:`cost_mcp.catchup.label`)."""
+
+
+def partial_lines(warnings: Iterable[str]) -> list[str]:
+    """The warnings that say what an answer lacks (:data:`PARTIAL`): any makes its totals lower
+    bounds, whatever shows them (money.bounded)."""
+    return [w for w in warnings if w.startswith(PARTIAL)]
+
 
 NO_SOURCE = "no data source is connected yet"
 """How the warning for an empty ledger with nothing configured begins (an answer labelled as still

@@ -76,14 +76,14 @@ def set_subscription(
     end: str | None = None,
     member: str | None = None,
     *,
+    today: date,
     names: PeriodArguments = TOOL_ARGUMENTS,
-    today: date | None = None,
 ) -> SubscriptionSet:
     """Create or replace a subscription; InvalidInputError for a name, vendor, member, amount or
     dates that cannot be (the same limits as the MCP tool's parameters, for the CLI too), naming
     the dates as ``names`` does (the tool's `start`, the CLI's --start). Replacing one whose fees up
-    to ``today`` (default: today in UTC) come out different warns with the amount: past reports,
-    a month already reconciled, change with it."""
+    to ``today`` (the configured timezone's day, as reports count fees) come out different warns
+    with the amount: past reports, a month already reconciled, change with it."""
     name = checked(BudgetName, name, "subscription name")
     vendor = checked(VendorName, vendor, "vendor")
     member = checked(OptionalMember, member, "member")
@@ -106,8 +106,7 @@ def set_subscription(
     before = store.get(conn, name)
     store.upsert(conn, row, datetime.now(UTC).isoformat())
     after = get_subscription(conn, name)
-    day = today or datetime.now(UTC).date()
-    warnings = [] if before is None else _past_change(_subscription(before), after, day, names)
+    warnings = [] if before is None else _past_change(_subscription(before), after, today, names)
     return SubscriptionSet(**after.model_dump(), warnings=warnings)
 
 
@@ -153,14 +152,24 @@ def get_subscription(conn: Conn, name: str) -> Subscription:
     return _subscription(row)
 
 
-def delete_subscription(conn: Conn, name: str, today: date | None = None) -> Decimal:
-    """Remove a subscription from every past and future report; what its fees had counted up to
-    ``today`` (default: today in UTC), which every report of those days loses."""
+def delete_subscription(
+    conn: Conn, name: str, *, today: date, names: PeriodArguments = TOOL_ARGUMENTS
+) -> list[str]:
+    """Remove a subscription from every past and future report; a warning saying what its fees had
+    counted up to ``today`` (the configured timezone's day, as reports count fees), which every
+    report of those days loses, and how to stop one from a day on instead (``names`` spells the
+    end date's argument)."""
     sub = get_subscription(conn, name)
-    day = today or datetime.now(UTC).date()
-    counted = sum(nanos for _, nanos in daily_nanos(sub, date.fromisoformat(sub.start), day))
+    counted = sum(nanos for _, nanos in daily_nanos(sub, date.fromisoformat(sub.start), today))
     store.delete(conn, name)
-    return from_nanos(counted)
+    if not counted:
+        return []
+    # A cancelled plan removed instead of ended takes its months already reconciled with it.
+    return [
+        f"the {format_usd(from_nanos(counted))} its fees had counted up to {today} left every report, "
+        f"past months too; to stop a subscription from a day on and keep what it counted, set it again "
+        f"with {names.end} (its last day)"
+    ]
 
 
 def all_subscriptions(conn: Conn) -> list[Subscription]:
@@ -168,9 +177,10 @@ def all_subscriptions(conn: Conn) -> list[Subscription]:
     return [_subscription(r) for r in store.all_subscriptions(conn)]
 
 
-def list_subscriptions(conn: Conn, today: date | None = None) -> SubscriptionList:
-    """Every subscription, and what the running ones cost per month."""
-    day = today or datetime.now(UTC).date()
+def list_subscriptions(conn: Conn, *, today: date) -> SubscriptionList:
+    """Every subscription, and what the running ones cost per month on ``today`` (the configured
+    timezone's day)."""
+    day = today
     subs = all_subscriptions(conn)
     running = [
         s for s in subs if date.fromisoformat(s.start) <= day and (s.end is None or s.end >= day.isoformat())

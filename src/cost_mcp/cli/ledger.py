@@ -384,17 +384,15 @@ def subscription_add(
 def subscription_remove(name: str) -> int:
     """Remove a subscription from every report."""
     from cost_mcp.analytics import subscriptions
+    from cost_mcp.cli.app import cli_period_arguments
 
     with ledger(fresh=False) as (loaded, conn):
-        counted = subscriptions.delete_subscription(conn, name, datetime.now(loaded.tz).date())
-    Console().print(f"removed subscription '{text(name)}'")
-    if counted:
-        # A cancelled plan removed instead of ended takes its months already reconciled with it.
-        note(
-            Console(stderr=True, soft_wrap=True),
-            f"the {format_usd(counted)} its fees had counted so far left every report, past months too; "
-            "to stop a subscription from a day on and keep what it counted, add it again with --end",
+        warnings = subscriptions.delete_subscription(
+            conn, name, today=datetime.now(loaded.tz).date(), names=cli_period_arguments()
         )
+    Console().print(f"removed subscription '{text(name)}'")
+    for warning in warnings:
+        note(Console(stderr=True, soft_wrap=True), warning)
     return EXIT_OK
 
 
@@ -406,7 +404,7 @@ def subscription_list(as_json: bool) -> int:
 
     return answer(
         # Today in the configured timezone, as `add` and `remove` take it and reports count fees.
-        lambda s, conn: subscriptions.list_subscriptions(conn, datetime.now(s.tz).date()),
+        lambda s, conn: subscriptions.list_subscriptions(conn, today=datetime.now(s.tz).date()),
         as_json=as_json,
         render=_render_subscriptions,
         fresh=False,

@@ -718,9 +718,11 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool, tz: Zon
         unpriced = active.unpriced_requests
         per_hour = active.burn_rate.cost_per_hour_usd if active.burn_rate else None
         rate = f"{format_usd(per_hour)}/h, " if per_hour is not None and not unpriced else ""
+        # A partial answer's projection is of what is read so far: at least (money.bounded).
+        cost = bounded(format_cost(active.projection.cost_usd, unpriced), 0, complete=result.complete)
         out.print(
             f"active block: {rate}projected {active.projection.total_tokens:,} tokens, "
-            f"{format_cost(active.projection.cost_usd, unpriced)} by {_local(active.end, tz):%H:%M} {tz.key}",
+            f"{cost} by {_local(active.end, tz):%H:%M} {tz.key}",
             highlight=False,
         )
     if active is not None and active.token_limit_status is not None:
@@ -767,9 +769,11 @@ def _span(minutes: float) -> str:
 
 
 def _render_session(out: Console, result: SessionUsage) -> None:
+    # Its logs partly read (or some unreadable): the total so far is a lower bound (money.bounded).
+    total = bounded(format_cost(result.cost_usd, result.unpriced_requests), 0, complete=result.complete)
     out.print(
         f"session {text(result.session_id)} ({text(result.project)}): "
-        f"[bold]{format_cost(result.cost_usd, result.unpriced_requests)}[/bold], "
+        f"[bold]{total}[/bold], "
         f"{result.requests:,} calls over {_span(result.duration_minutes)}",
         highlight=False,
     )
@@ -805,12 +809,18 @@ def _render_forecast(out: Console, result: Forecast) -> None:
     # A month of a model with no known price read "$0.00 spent ... $0.00 projected": such calls
     # are in none of these amounts, which then read "unpriced" (or "$x + unpriced"), never $0.
     unpriced = result.unpriced_requests
+    # A provider's bill missing (or logs still being read): both are at least, as report's total says
+    # (money.bounded); "$0.00 spent ... $0.00 projected" read as nothing spent, the note below the only sign.
+    spent, projected = (
+        bounded(format_cost(x, unpriced), 0, complete=result.complete)
+        for x in (result.spent_usd, result.projected_usd)
+    )
     out.print(
         f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day}: "
-        f"{format_cost(result.spent_usd, unpriced)} spent in {result.days_elapsed} of "
+        f"{spent} spent in {result.days_elapsed} of "
         f"{result.days_in_period} days; "
         # Named: a budget's projection extrapolates the period so far, this one the last 7 days.
-        f"[bold]{format_cost(result.projected_usd, unpriced)}[/bold] projected at the last 7 days' rate",
+        f"[bold]{projected}[/bold] projected at the last 7 days' rate",
         highlight=False,
     )
     out.print(
@@ -868,7 +878,8 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
     period = result.period
     out.print(
         f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day} ({period.timezone}): "
-        f"{result.calls:,} calls, {format_usd(result.cost_usd)} at list price",
+        f"{result.calls:,} calls, {bounded(format_usd(result.cost_usd), 0, complete=result.complete)} "
+        "at list price",
         highlight=False,
     )
     mix = result.model_mix
@@ -1016,7 +1027,10 @@ def _render_compare(out: Console, result: Comparison) -> None:
         f"{a.period.first_day} to {a.period.last_day}",
     )
     # A side whose calls all lack a price read "$0.00" and "0" calls: unknown, not nothing spent.
-    table.add_row("calls at list price", *(format_cost(x.cost_usd, x.unpriced_calls) for x in (b, a)))
+    table.add_row(
+        "calls at list price",
+        *(bounded(format_cost(x.cost_usd, x.unpriced_calls), 0, complete=result.complete) for x in (b, a)),
+    )
     table.add_row(
         "calls",
         *(f"{x.calls:,}" + (f" + {x.unpriced_calls:,} unpriced" if x.unpriced_calls else "") for x in (b, a)),

@@ -178,6 +178,10 @@
     var said = (r.warnings || []).filter(function (w) { return /^(INCOMPLETE|PARTIAL): /.test(w); })[0] || "";
     return said.split(/ \(|; /)[0] || "not everything is read yet";
   }
+  /* A total of a part that lacks something (a provider's bill missing, logs unreadable: its
+     complete false) or of a page whose logs are still being read, marked as the lower bound it is,
+     as money.bounded marks the CLI's and the gauges mark theirs: "$0.45" read as the whole. */
+  function bounded(text, r, d) { return partialOf(r) || (d && d.reading) ? "≥" + text : text; }
   /* A provider's bill counted on a day it may still grow (synced before the day was over plus its
      reporting lag), as the server words it: "billed $1.50" for today read as final as last week's,
      where `cost-mcp report` says "partial: openai: 2026-12-07 billed so far ...; may still grow". */
@@ -198,7 +202,7 @@
     var fresh = r.sources.map(function (x) { return x.source + " " + (x.last_success ? when(x.last_success) : "never"); }).join("; ");
     return h("article", { class: "card", id: "card-" + id, "aria-labelledby": "t-" + id },
       h("h3", { id: "t-" + id, text: title + " (" + r.period.first_day + (r.period.last_day !== r.period.first_day ? " to " + r.period.last_day : "") + ")" }),
-      h("p", { class: "total", id: "total-" + id, "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpriced) }),
+      h("p", { class: "total", id: "total-" + id, "data-usd": String(r.total_usd), text: bounded(totalText(r.total_usd, unpriced), r, d) }),
       h("p", { class: "muted", text: basis || "nothing spent" }),
       unpriced ? h("p", {}, unpricedBadge(unpriced), " not in the total") : null,
       partial ? h("p", {}, h("span", { class: "badge partial", text: "partial" }), " " + partial) : null,
@@ -302,9 +306,9 @@
     // an amount of such calls only reads "unpriced" (a month of a new model read "$0.00" three times).
     var n = f.unpriced_requests || 0;
     fill("forecast",
-      h("div", {}, h("p", { class: "muted", text: "Spent in " + periodText(f.period) }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: totalText(f.spent_usd, n) })),
+      h("div", {}, h("p", { class: "muted", text: "Spent in " + periodText(f.period) }), h("p", { class: "figure", id: "forecast-spent", "data-usd": String(f.spent_usd), text: bounded(totalText(f.spent_usd, n), f, d) })),
       h("div", {}, h("p", { class: "muted", text: "Burn rate (period / 7 days before today)" }), h("p", { class: "figure", text: totalText(f.burn_rate_period_usd_per_day, n) + " / " + usd(f.burn_rate_7d_usd_per_day) + " per day" })),
-      h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day + " at the last 7 whole days' rate" }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: totalText(f.projected_usd, n) })),
+      h("div", {}, h("p", { class: "muted", text: "Projected by " + f.period.last_day + " at the last 7 whole days' rate" }), h("p", { class: "figure", id: "forecast-projected", "data-usd": String(f.projected_usd), text: bounded(totalText(f.projected_usd, n), f, d) })),
       h("div", {}, h("p", { class: "muted", text: "Days" }), h("p", { class: "figure", text: f.days_elapsed + " of " + f.days_in_period })),
       n ? h("div", { id: "forecast-unpriced" }, h("p", { class: "muted", text: "Not in these amounts" }), h("p", { class: "figure" }, unpricedBadge(n))) : null);
     var list = d.budgets.budgets;
@@ -323,10 +327,19 @@
     var w = document.getElementById(id).clientWidth;
     return w > 0 ? Math.max(Math.min(Math.round(w), 900), 240) : 900;
   }
-  function days(period) {
-    var out = [], d = new Date(period.first_day + "T00:00:00Z"), end = new Date(period.last_day + "T00:00:00Z");
-    while (d <= end && out.length < 400) { out.push(d.toISOString().slice(0, 10)); d.setUTCDate(d.getUTCDate() + 1); }
-    return out;
+  /* The daily chart's bars, each a run of whole days: one a day up to MAX_BARS days, else 7 a bar
+     (14, 21... past 2,800 days), so that every day of the period is drawn. The chart drew its first
+     400 days only: a longer range left its latest days out of the chart while the table listed them. */
+  var MAX_BARS = 400;
+  function bars(period) {
+    var all = [], d = new Date(period.first_day + "T00:00:00Z"), end = new Date(period.last_day + "T00:00:00Z");
+    while (d <= end) { all.push(d.toISOString().slice(0, 10)); d.setUTCDate(d.getUTCDate() + 1); }
+    var per = all.length <= MAX_BARS ? 1 : 7 * Math.ceil(all.length / (MAX_BARS * 7)), out = [];
+    for (var i = 0; i < all.length; i += per) {
+      var run = all.slice(i, i + per);
+      out.push({ first: run[0], last: run[run.length - 1], days: run });
+    }
+    return { per: per, days: all.length, list: out };
   }
   function seriesClass(key, keys, byBasis) { return byBasis ? "b-" + key : "c" + Math.min(keys.indexOf(key), 7); }
   function legend(keys, byBasis) {
@@ -338,51 +351,58 @@
     var byBasis = state.stack === "basis";
     // Every row of get_spend has one basis, so the same rows stack by provider or by basis.
     var r = d.daily_by_provider, dim = byBasis ? "basis" : "provider";
-    var dayList = days(r.period), stacks = {}, weight = {};
+    var drawn = bars(r.period), barList = drawn.list, barOf = {}, stacks = {}, weight = {};
+    barList.forEach(function (bar, i) { bar.days.forEach(function (day) { barOf[day] = i; }); });
     r.rows.forEach(function (row) {
-      var day = row.group.day, key = byBasis ? row.basis : label(row.group.provider, "(unknown)");
-      stacks[day] = stacks[day] || {};
+      var at = barOf[row.group.day], key = byBasis ? row.basis : label(row.group.provider, "(unknown)");
+      if (at === undefined) return;
+      stacks[at] = stacks[at] || {};
       // A null cost (calls with no known price only) draws nothing: it is unknown, not $0.
-      stacks[day][key] = (stacks[day][key] || 0) + Math.max(row.cost_usd || 0, 0);
+      stacks[at][key] = (stacks[at][key] || 0) + Math.max(row.cost_usd || 0, 0);
       weight[key] = (weight[key] || 0) + Math.max(row.cost_usd || 0, 0);
     });
     var keys = Object.keys(weight).sort(function (a, b) { return weight[b] - weight[a]; });
-    var top = Math.max.apply(null, [0].concat(dayList.map(function (day) {
-      var st = stacks[day] || {}; return keys.reduce(function (n, k) { return n + (st[k] || 0); }, 0);
+    var top = Math.max.apply(null, [0].concat(barList.map(function (bar, i) {
+      var st = stacks[i] || {}; return keys.reduce(function (n, k) { return n + (st[k] || 0); }, 0);
     })));
-    var W = chartWidth("daily"), H = 220, L = 56, B = 22, bw = (W - L) / Math.max(dayList.length, 1);
-    var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "Daily spend by " + dim + ", " + r.period.first_day + " to " + r.period.last_day + "; the numbers are in the table below" });
+    var W = chartWidth("daily"), H = 220, L = 56, B = 22, bw = (W - L) / Math.max(barList.length, 1);
+    var unit = drawn.per === 1 ? "Daily spend" : "Spend per " + drawn.per + " days";
+    var svg = s("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": unit + " by " + dim + ", " + r.period.first_day + " to " + r.period.last_day + "; the numbers are in the table below" });
     svg.appendChild(s("line", { class: "axis", x1: L, x2: W, y1: H - B, y2: H - B }));
     if (top > 0) {
       svg.appendChild(s("text", { x: 4, y: 12 }, document.createTextNode(usd(top))));
-      dayList.forEach(function (day, i) {
-        var y = H - B, st = stacks[day] || {};
+      barList.forEach(function (bar, i) {
+        var y = H - B, st = stacks[i] || {}, days = bar.first + (bar.last !== bar.first ? " to " + bar.last : "");
         keys.forEach(function (k) {
           if (!st[k]) return;
           var hgt = (st[k] / top) * (H - B - 16);
           y -= hgt;
           var rect = s("rect", { x: L + i * bw + 1, y: y, width: Math.max(bw - 2, 1), height: hgt, class: seriesClass(k, keys, byBasis) });
-          rect.appendChild(s("title", {}, document.createTextNode(day + " " + k + ": " + usd(st[k]))));
+          rect.appendChild(s("title", {}, document.createTextNode(days + " " + k + ": " + usd(st[k]))));
           svg.appendChild(rect);
         });
       });
     }
     // At most one "MM-DD" label per 44 units, ten at most: narrow, they ran into each other.
-    var step = Math.ceil(dayList.length / Math.max(Math.min(10, Math.floor((W - L) / 44)), 1));
-    dayList.forEach(function (day, i) {
+    var step = Math.ceil(barList.length / Math.max(Math.min(10, Math.floor((W - L) / 44)), 1));
+    barList.forEach(function (bar, i) {
       // None too near the right edge: it ran past the chart (or, pulled in, into its neighbour).
-      if (i % step === 0 && L + i * bw + 32 <= W) svg.appendChild(s("text", { x: L + i * bw, y: H - 6 }, document.createTextNode(day.slice(5))));
+      // Bars of several days span years: their month and year, where a day's is its month and day.
+      var name = drawn.per === 1 ? bar.first.slice(5) : bar.first.slice(0, 7);
+      if (i % step === 0 && L + i * bw + 32 <= W) svg.appendChild(s("text", { x: L + i * bw, y: H - 6 }, document.createTextNode(name)));
     });
     var rows = r.rows.map(function (row) {
       return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests)];
     });
     fill("daily",
-      h("p", {}, "Total " + periodText(r.period) + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
+      h("p", {}, "Total " + periodText(r.period) + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: bounded(totalText(r.total_usd, unpricedIn(r.rows)), r, d) }),
         leftOut("period-unpriced", r.total_usd, unpricedIn(r.rows)),
         r.attribution.length ? h("span", { class: "muted", text: " · " + r.attribution.length + " estimate row(s) only attribute billed days (not added)" }) : null),
       soFar("so-far-period", d.partial_reports && d.partial_reports.period),
       // A new ledger's month drew an empty box with only day labels under it: looked broken.
       r.rows.length ? legend(keys, byBasis) : null, r.rows.length ? svg : h("p", { class: "muted empty", id: "daily-empty", text: "Nothing in this period." }),
+      // Said on the chart, not only in its label: a bar of 7 days read as a day's spend.
+      r.rows.length && drawn.per > 1 ? h("p", { class: "muted", id: "daily-bars", text: "Each bar is " + drawn.per + " days of the " + drawn.days + " (the first from " + r.period.first_day + "); the table below lists every day." }) : null,
       numbers("daily", "Numbers (" + rows.length + " rows)", "daily spend", table("Daily spend by provider and basis", ["Day", "Provider", "Basis", "Cost", "Calls"], rows, [0, 0, 0, 1, 1])),
       // Worked out by the server (money.rounding_note), as under the breakdown's table.
       d.daily_rounding_note ? h("p", { class: "muted", id: "daily-rounding", text: d.daily_rounding_note }) : null);
@@ -477,7 +497,7 @@
     // Bounded rows say so: "(other)" alone did not say how much it folds.
     var shown = r.rows.filter(function (row) { return row.group[dim] !== "(other)"; }).length;
     fill("breakdown",
-      h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: totalText(r.total_usd, unpricedIn(r.rows)) }),
+      h("p", {}, "By " + dim + ": total ", h("strong", { id: "breakdown-total", "data-usd": String(r.total_usd), text: bounded(totalText(r.total_usd, unpricedIn(r.rows)), r, d) }),
         leftOut("breakdown-unpriced", r.total_usd, unpricedIn(r.rows)),
         r.truncated ? h("span", { class: "muted", id: "breakdown-cut", text: " · the " + int(shown) + " largest of " + int(r.total_rows) + " rows; the other " + int(r.total_rows - shown) + " are summed in (other)" }) : null),
       items.length ? hbars(items, "Spend by " + dim, chartWidth("breakdown")) : h("p", { class: "muted", text: "Nothing in this period." }),
@@ -502,7 +522,7 @@
     });
     var rows = hr.hours.map(function (x) { return [("0" + x.hour).slice(-2) + ":00", cost(x.cost_usd, x.unpriced_requests), int(x.requests)]; });
     fill("hourly",
-      h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: totalText(hr.total_usd, unpricedIn(hr.hours)) }),
+      h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: bounded(totalText(hr.total_usd, unpricedIn(hr.hours)), null, d) }),
         leftOut("hourly-unpriced", hr.total_usd, unpricedIn(hr.hours)), " · hours in " + hr.period.timezone),
       // No call recorded at any hour: an empty box with hour labels under it looked broken. Not
       // "nothing in this period": a period of billed amounts only (no time of day) is not empty.
