@@ -26,7 +26,7 @@ from typing import Any
 from benchlib import DATA
 from cost_mcp.config import load_settings
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources import claude_code
+from cost_mcp.sources import beside, claude_code
 from cost_mcp.store import bulk, claude_logs, connect
 
 COLUMNS = claude_logs.COPY_COLUMNS.split(", ")
@@ -48,7 +48,7 @@ def collect(tree: Path) -> list[list[Sequence[Any]]]:
     work = Path(tempfile.mkdtemp(prefix="insert-floor-"))
     env = {"COST_MCP_DB": str(work / "c.db"), "CLAUDE_CONFIG_DIR": str(tree), "COST_MCP_TIMEZONE": "UTC"}
     conn = connect(work / "c.db")
-    claude_code.PARSE_WORKER = False
+    beside.PARSE_WORKER = False
     try:
         claude_code.ingest(conn, load_settings(env, env_file=Path("/nonexistent")), Pricer(), full=True)
     finally:

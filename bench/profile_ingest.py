@@ -22,7 +22,7 @@ from pathlib import Path
 from benchlib import DATA, table
 from cost_mcp.config import load_settings
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources import claude_code
+from cost_mcp.sources import beside
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.store import connect
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {"COST_MCP_DB": str(work / "cost.db"), "CLAUDE_CONFIG_DIR": str(tree), "COST_MCP_TIMEZONE": "UTC"}
     settings = load_settings(env, env_file=Path("/nonexistent"))
     conn = connect(work / "cost.db")
-    claude_code.PARSE_WORKER = False
+    beside.PARSE_WORKER = False
     prof = cProfile.Profile(time.process_time)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     prof.enable()

@@ -44,6 +44,7 @@ import msgspec
 from benchlib import DATA, table
 from cost_mcp.config import load_settings
 from cost_mcp.pricing import Pricer
+from cost_mcp.sources import beside
 from cost_mcp.sources import claude_code as cc
 from cost_mcp.sources.logfiles import LineReader
 from cost_mcp.store import bulk, connect, rollup
@@ -390,7 +391,7 @@ def timeline(tree: Path, statements: bool = False) -> None:
     if statements:
         steps.install()
     wrap(cc, "_write", timed_write)
-    wrap(cc, "pump", timed_pump)
+    wrap(beside, "pump", timed_pump)
     wrap(cc, "_rows", timed_rows)
     wrap(cc, "_read_batches", timed_batches)
     multiprocessing.connection.Connection.send_bytes = timed_send  # type: ignore[method-assign]

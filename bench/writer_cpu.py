@@ -23,7 +23,7 @@ from typing import Any
 from benchlib import DATA
 from cost_mcp.config import load_settings
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources import claude_code
+from cost_mcp.sources import beside, claude_code
 from cost_mcp.store import bulk, connect, rollup
 
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     settings = load_settings(env, env_file=Path("/nonexistent"))
     conn = connect(work / "cost.db")
-    claude_code.PARSE_WORKER = False
+    beside.PARSE_WORKER = False
     spent: dict[str, float] = {"writer": 0.0, "rows": 0.0, "tail": 0.0}
 
     def timed(owner: Any, name: str, part: str) -> None:

@@ -15,13 +15,13 @@ import pytest
 from cost_mcp.config import load_settings
 from cost_mcp.models import IngestResult
 from cost_mcp.pricing import Pricer
-from cost_mcp.sources import claude_code
+from cost_mcp.sources import beside, claude_code
 from cost_mcp.store import bulk, connect
 from tests.pg_cluster import Cluster
 from tests.sources.claude_logs import SONNET, assistant, encode, progress, user
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-# Not claude_code._can_fork() itself: it also wants a single thread, which says nothing about this
+# Not beside.can_fork() itself: it also wants a single thread, which says nothing about this
 # machine, and a thread alive at collection would have skipped the whole module quietly.
 pytestmark = pytest.mark.skipif(
     CORES < 2 or "fork" not in multiprocessing.get_all_start_methods(), reason="needs fork and two cores"
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def single_threaded() -> None:
-    """The worker is forked only from a process with a single thread (claude_code._can_fork), so
+    """The worker is forked only from a process with a single thread (beside.can_fork), so
     these tests need one: an earlier test's threads get a few seconds to end (an AnyIO worker
     thread ends a moment after its test's event loop closes); a thread still running after that
     fails the test here, by name, rather than as a read that quietly did not fork."""
@@ -40,7 +40,7 @@ def single_threaded() -> None:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
     others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
     assert not others, f"threads an earlier test left running: {others}"
-    assert claude_code._can_fork()
+    assert beside.can_fork()
 
 
 def _tree(root: Path, calls: int = 25, sessions: int = 6) -> Path:
@@ -73,10 +73,10 @@ def _ingest(
     conn = connect(db)
     try:
         with (
-            mock.patch.object(claude_code, "PARSE_WORKER", worker),
+            mock.patch.object(beside, "PARSE_WORKER", worker),
             mock.patch.object(claude_code, "BULK_LOAD_BYTES", 0),
             mock.patch.object(claude_code, "BATCH_COPIES", batch),  # by default many batches through the pipe
-            mock.patch.object(claude_code, "_read_beside", wraps=claude_code._read_beside) as beside,
+            mock.patch.object(claude_code, "_read_beside", wraps=claude_code._read_beside) as read_beside,
         ):
             if standby:  # as `cost-mcp ingest` does before its start (cost_mcp.launcher)
                 claude_code.stand_by()
@@ -84,7 +84,7 @@ def _ingest(
             result = claude_code.ingest(
                 conn, load_settings(env, env_file=root / "absent"), Pricer(), **kwargs
             )
-        assert beside.call_count == int(worker)
+        assert read_beside.call_count == int(worker)
         assert claude_code._standing == []
         rows = conn.execute(
             "SELECT source, message_id, request_id, is_sidechain, counted, ts_ms, model, session_id, "

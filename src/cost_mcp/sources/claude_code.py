@@ -24,9 +24,7 @@ import contextlib
 import gc
 import hashlib
 import os
-import queue
 import re
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Container, Generator, Iterable, Iterator, Mapping, Sequence
@@ -44,7 +42,7 @@ from cost_mcp.files import open_regular_file
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced, claude_provider
-from cost_mcp.sources import logfiles
+from cost_mcp.sources import beside, logfiles
 from cost_mcp.sources.logfiles import LineReader, utf8
 from cost_mcp.store import bulk, claude_logs, rollup
 from cost_mcp.store import skipped as skipped_lines
@@ -838,9 +836,9 @@ def _read_work(
         try:
             # A large read parses in a second process while this one writes (the two take about as
             # long); a small one is not worth a fork.
-            beside = PARSE_WORKER and total_bytes >= BULK_LOAD_BYTES and _can_fork()
+            forked = total_bytes >= BULK_LOAD_BYTES and beside.may_fork()
             if not (
-                beside
+                forked
                 and _read_beside(
                     conn, work, pricer, stats, progress, deadline, total_bytes, max_line_bytes, committed
                 )
@@ -1014,9 +1012,6 @@ def _read_batches(
 
 # --- parsing in a second process -----------------------------------------------------------------
 
-PARSE_WORKER = True
-"""Whether a read of at least BULK_LOAD_BYTES parses in a forked process while this one writes."""
-
 
 class _WorkerTotals(msgspec.Struct, array_like=True):
     """What the parse worker counted, sent once at its end."""
@@ -1044,19 +1039,6 @@ class _Shipment(msgspec.Struct, array_like=True, gc=False):
     totals: _WorkerTotals | None = None
 
 
-def _can_fork() -> bool:
-    """Whether a parse worker can be forked safely and has a core of its own to run on.
-
-    Only from a process with a single thread (the CLI, a benchmark): forking a threaded process
-    (the MCP server, a progress bar's refresh thread) can copy a lock another thread held.
-    """
-    import multiprocessing
-    import threading
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cores > 1 and threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
-
-
 def _read_beside(
     conn: Conn,
     work: _Work,
@@ -1072,12 +1054,11 @@ def _read_beside(
 
     The worker builds the very batches :func:`_read_in_turn` would (copies deduplicated within the
     batch, with the file states they reach), prices them into rows with the same pricer, and sends
-    each batch as MessagePack; this process writes
-    each in one transaction as it arrives, so crash safety is the same as reading in turn. A
-    bounded queue (:data:`AHEAD_BATCHES`) lets the worker run only a few batches ahead, so memory
-    stays bounded. When the
-    worker dies before its totals arrive, the batches written stay (they are exact and idempotent)
-    and the caller reads the work again in this process; dedup adds nothing twice.
+    each batch as MessagePack; this process writes each in one transaction as it arrives, so crash
+    safety is the same as reading in turn. A bounded queue (:data:`beside.AHEAD_BATCHES`) lets the
+    worker run only a few batches ahead, so memory stays bounded. When the worker dies before its
+    totals arrive, the batches written stay (they are exact and idempotent) and the caller reads the
+    work again in this process; dedup adds nothing twice.
     """
     # On SQLite the worker is the busy side of the middle of a load (its parse ~0.8 s of CPU, the
     # writer waiting ~0.6 s for batches on the 1x tree), so the batch's counted decisions and the
@@ -1086,7 +1067,7 @@ def _read_beside(
     decide = dialect(conn) != "sqlite"
     order = (work, pricer, progress is not None, deadline, total_bytes, max_line_bytes, decide)
     worker, receive = _take_standby(order) or _fork_worker(order)
-    inbox, pump_thread = pump(receive)
+    inbox, pump_thread = beside.pump(receive)
     decode = msgspec.msgpack.Decoder(_Shipment).decode
     batch = _Batch()
     totals: _WorkerTotals | None = None
@@ -1109,7 +1090,7 @@ def _read_beside(
                 _write(conn, message.rows or _Rows(), batch, stats)
                 committed.written(batch)
     finally:
-        end_beside(worker, receive, inbox, pump_thread, done=totals is not None)
+        beside.end_beside(worker, receive, inbox, pump_thread, done=totals is not None)
     if totals is None:
         return False
     stats.lines_read += totals.lines_read
@@ -1132,66 +1113,7 @@ _Order = tuple[_Work, Pricer, bool, float | None, int, int, bool]
 
 def _fork_worker(order: _Order) -> tuple[Any, Any]:
     """Fork a parse worker for ``order``: the process and the pipe end its batches arrive on."""
-    return fork_beside(_parse_worker, *order)
-
-
-def fork_beside(target: Callable[..., None], *args: Any) -> tuple[Any, Any]:
-    """Fork a parse worker running ``target(send, receive, *args)``: the process and the pipe end
-    its messages arrive on. The one way a reader parses on the second core (Claude Code's logs,
-    and the agents' scanner for a large read): ``target`` starts with
-    :func:`leave_interrupts_to_writer`, closes ``receive``, sends bytes on ``send`` and leaves by
-    ``os._exit``; the writer reads them through :func:`pump` and ends with :func:`end_beside`.
-    ``args`` are not pickled: the child has them as the fork copied them."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork")
-    receive, send = ctx.Pipe(duplex=False)
-    worker = ctx.Process(target=target, args=(send, receive, *args), daemon=True)
-    with _interrupts_held():
-        worker.start()
-    send.close()
-    return worker, receive
-
-
-def end_beside(
-    worker: Any, receive: Any, inbox: queue.Queue[bytes | None], thread: threading.Thread, done: bool
-) -> None:
-    """After the writer's last message from ``worker`` (or its failure): kill a worker not ``done``
-    (nothing more of it is wanted), drain and join the pump, close the pipe, reap the process."""
-    if not done:
-        worker.kill()
-    while thread.is_alive():  # ends at the end of the pipe; drained so that it is never stuck
-        with contextlib.suppress(queue.Empty):
-            inbox.get(timeout=0.05)
-    thread.join()
-    receive.close()
-    worker.join()
-
-
-@contextlib.contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold back Ctrl-C while a worker is forked, so that it cannot land in the child before
-    :func:`leave_interrupts_to_writer` (a pending one reaches this process when the fork is done)."""
-    import signal
-
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-
-def leave_interrupts_to_writer() -> None:
-    """In a forked worker: ignore Ctrl-C, which the terminal sends to the whole process group.
-
-    The worker printed a KeyboardInterrupt traceback under the command's "aborted"; the writer
-    is the one that stops the load (and kills this process, see :func:`_read_beside`), and the
-    command says what happened. A worker whose writer is gone otherwise ends on its pipe.
-    """
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # before unblocking: a pending one is discarded
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    return beside.fork_beside(_parse_worker, *order)
 
 
 @dataclass(slots=True)
@@ -1217,9 +1139,9 @@ def stand_by() -> None:
     the walk, while the writer waited: forked first, the worker loads it while this process
     starts, then waits for its work (:func:`_read_beside` sends it). A scan that does not take it
     ends it (:func:`_dismiss_standby`); if this process ends first, the worker sees its orders'
-    pipe close and ends too. Only from a process that may fork (:func:`_can_fork`).
+    pipe close and ends too. Only from a process that may fork (:func:`beside.may_fork`).
     """
-    if _standing or not PARSE_WORKER or not _can_fork():
+    if _standing or not beside.may_fork():
         return
     import multiprocessing
 
@@ -1227,7 +1149,7 @@ def stand_by() -> None:
     orders_in, orders = ctx.Pipe(duplex=False)
     receive, send = ctx.Pipe(duplex=False)
     worker = ctx.Process(target=_standing_worker, args=(orders_in, orders, send, receive), daemon=True)
-    with _interrupts_held():
+    with beside.interrupts_held():
         worker.start()
     orders_in.close()
     send.close()
@@ -1236,7 +1158,7 @@ def stand_by() -> None:
 
 def _standing_worker(orders_in: Any, orders: Any, send: Any, receive: Any) -> None:
     """The early-forked worker: load the price data, then wait for an order and work it."""
-    leave_interrupts_to_writer()
+    beside.leave_interrupts_to_writer()
     orders.close()  # so that the pipe ends (EOF here) when the process that forked this one does
     gc.disable()  # as the scan does before forking its worker (see _read_work)
     from cost_mcp.pricing import load_price_data
@@ -1284,29 +1206,6 @@ def _end(standby: _Standby) -> None:
     standby.receive.close()
 
 
-AHEAD_BATCHES = 3
-"""How many batches the parse worker may run ahead of the writer: on a busy machine the two are not
-always scheduled at the same time, and a one-message pipe would make each wait for the other."""
-
-
-def pump(receive: Any) -> tuple[queue.Queue[bytes | None], threading.Thread]:
-    """A thread moving the worker's messages from the pipe into a bounded queue
-    (:data:`AHEAD_BATCHES`), then None."""
-    inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD_BATCHES)
-
-    def run() -> None:
-        try:
-            while True:
-                inbox.put(receive.recv_bytes())
-        except (EOFError, OSError):
-            pass
-        inbox.put(None)
-
-    thread = threading.Thread(target=run, name="cost-mcp-parse-pump", daemon=True)
-    thread.start()
-    return inbox, thread
-
-
 def _parse_worker(
     send: Any,
     receive: Any,
@@ -1320,7 +1219,7 @@ def _parse_worker(
 ) -> None:
     """The forked worker: read the work into batches and send them (see :func:`_read_beside`);
     their rows decided and summed when ``decide``, else left to the writer (:func:`_write`)."""
-    leave_interrupts_to_writer()
+    beside.leave_interrupts_to_writer()
     # The fork copied the reading end too: closed here, so that if the writer dies the next send
     # fails (a broken pipe) instead of blocking forever on a pipe this process itself holds open.
     receive.close()

@@ -25,8 +25,8 @@ Code's reader uses too (``sources/logfiles.py``):
   :attr:`AgentLog.copied`), read from its start, deletes the rows of that span it no longer gives,
   which an earlier cost-mcp stored as calls;
 - a large read (:data:`BESIDE_BYTES` of lines, a cold Codex home) is parsed in a forked worker
-  while this process prices and writes each batch, by Claude Code's reader's mechanism
-  (:func:`claude_code.fork_beside`), when this process may fork; the ledger is the same.
+  while this process prices and writes each batch, by the mechanism Claude Code's reader uses
+  too (``sources/beside.py``), when this process may fork; the ledger is the same.
 
 Adding an agent is one module that builds an :class:`AgentLog` (:func:`database_log` for one kept
 in the agent's own SQLite database) and one line in ``sources/agents/__init__.py``.
@@ -61,7 +61,7 @@ from cost_mcp.files import NotRegularFileError, open_regular_file
 from cost_mcp.money import format_usd, from_nanos, to_nanos
 from cost_mcp.periods import ms_to_datetime, to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens, claude_provider, provider_models
-from cost_mcp.sources import logfiles
+from cost_mcp.sources import beside, logfiles
 from cost_mcp.sources.claude_code import MAX_CALL_COST, MAX_TS_MS, MIN_TS_MS
 from cost_mcp.store import agent_files, rollup
 from cost_mcp.store import skipped as skipped_lines
@@ -624,10 +624,10 @@ def scan(
         writer = _Writer(conn, fmt, pricer, stats)
         listed, seen = _list(fmt, settings, folders, inside_of=roots is None, stats=stats)
         large = _large(fmt, listed, resume_from)
-        beside = large and deadline is None and _can_fork()
+        forked = large and deadline is None and beside.may_fork()
         written: set[str] = set()
         with few_checkpoints(conn) if large else contextlib.nullcontext():
-            if not (beside and _read_beside(fmt, listed, resume_from, shared, writer, written)):
+            if not (forked and _read_beside(fmt, listed, resume_from, shared, writer, written)):
                 if written:  # a worker that failed: the files its batches stored are read on from there
                     stored = _known(conn, fmt.source)
                     resume_from = {**resume_from, **{p: stored[p] for p in written if p in stored}}
@@ -749,13 +749,6 @@ def _large(fmt: AgentLog, listed: _Listed, resume_from: Mapping[str, _Known]) ->
     return total >= BESIDE_BYTES
 
 
-def _can_fork() -> bool:
-    """Whether a parse worker may be forked here (Claude Code's rule: one thread, two cores)."""
-    from cost_mcp.sources import claude_code
-
-    return claude_code.PARSE_WORKER and claude_code._can_fork()
-
-
 _CALL = operator.attrgetter("key", "ts_ms", "provider", "model", "session_id", "project")
 
 
@@ -800,15 +793,13 @@ def _read_beside(
     writer: _Writer,
     written: set[str],
 ) -> bool:
-    """Parse in a forked worker (Claude Code's: :func:`claude_code.fork_beside`) while this process
+    """Parse in a forked worker (:func:`beside.fork_beside`, as Claude Code's reader) while this process
     prices and writes each batch as it arrives, in one transaction with the file states it reaches,
     as :func:`_read_files` in turn would; ``written`` gets the paths whose read state is stored.
     False if the worker failed before its end: what was written stays (exact and idempotent), and
     the caller reads the rest in turn, from the states stored."""
-    from cost_mcp.sources import claude_code
-
-    worker, receive = claude_code.fork_beside(_parse_beside, fmt, listed, resume_from, shared)
-    inbox, thread = claude_code.pump(receive)
+    worker, receive = beside.fork_beside(_parse_beside, fmt, listed, resume_from, shared)
+    inbox, thread = beside.pump(receive)
     stats = writer.stats
     totals: AgentScan | None = None
     try:
@@ -833,7 +824,7 @@ def _read_beside(
             writer.flush()
             written.update(row[0] for row in files)
     finally:
-        claude_code.end_beside(worker, receive, inbox, thread, done=totals is not None)
+        beside.end_beside(worker, receive, inbox, thread, done=totals is not None)
     if totals is None:
         return False
     stats.files_read += totals.files_read
@@ -855,9 +846,7 @@ def _parse_beside(
     shared: dict[str, object],
 ) -> None:
     """The forked worker: read the listed files, sending batches, then what it counted."""
-    from cost_mcp.sources import claude_code
-
-    claude_code.leave_interrupts_to_writer()
+    beside.leave_interrupts_to_writer()
     # No cyclic collection in a process that lives for one read and makes no cycles worth it: each
     # pass walked the heap the fork copied, touching (so copying) its pages.
     gc.disable()

@@ -1,0 +1,119 @@
+"""Parsing beside the writer: a forked worker parses a large read while this process writes.
+
+The one mechanism both log readers use for a large read (Claude Code's logs in
+``sources/claude_code.py``, the agents' logs in ``sources/agents/scanner.py``): :func:`may_fork`
+says whether a worker may be forked here, :func:`fork_beside` forks it, :func:`pump` moves its
+messages into a bounded queue (:data:`AHEAD_BATCHES`) and :func:`end_beside` ends it. What a worker
+sends and how its batches are written stays with each reader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+PARSE_WORKER = True
+"""Whether a large read parses in a forked worker while this process writes (either reader):
+benchmarks turn it off to time the whole read in one process."""
+
+AHEAD_BATCHES = 3
+"""How many batches the parse worker may run ahead of the writer: on a busy machine the two are not
+always scheduled at the same time, and a one-message pipe would make each wait for the other."""
+
+
+def can_fork() -> bool:
+    """Whether a parse worker can be forked safely and has a core of its own to run on.
+
+    Only from a process with a single thread (the CLI, a benchmark): forking a threaded process
+    (the MCP server, a progress bar's refresh thread) can copy a lock another thread held.
+    """
+    import multiprocessing
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores > 1 and threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+
+
+def may_fork() -> bool:
+    """Whether a large read parses beside the writer here: the switch is on and it can fork."""
+    return PARSE_WORKER and can_fork()
+
+
+def fork_beside(target: Callable[..., None], *args: Any) -> tuple[Any, Any]:
+    """Fork a parse worker running ``target(send, receive, *args)``: the process and the pipe end
+    its messages arrive on. The one way a reader parses on the second core (Claude Code's logs,
+    and the agents' scanner for a large read): ``target`` starts with
+    :func:`leave_interrupts_to_writer`, closes ``receive``, sends bytes on ``send`` and leaves by
+    ``os._exit``; the writer reads them through :func:`pump` and ends with :func:`end_beside`.
+    ``args`` are not pickled: the child has them as the fork copied them."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    worker = ctx.Process(target=target, args=(send, receive, *args), daemon=True)
+    with interrupts_held():
+        worker.start()
+    send.close()
+    return worker, receive
+
+
+def pump(receive: Any) -> tuple[queue.Queue[bytes | None], threading.Thread]:
+    """A thread moving the worker's messages from the pipe into a bounded queue
+    (:data:`AHEAD_BATCHES`), then None."""
+    inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD_BATCHES)
+
+    def run() -> None:
+        try:
+            while True:
+                inbox.put(receive.recv_bytes())
+        except (EOFError, OSError):
+            pass
+        inbox.put(None)
+
+    thread = threading.Thread(target=run, name="cost-mcp-parse-pump", daemon=True)
+    thread.start()
+    return inbox, thread
+
+
+def end_beside(
+    worker: Any, receive: Any, inbox: queue.Queue[bytes | None], thread: threading.Thread, done: bool
+) -> None:
+    """After the writer's last message from ``worker`` (or its failure): kill a worker not ``done``
+    (nothing more of it is wanted), drain and join the pump, close the pipe, reap the process."""
+    if not done:
+        worker.kill()
+    while thread.is_alive():  # ends at the end of the pipe; drained so that it is never stuck
+        with contextlib.suppress(queue.Empty):
+            inbox.get(timeout=0.05)
+    thread.join()
+    receive.close()
+    worker.join()
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold back Ctrl-C while a worker is forked, so that it cannot land in the child before
+    :func:`leave_interrupts_to_writer` (a pending one reaches this process when the fork is done)."""
+    import signal
+
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def leave_interrupts_to_writer() -> None:
+    """In a forked worker: ignore Ctrl-C, which the terminal sends to the whole process group.
+
+    The worker printed a KeyboardInterrupt traceback under the command's "aborted"; the writer
+    is the one that stops the load (and kills this process, see :func:`end_beside`), and the
+    command says what happened. A worker whose writer is gone otherwise ends on its pipe.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # before unblocking: a pending one is discarded
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
