@@ -163,14 +163,18 @@ UNPRICED = "unpriced"
 """How an amount with no known price is shown: never as $0.00."""
 
 
-def bounded(text: str, unpriced: int, *, at_most: bool = False, complete: bool = True) -> str:
+def bounded(
+    text: str, unpriced: int, *, at_most: bool = False, complete: bool = True, bare_unpriced: bool = False
+) -> str:
     """A budget's figure (its percent used, how far over, what is left) marked as the bound it is
     when ``unpriced`` calls count nothing against the budget, or a provider's bill it counts is
     missing (not ``complete``): at least (``≥``), or at most (``≤``) for what is left. Its spent
     amount says the same as :func:`format_cost` does ("$1.09 + unpriced"), and is marked too when
-    not ``complete``. One wording for `cost-mcp budget status`, the MCP texts and the dashboard
-    (whose page marks its gauges alike, web/static/app.js)."""
-    if not unpriced and complete:
+    not ``complete``. One wording for `cost-mcp budget status`, the MCP texts, the dashboard (whose
+    page marks its gauges alike, web/static/app.js) and the status line, whose short form leaves a
+    figure that starts :data:`UNPRICED` unmarked (``bare_unpriced``: it has no dollar amount to
+    bound; the other shells mark it "≥unpriced")."""
+    if (not unpriced and complete) or (bare_unpriced and text.startswith(UNPRICED)):
         return text
     return f"{'≤' if at_most else '≥'}{text}"
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from cost_mcp.analytics.blocks import HOUR_MS, cost_per_hour, last_block
 from cost_mcp.core_settings import CostMode, HasCoreSettings, load_core_settings
-from cost_mcp.money import format_usd, from_nanos
+from cost_mcp.money import bounded, format_usd, from_nanos
 from cost_mcp.periods import local_midnight, to_ms
 from cost_mcp.sources import logfiles
 from cost_mcp.store import rollup, source_state, status
@@ -262,13 +262,20 @@ def render(
     for name in fields:
         if name == "session" and reading.session_id:
             calls, nanos, unpriced = status.session_cost(conn, reading.session_id, mode)
-            session = _at_least(_nanos(nanos, unpriced) if calls else "$0.00", behind is not None)
+            session = bounded(
+                _nanos(nanos, unpriced) if calls else "$0.00", 0, complete=behind is None, bare_unpriced=True
+            )
             parts.append(f"{session} session" + ("" if behind is None else f" {BEHIND[behind]}"))
         elif name == "today":
             # The day's first instant as get_spend takes it: the local time's replace(hour=0) kept
             # its fold, so in Havana's second 00:xx hour "today" began at the second midnight.
             start = local_midnight(moment.astimezone(settings.tz).date(), settings.tz)
-            today = _at_least(_nanos(*_today(conn, to_ms(start), to_ms(moment), mode)), partial)
+            today = bounded(
+                _nanos(*_today(conn, to_ms(start), to_ms(moment), mode)),
+                0,
+                complete=not partial,
+                bare_unpriced=True,
+            )
             # The line sums this machine's estimates; where a provider's synced bill touches the
             # day, report and get_spend count the bill for it and set those estimates aside.
             billed = (
@@ -278,7 +285,10 @@ def render(
             )
             parts.append(f"{today} today{billed}{unread}")
         elif name == "block":
-            parts.extend(f"block {_at_least(block, partial)}" for block in _block(conn, settings, moment))
+            parts.extend(
+                f"block {bounded(block, 0, complete=not partial, bare_unpriced=True)}"
+                for block in _block(conn, settings, moment)
+            )
         elif name == "budget":
             parts.extend(_budget(conn, settings, moment, colour, reading.cwd, partial))
         elif name == "limits":
@@ -287,12 +297,6 @@ def render(
     if unreadable and any(f in fields for f in ("today", "block", "budget")):
         parts.append(_paint(UNREADABLE, "warning", colour))
     return SEPARATOR.join(parts)
-
-
-def _at_least(amount: str, partial: bool) -> str:
-    """``amount`` marked as a lower bound ("≥$1.20") when the ledger may lack calls; an amount
-    that is only "unpriced" has no dollar figure to bound."""
-    return f"≥{amount}" if partial and amount.startswith("$") else amount
 
 
 def _block(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[str]:
@@ -398,7 +402,7 @@ def _budget(
     tone = {"ok": "ok", "warning": "warning", "forecast_exceeded": "warning"}.get(state, "exceeded")
     # Calls with no known price count nothing against the budget: "0%" alone would read as none.
     # Whole percents rounded down, as percent_of rounds tenths: "{:.0f}" showed 99.6% as "100%".
-    shown = f"{name} {'≥' if partial else ''}{math.floor(percent)}% of {_money(amount)}" + (
+    shown = f"{name} {bounded(f'{math.floor(percent)}%', 0, complete=not partial)} of {_money(amount)}" + (
         " + unpriced calls" if unpriced else ""
     )
     if aside > 0:  # those calls cost this much and count nothing against it: "3%" alone hid them
