@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
+from pydantic import BaseModel
+
 from cost_mcp import tokens
 from cost_mcp.analytics.budgets import Unread
 from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, log_read_warnings, member_sources, partial_lines
@@ -120,6 +122,7 @@ def label(result: A, progress: ReadProgress, notes: Sequence[str] = ()) -> A:
         # either, and that warning first, as the reading's is.
         partial = partial_lines(warnings)
         warnings = [*partial, *(w for w in warnings if w not in partial)]
+        result = _parts_lacking(result, partial_lines(notes))
         return result.model_copy(update={"complete": not partial, "reading": None, "warnings": warnings})
     reading = LogReading(
         bytes_read=progress.bytes_read,
@@ -130,6 +133,34 @@ def label(result: A, progress: ReadProgress, notes: Sequence[str] = ()) -> A:
     # Logs being read are a source: "no data source is connected yet" would contradict the reading.
     warnings = [progress.warning(), *(w for w in warnings if not w.startswith(NO_SOURCE))]
     return result.model_copy(update={"complete": False, "reading": reading, "warnings": warnings})
+
+
+def _parts_lacking(result: A, lacking: Sequence[str]) -> A:
+    """``result`` with each part it is built of (a dashboard's cards, totals, breakdowns, hours and
+    forecast) not complete and saying ``lacking``: what the ledger as a whole lacks (log files the
+    last read could not open, a reprice half done) every part lacks too. The parts are weighed on
+    their own PARTIAL lines only (a provider's missing bill is in some parts, not in the hours), so
+    with a log folder unreadable the page marked no total of its own as a lower bound."""
+    if not lacking:
+        return result
+
+    def weighed(part: BaseModel) -> BaseModel:
+        update: dict[str, object] = {"complete": False}
+        said = getattr(part, "warnings", None)
+        if isinstance(said, list):
+            update["warnings"] = [*said, *(w for w in lacking if w not in said)]
+        return part.model_copy(update=update)
+
+    def has_complete(value: object) -> bool:
+        return isinstance(value, BaseModel) and "complete" in type(value).model_fields
+
+    update: dict[str, object] = {}
+    for name, value in result:
+        if has_complete(value):
+            update[name] = weighed(value)
+        elif isinstance(value, dict) and value and all(has_complete(v) for v in value.values()):
+            update[name] = {key: weighed(v) for key, v in value.items()}
+    return result.model_copy(update=update) if update else result
 
 
 @dataclass

@@ -1344,6 +1344,12 @@ class HourlyCost(Result):
     total_usd: USD = Field(description="Sum of the hours (the locally recorded calls only).")
     hours: list[HourCost] = Field(description="24 entries, hour 0 to 23.")
     warnings: list[str]
+    complete: bool = Field(
+        True,
+        description="False when calls recorded one by one may be missing from these hours (in a "
+        "dashboard: log files the last read could not open; a PARTIAL warning says which): the total "
+        "is a lower bound. A provider's missing bill leaves it true: billed amounts are not in the hours.",
+    )
 
 
 class Breakdown(SpendResult):

@@ -5,6 +5,8 @@ showed a partial total as if it were the whole."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -23,6 +25,7 @@ from cost_mcp.models import BudgetScope, Dashboard, SpendResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import Ledger, connect, write_transaction
 from cost_mcp.web.app import create_app
+from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
 from tests.sources.fake_providers import FakeOpenAI, Router
 from tests.test_complete import _big_tree
 from tests.web.conftest import Served, serve
@@ -288,3 +291,80 @@ def test_a_missing_bill_marks_the_pages_totals_as_lower_bounds(
         "this week: ≥$0.0045",
         "this month: ≥$0.0045",
     ], marked
+
+
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+def test_logs_that_could_not_be_opened_mark_the_pages_totals_and_hours_as_lower_bounds(
+    home: Path, clock: None, browser: Any
+) -> None:
+    """With a project folder the last read could not open, the page said "PARTIAL: claude_code logs:
+    the last read could not open some files or folders" at the top, yet its cards, the period's and
+    the breakdown's totals, the forecast and the hours' total read "$0.0045" as the whole (the hours
+    were marked only while logs were still being read), though that folder's calls are missing
+    from each (a card's "partial claude_code error" beside it), and so did the dashboard tool's
+    text. Each now reads "≥$0.0045", until the folder is read; with only a bill missing the hours
+    stay plain (the test above: billed amounts are not in them)."""
+    from cost_mcp import catchup
+    from cost_mcp.analytics.dashboard import build_dashboard, dashboard_text
+
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1000, output=100))
+    hidden = write(
+        session_file(home / "claude", "s2", "-home-dev-secret"),
+        assistant("m2", "r2", now, input=1000, output=100),
+    ).parent
+    totals = (
+        "#total-today",
+        "#total-week",
+        "#total-month",
+        "#period-total",
+        "#breakdown-total",
+        "#hourly-total",
+    )
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+
+    def shown() -> dict[str, str]:
+        settings = load_settings()
+        ledger = Ledger(settings.db)
+        try:
+            # No refresh of its own: this process (root) would read the folder and close the gap.
+            for base in serve(create_app(ledger, settings, Pricer(), token=None, refresh=False)):
+                pg = context.new_page()
+                pg.goto(base)
+                pg.wait_for_selector("body[data-ready]")
+                pg.wait_for_selector("#breakdown-total")
+                said = {
+                    where: pg.locator(where).inner_text() for where in (*totals, "#status", "#card-today")
+                }
+                said["#forecast-spent"] = pg.locator("#forecast-spent").inner_text()
+                pg.close()
+            with ledger.use() as c:
+                text = dashboard_text(catchup.envelope(c, settings, build_dashboard(c, settings)))
+            said["text"] = "\n".join(line.split(" (")[0] for line in text.splitlines()[:3])
+        finally:
+            ledger.close()
+        return said
+
+    def report(*prefix: str) -> None:
+        subprocess.run([*prefix, sys.executable, "-m", "cost_mcp", "report"], check=True, capture_output=True)
+
+    hidden.chmod(0)
+    try:  # a reader checks every log, as a process for which the folder's mode holds
+        report(*permissions_hold())
+    finally:
+        hidden.chmod(0o755)
+    try:
+        marked = shown()
+        report()  # the folder can be read now
+        plain = shown()
+    finally:
+        context.close()
+    assert "PARTIAL: claude_code logs: the last read could not open" in marked["#status"], marked
+    assert all(marked[where] == "≥$0.0045" for where in totals), marked
+    assert marked["#forecast-spent"] == "≥$0.0045", marked
+    assert "partial claude_code error" in marked["#card-today"], (
+        marked
+    )  # the card said so, yet read "$0.0045"
+    assert marked["text"] == "today: ≥$0.0045\nthis week: ≥$0.0045\nthis month: ≥$0.0045", marked
+    assert all(plain[where] == "$0.0090" for where in totals), plain
+    assert "≥" not in plain["text"] and "PARTIAL" not in plain["#status"] + plain["#card-today"], plain

@@ -522,7 +522,7 @@
     });
     var rows = hr.hours.map(function (x) { return [("0" + x.hour).slice(-2) + ":00", cost(x.cost_usd, x.unpriced_requests), int(x.requests)]; });
     fill("hourly",
-      h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: bounded(totalText(hr.total_usd, unpricedIn(hr.hours)), null, d) }),
+      h("p", { class: "muted" }, "Estimated, calls recorded one by one only (not billed amounts): ", h("strong", { id: "hourly-total", "data-usd": String(hr.total_usd), text: bounded(totalText(hr.total_usd, unpricedIn(hr.hours)), hr, d) }),
         leftOut("hourly-unpriced", hr.total_usd, unpricedIn(hr.hours)), " · hours in " + hr.period.timezone),
       // No call recorded at any hour: an empty box with hour labels under it looked broken. Not
       // "nothing in this period": a period of billed amounts only (no time of day) is not empty.
