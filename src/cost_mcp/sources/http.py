@@ -111,7 +111,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(seconds, 0.0)
 
 
-def retry_wait(exc: Exception, attempt: int, remaining: float) -> bool | float:
+def retry_wait(exc: BaseException, attempt: int, remaining: float) -> bool | float:
     """The retry policy: how long to wait before asking again after ``exc`` on attempt ``attempt``
     (1-based), or False to give up. ``remaining`` is the time left before the caller's deadline.
 
@@ -300,7 +300,7 @@ class ProviderClient:
             await self._authenticate()
         attempts = 0
 
-        def should_retry(exc: Exception) -> bool | float:
+        def should_retry(exc: BaseException) -> bool | float:
             return retry_wait(exc, attempts, self.remaining())
 
         try:
