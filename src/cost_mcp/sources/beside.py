@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 PARSE_WORKER = True
 """Whether a large read parses in a forked worker while this process writes (either reader):
@@ -46,8 +46,9 @@ def fork_beside(target: Callable[..., None], *args: Any) -> tuple[Any, Any]:
     """Fork a parse worker running ``target(send, receive, *args)``: the process and the pipe end
     its messages arrive on. The one way a reader parses on the second core (Claude Code's logs,
     and the agents' scanner for a large read): ``target`` starts with
-    :func:`leave_interrupts_to_writer`, closes ``receive``, sends bytes on ``send`` and leaves by
-    ``os._exit``; the writer reads them through :func:`pump` and ends with :func:`end_beside`.
+    :func:`leave_interrupts_to_writer`, closes ``receive``, and sends bytes on ``send`` through
+    :func:`ship_then_exit`, which leaves the process; the writer reads them through :func:`pump`
+    and ends with :func:`end_beside`.
     ``args`` are not pickled: the child has them as the fork copied them."""
     import multiprocessing
 
@@ -58,6 +59,27 @@ def fork_beside(target: Callable[..., None], *args: Any) -> tuple[Any, Any]:
         worker.start()
     send.close()
     return worker, receive
+
+
+def ship_then_exit(send: Any, work: Callable[[], None]) -> NoReturn:
+    """In a forked worker: run ``work`` (which sends its batches and totals on ``send``), then leave
+    the process. A writer that stopped (a broken pipe) is no error here: it reports its own. Any
+    other failure is printed to stderr and the worker exits 1: the writer sees the pipe end without
+    totals and reads the rest in turn. Left by ``os._exit``, as a forked child should: no flush of
+    standard streams the parent had buffered (multiprocessing's exit path flushes stdout, which in
+    the stdio server is the MCP channel), no close of the ledger connection the fork copied."""
+    try:
+        work()
+    except BrokenPipeError:
+        pass
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        os._exit(1)
+    finally:
+        send.close()
+    os._exit(0)
 
 
 def pump(receive: Any) -> tuple[queue.Queue[bytes | None], threading.Thread]:

@@ -1242,7 +1242,7 @@ def _parse_worker(
     def report(done: int, total: int, text: str) -> None:
         send.send_bytes(encode(_Shipment(progress=(done, total, text))))
 
-    try:
+    def run() -> None:
         _read_batches(
             work,
             stats,
@@ -1265,18 +1265,8 @@ def _parse_worker(
             dict(stats.unpriced),
         )
         send.send_bytes(encode(_Shipment(totals=totals)))
-    except BrokenPipeError:
-        pass  # the writer stopped (an error there is reported there)
-    except BaseException:
-        import traceback
 
-        traceback.print_exc()  # to stderr; the writer sees the pipe end without totals and reads in turn
-        os._exit(1)
-    finally:
-        send.close()
-    # Straight out, as a forked child should: no flush of standard streams the parent had buffered
-    # (multiprocessing's own exit path flushes stdout, which in the stdio server is the MCP channel).
-    os._exit(0)
+    beside.ship_then_exit(send, run)
 
 
 def _resume_offset(

@@ -855,22 +855,13 @@ def _parse_beside(
     receive.close()
     stats = AgentScan(fmt.agent)  # counts of its own: the writer's (the walk's) are added to them there
     shipper = _Shipper(send, fmt, stats)
-    try:
+
+    def run() -> None:
         _read_files(fmt, listed, resume_from, shared, shipper, None)
         shipper.flush()
         send.send_bytes(pickle.dumps(("totals", stats), pickle.HIGHEST_PROTOCOL))
-    except BrokenPipeError:
-        pass  # the writer stopped (an error there is reported there)
-    except BaseException:
-        import traceback
 
-        traceback.print_exc()  # to stderr; the writer sees the pipe end without totals and reads in turn
-        os._exit(1)
-    finally:
-        send.close()
-    # Straight out, as a forked child should: no flush of the parent's buffered streams, no close
-    # of the ledger connection the fork copied.
-    os._exit(0)
+    beside.ship_then_exit(send, run)
 
 
 NO_FOLDER_RENOTE = timedelta(hours=1)
