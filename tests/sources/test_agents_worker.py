@@ -171,17 +171,17 @@ def test_a_large_codex_read_parsed_beside_writes_what_a_read_in_turn_writes(
     assert _scan(worker_ledger, root, worker=False) == _scan(str(home / "alone.db"), root, worker=False)
 
 
-def _dies_after(batches: int) -> Callable[[scanner._Shipper], None]:
-    shipped = scanner._Shipper.flush
+def _dies_after(batches: int) -> Callable[[Any, scanner._Batch], None]:
+    shipped = scanner._ship
     sent = [0]
 
-    def flush(self: scanner._Shipper) -> None:
+    def ship(send: Any, batch: scanner._Batch) -> None:
         if sent[0] == batches:
             os._exit(3)  # the worker is killed mid-read: the writer has some batches, never its totals
         sent[0] += 1
-        shipped(self)
+        shipped(send, batch)
 
-    return flush
+    return ship
 
 
 @pytest.mark.parametrize("batches", [0, 5])
@@ -190,7 +190,7 @@ def test_a_worker_that_dies_leaves_the_read_to_this_process(
 ) -> None:
     root = _home(home / "logs")
     alone = _scan(str(home / "alone.db"), root, worker=False)
-    with mock.patch.object(scanner._Shipper, "flush", _dies_after(batches)):
+    with mock.patch.object(scanner, "_ship", _dies_after(batches)):
         beside = _scan(worker_ledger, root, worker=True)
     # Files read to their end in the batches it wrote are not read again.
     assert beside[0]["events_added"] == alone[0]["events_added"]

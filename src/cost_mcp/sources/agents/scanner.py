@@ -339,28 +339,90 @@ class _Known:
         return f'"{SKIPPING_KEY}":true' in self.state
 
 
-class _Writer:
-    """Best copies not yet written, and the file states they came from."""
+_CALL = operator.attrgetter("key", "ts_ms", "provider", "model", "session_id", "project")
+"""A call's fields the parse worker sends as they are (:meth:`_Batch.pack`)."""
 
-    def __init__(self, conn: Conn, fmt: AgentLog, pricer: Pricer, stats: AgentScan) -> None:
-        self.conn, self.fmt, self.pricer, self.stats = conn, fmt, pricer, stats
-        self.events: dict[str, AgentEvent] = {}
-        self.readings: list[LimitReading] = []
-        self.files: dict[str, tuple[object, ...]] = {}
-        self.skipped: Counter[tuple[str, str]] = Counter()
-        self.restarted: set[str] = set()
+
+@dataclass(slots=True)
+class _Batch:
+    """What a read gathered and has not written yet: the best copy of each call, plan-limit
+    readings, and the file states they reach (with each file's skipped lines, the files read from
+    their start, and the spans of copies to drop) — written in one transaction."""
+
+    events: dict[str, AgentEvent] = field(default_factory=dict)
+    readings: list[LimitReading] = field(default_factory=list)
+    files: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    skipped: Counter[tuple[str, str]] = field(default_factory=Counter)
+    restarted: set[str] = field(default_factory=set)
+    copies: list[tuple[str, int, int, frozenset[str]]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        # Skipped lines, restarts and copies come only with a file's state.
+        return bool(self.events or self.files or self.readings)
+
+    def pack(self) -> bytes:
+        """The batch as the parse worker sends it (:func:`_parse_beside`); :meth:`unpack` reads it."""
+        # As plain tuples: a frozen dataclass pickles through a call per object, which took most
+        # of the worker's cost of sending.
+        return pickle.dumps(
+            (
+                "batch",
+                (
+                    [
+                        (*_CALL(e), tokens.of_call(e.tokens), e.replayed, e.reported_cost_nanos, e.price_note)
+                        for e in self.events.values()
+                    ],
+                    [
+                        (r.window, r.used_percent, r.resets_at_ms, r.session_id, r.ts_ms)
+                        for r in self.readings
+                    ],
+                    list(self.files.values()),
+                    dict(self.skipped),
+                    self.restarted,
+                    self.copies,
+                ),
+            ),
+            pickle.HIGHEST_PROTOCOL,
+        )
+
+    @classmethod
+    def unpack(cls, body: Any) -> _Batch:
+        """The batch :meth:`pack` sent (its body, after the message's kind)."""
+        events, readings, files, skipped, restarted, copies = body
+        return cls(
+            {
+                key: AgentEvent(key, ts, provider, model, session, project, Tokens(*counts), *rest)
+                for key, ts, provider, model, session, project, counts, *rest in events
+            },
+            [LimitReading(*r) for r in readings],
+            {row[0]: row for row in files},
+            Counter(skipped),
+            restarted,
+            copies,
+        )
+
+
+class _Writer:
+    """Gathers what the files give into a :class:`_Batch` and hands each full one to ``sink``:
+    written by this process (:meth:`_Store.write`) or sent to it by the parse worker
+    (:func:`_parse_beside`)."""
+
+    def __init__(
+        self, fmt: AgentLog, stats: AgentScan, sink: Callable[[_Batch], None], limit: int = BATCH_EVENTS
+    ) -> None:
+        self.fmt, self.stats, self.sink, self.limit = fmt, stats, sink, limit
+        self.batch = _Batch()
         self.yielded: set[str] = set()
         """The keys the file being read gave (for :attr:`AgentLog.copied`)."""
-        self.copies: list[tuple[str, int, int, frozenset[str]]] = []
-        self.limit = BATCH_EVENTS
 
     def add(self, event: AgentEvent) -> None:
         if self.fmt.copied is not None:
             self.yielded.add(event.key)
-        held = self.events.get(event.key)
+        events = self.batch.events
+        held = events.get(event.key)
         if held is None or event.rank() < held.rank():
-            self.events[event.key] = event
-        if len(self.events) >= self.limit:
+            events[event.key] = event
+        if len(events) >= self.limit:
             self.flush()
 
     def file(
@@ -377,17 +439,18 @@ class _Writer:
         replace the file's earlier counts when it was ``restarted`` (read from its start)."""
         # Kept with the offset, written in the same transaction: a scan that stops before the file
         # is saved leaves both to the next, so no line is counted twice.
+        batch = self.batch
         if restarted:
-            self.restarted.add(path)
+            batch.restarted.add(path)
             span = self.fmt.copied(state) if self.fmt.copied is not None else None
             if span is not None:
                 # The whole file was read: a row of its copy's span it did not give is no call.
-                self.copies.append((*span, frozenset(without_nul(k) for k in self.yielded)))
+                batch.copies.append((*span, frozenset(without_nul(k) for k in self.yielded)))
         self.yielded = set()
-        self.skipped.update({(path, reason): n for reason, n in skipped.items()})
+        batch.skipped.update({(path, reason): n for reason, n in skipped.items()})
         check = logfiles.checkpoint_of(path, offset, st)
         saved = {**state, SKIPPING_KEY: True} if skipping else state
-        self.files[path] = (
+        batch.files[path] = (
             path,
             self.fmt.source,
             st.st_dev,
@@ -401,25 +464,40 @@ class _Writer:
         )
 
     def flush(self) -> None:
+        """Hand the batch gathered so far to the sink, and start another."""
+        if self.batch:
+            self.sink(self.batch)
+            self.batch = _Batch()
+
+
+@dataclass(frozen=True, slots=True)
+class _Store:
+    """Writes an agent's batches into the ledger, pricing each call."""
+
+    conn: Conn
+    fmt: AgentLog
+    pricer: Pricer
+    stats: AgentScan
+
+    def write(self, batch: _Batch) -> None:
         """Write the events and the offsets they were read up to, in one transaction."""
-        if not self.events and not self.files and not self.readings:
-            return
-        rows = [self._row(e) for e in self.events.values()]
+        conn, fmt, stats = self.conn, self.fmt, self.stats
+        rows = [self._row(e) for e in batch.events.values()]
         now_ms = to_ms(datetime.now(UTC))
-        with write_transaction(self.conn):
-            changed = agent_files.upsert_events(self.conn, rows)
+        with write_transaction(conn):
+            changed = agent_files.upsert_events(conn, rows)
             if rows:
-                rollup.mark_dirty(self.conn, [e.ts_ms for e in self.events.values()])
-            for session, first_ms, last_ms, keep in self.copies:
+                rollup.mark_dirty(conn, [e.ts_ms for e in batch.events.values()])
+            for session, first_ms, last_ms, keep in batch.copies:
                 dropped = agent_files.drop_copies(
-                    self.conn, self.fmt.source, without_nul(session), first_ms, last_ms, keep, now_ms
+                    conn, fmt.source, without_nul(session), first_ms, last_ms, keep, now_ms
                 )
-                rollup.mark_dirty(self.conn, dropped.times)
-                self.stats.copies_removed += dropped.calls
-                self.stats.copies_removed_nanos += dropped.nanos
+                rollup.mark_dirty(conn, dropped.times)
+                stats.copies_removed += dropped.calls
+                stats.copies_removed_nanos += dropped.nanos
             insert_readings(
-                self.conn,
-                self.fmt.agent,
+                conn,
+                fmt.agent,
                 (
                     (
                         without_nul(r.window),
@@ -428,18 +506,12 @@ class _Writer:
                         without_nul(r.session_id),
                         r.ts_ms,
                     )
-                    for r in self.readings
+                    for r in batch.readings
                 ),
             )
-            agent_files.save_files(self.conn, self.files.values())
-            skipped_lines.record(self.conn, self.restarted, self.skipped)
-        self.stats.events_added += changed
-        self.events.clear()
-        self.readings.clear()
-        self.files.clear()
-        self.skipped.clear()
-        self.restarted.clear()
-        self.copies.clear()
+            agent_files.save_files(conn, batch.files.values())
+            skipped_lines.record(conn, batch.restarted, batch.skipped)
+        stats.events_added += changed
 
     def _row(self, e: AgentEvent) -> tuple[object, ...]:
         t = e.tokens
@@ -621,13 +693,14 @@ def scan(
         known = _known(conn, fmt.source)
         # The saved states still tell which files are gone since; a full read resumes from none of them.
         resume_from: Mapping[str, _Known] = {} if full else known
-        writer = _Writer(conn, fmt, pricer, stats)
+        store = _Store(conn, fmt, pricer, stats)
+        writer = _Writer(fmt, stats, store.write)
         listed, seen = _list(fmt, settings, folders, inside_of=roots is None, stats=stats)
         large = _large(fmt, listed, resume_from)
         forked = large and deadline is None and beside.may_fork()
         written: set[str] = set()
         with few_checkpoints(conn) if large else contextlib.nullcontext():
-            if not (forked and _read_beside(fmt, listed, resume_from, shared, writer, written)):
+            if not (forked and _read_beside(fmt, listed, resume_from, shared, store, written)):
                 if written:  # a worker that failed: the files its batches stored are read on from there
                     stored = _known(conn, fmt.source)
                     resume_from = {**resume_from, **{p: stored[p] for p in written if p in stored}}
@@ -749,48 +822,12 @@ def _large(fmt: AgentLog, listed: _Listed, resume_from: Mapping[str, _Known]) ->
     return total >= BESIDE_BYTES
 
 
-_CALL = operator.attrgetter("key", "ts_ms", "provider", "model", "session_id", "project")
-
-
-class _Shipper(_Writer):
-    """In the worker: a batch is sent to the writer instead of written (:func:`_read_beside`)."""
-
-    def __init__(self, send: Any, fmt: AgentLog, stats: AgentScan) -> None:
-        super().__init__(None, fmt, None, stats)  # type: ignore[arg-type]  # never writes nor prices
-        self.send = send
-        self.limit = SHIP_EVENTS
-
-    def flush(self) -> None:
-        if not self.events and not self.files and not self.readings:
-            return
-        # As plain tuples: a frozen dataclass pickles through a call per object, which took most
-        # of the worker's cost of sending.
-        batch = (
-            [
-                (*_CALL(e), tokens.of_call(e.tokens), e.replayed, e.reported_cost_nanos, e.price_note)
-                for e in self.events.values()
-            ],
-            [(r.window, r.used_percent, r.resets_at_ms, r.session_id, r.ts_ms) for r in self.readings],
-            list(self.files.values()),
-            dict(self.skipped),
-            self.restarted,
-            self.copies,
-        )
-        self.send.send_bytes(pickle.dumps(("batch", batch), pickle.HIGHEST_PROTOCOL))
-        self.events = {}
-        self.readings = []
-        self.files = {}
-        self.skipped = Counter()
-        self.restarted = set()
-        self.copies = []
-
-
 def _read_beside(
     fmt: AgentLog,
     listed: _Listed,
     resume_from: Mapping[str, _Known],
     shared: dict[str, object],
-    writer: _Writer,
+    store: _Store,
     written: set[str],
 ) -> bool:
     """Parse in a forked worker (:func:`beside.fork_beside`, as Claude Code's reader) while this process
@@ -800,7 +837,7 @@ def _read_beside(
     the caller reads the rest in turn, from the states stored."""
     worker, receive = beside.fork_beside(_parse_beside, fmt, listed, resume_from, shared)
     inbox, thread = beside.pump(receive)
-    stats = writer.stats
+    stats = store.stats
     totals: AgentScan | None = None
     try:
         while totals is None:
@@ -811,18 +848,9 @@ def _read_beside(
             if kind == "totals":
                 totals = body
                 break
-            events, readings, files, skipped, restarted, copies = body
-            writer.events = {
-                key: AgentEvent(key, ts, provider, model, session, project, Tokens(*counts), *rest)
-                for key, ts, provider, model, session, project, counts, *rest in events
-            }
-            writer.readings = [LimitReading(*r) for r in readings]
-            writer.files = {row[0]: row for row in files}
-            writer.skipped = Counter(skipped)
-            writer.restarted = restarted
-            writer.copies = copies
-            writer.flush()
-            written.update(row[0] for row in files)
+            batch = _Batch.unpack(body)
+            store.write(batch)
+            written.update(batch.files)
     finally:
         beside.end_beside(worker, receive, inbox, thread, done=totals is not None)
     if totals is None:
@@ -854,7 +882,7 @@ def _parse_beside(
     # fails (a broken pipe) instead of blocking forever on a pipe this process itself holds open.
     receive.close()
     stats = AgentScan(fmt.agent)  # counts of its own: the writer's (the walk's) are added to them there
-    shipper = _Shipper(send, fmt, stats)
+    shipper = _Writer(fmt, stats, lambda batch: _ship(send, batch), SHIP_EVENTS)
 
     def run() -> None:
         _read_files(fmt, listed, resume_from, shared, shipper, None)
@@ -862,6 +890,11 @@ def _parse_beside(
         send.send_bytes(pickle.dumps(("totals", stats), pickle.HIGHEST_PROTOCOL))
 
     beside.ship_then_exit(send, run)
+
+
+def _ship(send: Any, batch: _Batch) -> None:
+    """In the worker: send a batch to the writer instead of writing it (:func:`_read_beside`)."""
+    send.send_bytes(batch.pack())
 
 
 NO_FOLDER_RENOTE = timedelta(hours=1)
@@ -904,7 +937,7 @@ def _take(parsed: Parsed, writer: _Writer, skipped: Counter[str]) -> None:
             skipped[item] += 1
         elif isinstance(item, LimitReading):
             if _storable_reading(item):
-                writer.readings.append(item)
+                writer.batch.readings.append(item)
             else:
                 skipped["invalid_fields"] += 1
         elif _storable(item):
