@@ -16,48 +16,24 @@ connections the server opened to the JWKS URL.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
-import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests.idp
+from tests.idp import AUDIENCE, ISSUER, Idp, SilentIdp
+
 from benchlib import http_server, save, server_env, table
 from cost_mcp.store import connect
 from cost_mcp.store import team as team_store
-
-
-class SilentIdp:
-    """A loopback socket that accepts every connection and never answers; counts the connections."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.accepted: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/jwks.json"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
 
 
 def main() -> None:
@@ -70,9 +46,7 @@ def main() -> None:
     parser.add_argument("--src", help="the src/ the server runs (default: this checkout's)")
     args = parser.parse_args()
 
-    idp = SilentIdp()
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    claims = {"iss": "https://idp.example.com/", "aud": "cost-mcp", "email": "ana@example.com"}
+    idp, signer = SilentIdp(), Idp()
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "server.db"
         conn = connect(db)
@@ -82,16 +56,16 @@ def main() -> None:
         env = server_env(
             tmp,
             db,
-            COST_MCP_JWT_ISSUER=str(claims["iss"]),
-            COST_MCP_JWT_AUDIENCE=str(claims["aud"]),
-            COST_MCP_JWT_JWKS_URL=idp.url,
+            COST_MCP_JWT_ISSUER=ISSUER,
+            COST_MCP_JWT_AUDIENCE=AUDIENCE,
+            COST_MCP_JWT_JWKS_URL=idp.jwks_url,
             **extra,
         )
         started: list[subprocess.Popen[bytes]] = []
         try:
             with http_server(env, "--host", "127.0.0.1") as server:
                 started.append(server.process)
-                results = _measure(server.base, team_token, key, claims, args)
+                results = _measure(server.base, team_token, signer, args)
         except subprocess.TimeoutExpired:
             # A server whose threads still wait on the JWKS does not stop within 30 s when asked.
             print("the server did not stop within 30 s of SIGTERM; killed", file=sys.stderr)
@@ -99,23 +73,17 @@ def main() -> None:
             started[0].wait()
         fetches = len(idp.accepted)
     idp.close()
+    signer.close()
     _report(results, fetches, args)
 
 
 def _measure(
-    base: str, team_token: str, key: rsa.RSAPrivateKey, claims: dict[str, object], args: argparse.Namespace
+    base: str, team_token: str, signer: Idp, args: argparse.Namespace
 ) -> list[tuple[str, str, float]]:
     """Every request sent at once (JWTs first); (bearer kind, answer, wall seconds) of each."""
 
     def ask(kind: str) -> tuple[str, str, float]:
-        bearer = team_token
-        if kind == "jwt":
-            bearer = jwt.encode(
-                {**claims, "exp": int(time.time()) + 600},
-                key,
-                algorithm="RS256",
-                headers={"kid": "k1"},
-            )
+        bearer = signer.token("ana@example.com") if kind == "jwt" else team_token
         started = time.monotonic()
         try:
             answer = httpx2.get(

@@ -7,15 +7,10 @@ it checked it (``email_verified``). An unchecked address is anyone's to claim, a
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx2
 import jwt
@@ -23,52 +18,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cost_mcp.store import connect
+from tests.idp import AUDIENCE, ISSUER, Idp, SilentIdp
 from tests.web.test_team import _env, _free_port, _made_server_ledger, _start, _stop, _tokens
 
-ISSUER = "https://idp.example.com/"
-AUDIENCE = "cost-mcp"
 ADMIN = "boss@example.com"
 
 
-class _Idp:
-    """An identity provider's signing key, its JWKS served on 127.0.0.1, and tokens it signs."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
-        self.fetches: list[float] = []
-        """When the JWKS was fetched (monotonic seconds)."""
-        fetches = self.fetches
-
-        class Jwks(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fetches.append(time.monotonic())
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-        self.jwks_url = f"http://127.0.0.1:{self.http.server_address[1]}/jwks.json"
-
-    def token(self, email: str, **claims: Any) -> str:
-        base = {"iss": ISSUER, "aud": AUDIENCE, "email": email, "sub": "u1", "exp": int(time.time()) + 600}
-        return jwt.encode({**base, **claims}, self.key, algorithm="RS256", headers={"kid": "k1"})
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
-
-
 @pytest.fixture
-def served(home: Path, sqlite_template: Path) -> Iterator[tuple[_Idp, str, Path | str]]:
+def served(home: Path, sqlite_template: Path) -> Iterator[tuple[Idp, str, Path | str]]:
     """A team server process that takes the identity provider's JWTs (no tokens of its own)."""
-    idp = _Idp()
+    idp = Idp()
     server_db = _made_server_ledger(home, sqlite_template)
     port = _free_port()
     env = _env(
@@ -99,7 +58,7 @@ def _row(message_id: str) -> dict[str, object]:
 
 
 def test_an_email_the_identity_provider_did_not_verify_is_no_one(
-    served: tuple[_Idp, str, Path | str],
+    served: tuple[Idp, str, Path | str],
 ) -> None:
     """A JWT whose provider says it did not verify the address (``email_verified`` false, as a JSON
     boolean or Cognito's string) opened the admin's dashboard when the address was the admin's, and
@@ -138,7 +97,7 @@ def test_an_email_the_identity_provider_did_not_verify_is_no_one(
 
 
 def test_tokens_naming_unknown_keys_do_not_make_the_server_fetch_the_jwks_each_time(
-    served: tuple[_Idp, str, Path | str],
+    served: tuple[Idp, str, Path | str],
 ) -> None:
     """Anyone can send a JWT whose header names a key id the provider never published (no
     signature needed: the key is looked up first). With PyJWT before 2.14, which mcp allowed, each
@@ -164,30 +123,6 @@ def test_tokens_naming_unknown_keys_do_not_make_the_server_fetch_the_jwks_each_t
     assert len(idp.fetches) <= 2, f"the JWKS was fetched {len(idp.fetches)} times for 22 requests"
 
 
-class _SilentIdp:
-    """An identity provider that hangs: its JWKS URL on 127.0.0.1 takes connections and never
-    answers until :meth:`close`. ``accepted`` holds the connections (the server's fetches)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.accepted: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-        self.jwks_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/jwks.json"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
-
-
 def test_while_the_identity_provider_does_not_answer_team_tokens_go_on_and_jwts_hear_so(
     home: Path, sqlite_template: Path
 ) -> None:
@@ -197,7 +132,7 @@ def test_while_the_identity_provider_does_not_answer_team_tokens_go_on_and_jwts_
     told it was "wrong, revoked or expired". Now the JWKS is asked once (a failed fetch is remembered
     for a few seconds), JWT checks have threads of their own, team tokens answer while the fetch
     still hangs, and each JWT is answered 503 saying the identity provider did not answer."""
-    silent, idp = _SilentIdp(), _Idp()
+    silent, idp = SilentIdp(), Idp()
     server_db = _made_server_ledger(home, sqlite_template)
     team_token = _tokens(server_db, [("ops", "ops@example.com", "admin")])["ops"]
     port = _free_port()

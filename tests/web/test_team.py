@@ -2570,51 +2570,24 @@ def test_forget_pushes_touches_no_other_member_and_says_who_pushed(team: Team, h
 
 
 def test_jwt_from_the_identity_provider(home: Path) -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     import jwt
     from cryptography.hazmat.primitives.asymmetric import rsa
     from starlette.testclient import TestClient
 
     from cost_mcp.store import Ledger
     from cost_mcp.web.http import create_http_app
+    from tests.idp import AUDIENCE, ISSUER, Idp
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    jwks = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
-
-    class Jwks(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(jwks)
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    idp = ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
-    threading.Thread(target=idp.serve_forever, daemon=True).start()
-    issuer = "https://idp.example.com/"
+    idp = Idp()
     settings = Settings(
         db=home / "server.db",
         timezone="UTC",
-        jwt_issuer=issuer,
-        jwt_audience="cost-mcp",
-        jwt_jwks_url=f"http://127.0.0.1:{idp.server_address[1]}/jwks.json",
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        jwt_jwks_url=idp.jwks_url,
         jwt_admins="boss@example.com",
     )
-
-    def token(email: str, **over: Any) -> str:
-        claims = {
-            "iss": issuer,
-            "aud": "cost-mcp",
-            "email": email,
-            "sub": "u1",
-            "exp": int(time.time()) + 600,
-        }
-        return jwt.encode({**claims, **over}, key, algorithm="RS256", headers={"kid": "k1"})
+    token = idp.token
 
     row = {
         "source": "record_usage",
@@ -2640,7 +2613,7 @@ def test_jwt_from_the_identity_provider(home: Path) -> None:
             assert post(token("ana@example.com", iss="https://evil.example.com/")) == 401
             other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             forged = jwt.encode(
-                {"iss": issuer, "aud": "cost-mcp", "email": "boss@example.com", "exp": int(time.time()) + 60},
+                {"iss": ISSUER, "aud": AUDIENCE, "email": "boss@example.com", "exp": int(time.time()) + 60},
                 other,
                 algorithm="RS256",
                 headers={"kid": "k1"},
@@ -2678,8 +2651,7 @@ def test_jwt_from_the_identity_provider(home: Path) -> None:
             assert http.get("/api/budgets", headers={"Accept": "application/json"}).status_code == 401
     finally:
         ledger.close()
-        idp.shutdown()
-        idp.server_close()
+        idp.close()
     conn = connect(settings.db)
     assert conn.execute("SELECT member FROM usage_events").fetchall() == [("ana@example.com",)]
     conn.close()
