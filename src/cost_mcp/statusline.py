@@ -27,7 +27,7 @@ from typing import Any
 
 from cost_mcp.analytics.blocks import HOUR_MS, cost_per_hour, last_block
 from cost_mcp.core_settings import CostMode, HasCoreSettings, load_core_settings
-from cost_mcp.money import bounded, format_usd, from_nanos
+from cost_mcp.money import bounded, format_cost, format_usd, from_nanos
 from cost_mcp.periods import local_midnight, to_ms
 from cost_mcp.sources import logfiles
 from cost_mcp.store import rollup, source_state, status
@@ -218,18 +218,11 @@ def _resets_at(value: object) -> float | None:
     return number if number is not None and 0 <= number < _LAST_RESET else None
 
 
-def _money(value: Decimal) -> str:
-    """As every amount a person reads (:func:`format_usd`): "$2,074.75", where it read "$2074.75",
-    and a session of $0.004 is "$0.0040", not "$0.00" as if nothing were spent."""
-    return format_usd(value)
-
-
 def _nanos(value: int, unpriced: int = 0) -> str:
-    """Exact dollars to the cent; calls without a known price are named, never shown as $0."""
-    if unpriced and not value:
-        return "unpriced"
-    text = _money(from_nanos(value))
-    return f"{text} + unpriced" if unpriced else text
+    """Exact nano-dollars as every amount a person reads (:func:`format_cost`): "$2,074.75", a
+    session of $0.004 "$0.0040" (not "$0.00" as if nothing were spent), and calls without a known
+    price named ("$1.20 + unpriced", "unpriced"), never shown as $0."""
+    return format_cost(from_nanos(value), unpriced)
 
 
 def _paint(text: str, tone: str, colour: bool) -> str:
@@ -328,7 +321,7 @@ def _block(conn: Conn, settings: HasCoreSettings, now: datetime) -> list[str]:
     )
     left = max((active.end_ms - now_ms) // 60_000, 0)
     span = active.last_ms - active.first_ms
-    rate = f", {_money(cost_per_hour(from_nanos(nanos), span))}/h" if span > 0 and not unpriced else ""
+    rate = f", {format_usd(cost_per_hour(from_nanos(nanos), span))}/h" if span > 0 and not unpriced else ""
     return [f"{_nanos(nanos, unpriced)} ({left // 60}h{left % 60:02d}m left{rate})"]
 
 
@@ -402,11 +395,12 @@ def _budget(
     tone = {"ok": "ok", "warning": "warning", "forecast_exceeded": "warning"}.get(state, "exceeded")
     # Calls with no known price count nothing against the budget: "0%" alone would read as none.
     # Whole percents rounded down, as percent_of rounds tenths: "{:.0f}" showed 99.6% as "100%".
-    shown = f"{name} {bounded(f'{math.floor(percent)}%', 0, complete=not partial)} of {_money(amount)}" + (
-        " + unpriced calls" if unpriced else ""
+    shown = (
+        f"{name} {bounded(f'{math.floor(percent)}%', 0, complete=not partial)} of {format_usd(amount)}"
+        + (" + unpriced calls" if unpriced else "")
     )
     if aside > 0:  # those calls cost this much and count nothing against it: "3%" alone hid them
-        shown += f" + {_money(aside)} set aside"
+        shown += f" + {format_usd(aside)} set aside"
     return [_paint(shown, tone, colour)]
 
 
