@@ -687,24 +687,13 @@ def _offsets(p: Period) -> tuple[list[tuple[int, int]], int]:
     return changes, offset
 
 
-_LOCAL_DIM_COLUMNS = {
-    "provider": "provider",
-    "model": "model",
-    "project": "project",
-    "agent": "agent",
-    "member": "member",
-    "source": "source",
-    "session": "session_id",
-}
-
-
 def _local_slices(
     conn: Conn, settings: Settings, p: Period, dims: Sequence[str], filters: Filters
 ) -> list[_Slice]:
     # What precedence and the warnings read; any other column only when grouped by (spend_totals
     # asks for agent), as each multiplies the rows read (agent: x1.6 on the 1M ledger, issue 22).
     fixed = ("provider", "model", "source")
-    dim_cols = [_LOCAL_DIM_COLUMNS[d] for d in dims if d in _LOCAL_DIM_COLUMNS and d not in fixed]
+    dim_cols = [rollup.DIMENSION_COLUMNS[d] for d in dims if d in rollup.DIMENSION_COLUMNS and d not in fixed]
     changes, last_offset = _offsets(p)
     slices: list[_Slice] = []
     for row in spend_store.local_sums(
@@ -728,7 +717,7 @@ def _local_slices(
                 provider=str(values["provider"]),
                 model=str(values["model"]),
                 source=str(values["source"]),
-                dims={d: values.get(_LOCAL_DIM_COLUMNS.get(d, "")) for d in dims},
+                dims={d: values.get(rollup.DIMENSION_COLUMNS.get(d, "")) for d in dims},
                 cost_nanos=row.cost_nanos,
                 unpriced=row.unpriced,
                 requests=row.requests,

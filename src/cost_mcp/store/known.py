@@ -3,17 +3,8 @@
 from __future__ import annotations
 
 from cost_mcp.store.connection import Conn
-from cost_mcp.store.rollup import QUARTER_HOUR_MS
+from cost_mcp.store.rollup import DIMENSION_COLUMNS, QUARTER_HOUR_MS
 
-_ROLLUP = {
-    "provider": "provider",
-    "model": "model",
-    "project": "project",
-    "agent": "agent",
-    "member": "member",
-    "source": "source",
-    "session": "session_id",
-}
 _BUCKETS = {
     "provider": "provider",
     "model": "model",
@@ -39,8 +30,8 @@ def known_values(conn: Conn, dimension: str, member: str | None = None) -> set[s
     mine = "" if member is None else " WHERE member = ?"
     args: tuple[str, ...] = () if member is None else (member,)
     values: set[str] = set()
-    if dimension in _ROLLUP:
-        col = _ROLLUP[dimension]
+    if dimension in DIMENSION_COLUMNS:
+        col = DIMENSION_COLUMNS[dimension]
         # The daily rollup has every value the quarter-hours have, in a fifth of the rows.
         values |= {
             str(r[0]) for r in conn.execute(f"SELECT DISTINCT {col} FROM usage_rollup_day{mine}", args)
@@ -71,9 +62,9 @@ def marked_values(conn: Conn, dimension: str, member: str | None = None) -> set[
     received over OTLP last month, a re-price's chunk) for the question that reads them. With
     ``member``, only in that member's own calls. As cheap as the marks are few: read only for a
     filter value :func:`known_values` lacks."""
-    if dimension not in _ROLLUP:
+    if dimension not in DIMENSION_COLUMNS:
         return set()
-    col = _ROLLUP[dimension]
+    col = DIMENSION_COLUMNS[dimension]
     mine = "" if member is None else " AND e.member = ?"
     args: tuple[str, ...] = () if member is None else (member,)
     qh = QUARTER_HOUR_MS

@@ -422,7 +422,18 @@ def sums_by_quarter_hour(
     return [(int(qh), int(cost or 0), int(unp or 0), int(req or 0)) for qh, cost, unp, req in rows]
 
 
-_FILTER_COLUMNS = frozenset({"source", "provider", "model", "project", "agent", "member", "session_id"})
+DIMENSION_COLUMNS = {
+    "provider": "provider",
+    "model": "model",
+    "project": "project",
+    "agent": "agent",
+    "member": "member",
+    "source": "source",
+    "session": "session_id",
+}
+"""The rollup's column of each spend dimension that has one: what its sums are grouped and filtered
+by (get_spend, the values a filter is checked against)."""
+_FILTER_COLUMNS = frozenset(DIMENSION_COLUMNS.values())
 
 
 ROLLUP_KEY = ("qh", "source", "provider", "model", "project", "agent", "member", "session_id")

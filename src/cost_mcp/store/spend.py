@@ -16,7 +16,7 @@ from cost_mcp.store.connection import Conn
 
 QH_MS = rollup.QUARTER_HOUR_MS
 
-LOCAL_COLUMNS = frozenset({"provider", "model", "project", "agent", "member", "source", "session_id"})
+LOCAL_COLUMNS = frozenset(rollup.DIMENSION_COLUMNS.values())
 """Columns of the rollup that sums may be grouped and filtered by."""
 BUCKET_COLUMNS = frozenset({"provider", "model", "project", "member", "source"})
 """Columns of provider buckets filters may name (``source`` is derived, so it never matches SQL)."""
