@@ -33,11 +33,13 @@ from cost_mcp.models import (
     SkippedFile,
     TeamStatus,
 )
+from cost_mcp.periods import iso_second
 from cost_mcp.pricing import GENAI_PRICES_VERSION, load_overrides
 from cost_mcp.pricing_corrections import corrections_digest
 from cost_mcp.push import check_token, pushable
 from cost_mcp.sources import logfiles, registry
 from cost_mcp.store import health
+from cost_mcp.store import otel as otel_store
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import folder_problem, is_postgres, shown, target_problem
 from cost_mcp.store.health import check_file
@@ -197,11 +199,9 @@ def diagnose(
             ReceivedPush(
                 token_name=sender.token_name,
                 member=sender.member,
-                last_push=datetime.fromtimestamp(sender.last_ms / 1000, UTC).isoformat(timespec="seconds"),
+                last_push=iso_second(sender.last_ms),
                 revoked=sender.revoked,
-                last_heard=None
-                if sender.heard_ms is None
-                else datetime.fromtimestamp(sender.heard_ms / 1000, UTC).isoformat(timespec="seconds"),
+                last_heard=None if sender.heard_ms is None else iso_second(sender.heard_ms),
             )
             for sender in received
         ],
@@ -215,27 +215,11 @@ def diagnose(
             for t in silent
         ],
         otel_days=OTEL_DAYS,
-        otel_senders=[
-            OtelSender(
-                agent=s.agent,
-                member=s.member,
-                events=s.events,
-                last_event=datetime.fromtimestamp(s.last_ms / 1000, UTC).isoformat(timespec="seconds"),
-                departed=s.departed,
-            )
-            for s in otel_from
-        ],
+        otel_senders=[_otel_sender(s) for s in otel_from],
         # Listed, not warned about: OTel sends only while someone works, so a quiet week may be a
         # holiday; an admin who expected their usage asks them (a per-answer warning would be noise).
         otel_quiet=[
-            OtelSender(
-                agent=s.agent,
-                member=s.member,
-                events=s.events,
-                last_event=datetime.fromtimestamp(s.last_ms / 1000, UTC).isoformat(timespec="seconds"),
-                departed=s.departed,
-            )
-            for s in health.quiet_otel_senders(settings.db, quiet_since_ms, otel_since_ms)
+            _otel_sender(s) for s in health.quiet_otel_senders(settings.db, quiet_since_ms, otel_since_ms)
         ],
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots())
@@ -246,6 +230,17 @@ def diagnose(
         + repricing_warnings(health.price_data_in_force(settings.db))
         + ([team.token_check] if team.token_accepted is None and team.token_check else [])
         + refused_push_warnings(team),
+    )
+
+
+def _otel_sender(sender: otel_store.Sender) -> OtelSender:
+    """A member whose agent's calls arrive over OTLP, as the report lists them."""
+    return OtelSender(
+        agent=sender.agent,
+        member=sender.member,
+        events=sender.events,
+        last_event=iso_second(sender.last_ms),
+        departed=sender.departed,
     )
 
 
@@ -590,21 +585,17 @@ def team_status(settings: Settings) -> TeamStatus:
         status.pending_forgets, status.pending_unforgets = backlog.forgets, backlog.unforgets
         status.pending_removals = backlog.removals
         if backlog.since_ms is not None:
-            status.forgets_pending_since = datetime.fromtimestamp(backlog.since_ms / 1000, UTC).isoformat(
-                timespec="seconds"
-            )
+            status.forgets_pending_since = iso_second(backlog.since_ms)
     refused = health.push_refused(settings.db)
     if refused is not None and refused.server == team_store.server_key(server):
         status.push_refused = refused.said
-        status.push_refused_since = datetime.fromtimestamp(refused.at_ms / 1000, UTC).isoformat(
-            timespec="seconds"
-        )
+        status.push_refused_since = iso_second(refused.at_ms)
     found = health.push_state(settings.db, team_store.server_key(server))
     if found is None:
         return status
     mark, pending = found
     if mark.pushed_ms is not None:
-        status.last_push = datetime.fromtimestamp(mark.pushed_ms / 1000, UTC).isoformat(timespec="seconds")
+        status.last_push = iso_second(mark.pushed_ms)
     status.pushed_events = mark.sent
     status.pending_events = sum(n for source, n in pending.items() if pushable(source))
     return status

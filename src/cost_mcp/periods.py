@@ -200,6 +200,12 @@ def iso_utc(ts_ms: int) -> str:
     return ms_to_datetime(ts_ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def iso_second(ts_ms: int) -> str:
+    """UTC epoch milliseconds as ISO 8601 to the second with its offset (``2026-01-05T09:30:00+00:00``),
+    as `cost-mcp doctor` and a push's warnings show instants."""
+    return ms_to_datetime(ts_ms).isoformat(timespec="seconds")
+
+
 def utc_day(ts_ms: int) -> str:
     """The UTC date of epoch milliseconds as ``YYYY-MM-DD``: how provider bills name their days."""
     return ms_to_datetime(ts_ms).date().isoformat()

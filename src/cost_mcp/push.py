@@ -66,7 +66,7 @@ from cost_mcp.access import Caller
 from cost_mcp.config import Settings, source_provider, url_problem
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.notify import display_url
-from cost_mcp.periods import arrival_time
+from cost_mcp.periods import arrival_time, iso_second
 from cost_mcp.pricing import DayPrices, Pricer, claude_provider
 from cost_mcp.store import otel as otel_store
 from cost_mcp.store import reported as reported_store
@@ -377,7 +377,7 @@ def _replace_nul(batch: WireBatch) -> None:
 def _when(ts_ms: int) -> str:
     """A rejected row's time as a person reads it (ISO 8601), or its raw number when no date has it."""
     try:
-        return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="seconds")
+        return iso_second(ts_ms)
     except (OverflowError, OSError, ValueError):
         return f"ts_ms {ts_ms}"
 
