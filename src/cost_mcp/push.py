@@ -500,25 +500,21 @@ def receive(
             # (a ledger holding a flood of absurd calls cannot sum budgets, see analytics.reported).
             logger.warning("budgets were not re-checked after a push's forgets: %s", exc)
     if applied is not None and applied.refused:
-        warnings.append(
+        _warn(
+            warnings,
+            caller,
             f"{applied.refused:,} forget(s) not applied: the call is another member's, and a member's "
-            "token may not stop another member's call counting (an admin forgets it on the server)"
-        )
-        logger.warning(
-            "push from token %s (%s): %d forget(s) of another member's calls refused",
-            caller.token_name,
-            caller.member,
+            "token may not stop another member's call counting (an admin forgets it on the server)",
+            "%d forget(s) of another member's calls refused",
             applied.refused,
         )
     if applied is not None and applied.originals:
-        warnings.append(
+        _warn(
+            warnings,
+            caller,
             f"{applied.originals:,} log call(s) your cost-mcp removed as copies counted twice are kept "
-            "here: this server holds no call they copy, so they may be your only record of those calls"
-        )
-        logger.warning(
-            "push from token %s (%s): %d removal(s) of log rows kept (no call they copy is held)",
-            caller.token_name,
-            caller.member,
+            "here: this server holds no call they copy, so they may be your only record of those calls",
+            "%d removal(s) of log rows kept (no call they copy is held)",
             applied.originals,
         )
     if applied is not None and applied.kept:
@@ -528,42 +524,41 @@ def receive(
             "unforget` on the server)"
         )
     if merged.refused:
-        warnings.append(refusal_warning(merged.refused))
         # The admin's record of who tried: a member's laptop holding another's log lines (a copied
         # folder), or a token used to change someone else's spend.
-        logger.warning(
-            "push from token %s (%s): %d row(s) refused, their calls are another member's",
-            caller.token_name,
-            caller.member,
+        _warn(
+            warnings,
+            caller,
+            refusal_warning(merged.refused),
+            "%d row(s) refused, their calls are another member's",
             merged.refused,
         )
     if merged.forgotten:
         warnings.append(forgotten_warning(merged.forgotten))
     if rejected:
-        warnings.append(rejection_warning(rejected))
-        logger.warning(
-            "push from token %s (%s): %d row(s) rejected, their time is not a call's (%s)",
-            caller.token_name,
-            caller.member,
+        _warn(
+            warnings,
+            caller,
+            rejection_warning(rejected),
+            "%d row(s) rejected, their time is not a call's (%s)",
             len(rejected),
             rejected[0],
         )
     if implausible:
-        warnings.append(implausible_warning(implausible))
-        logger.warning(
-            "push from token %s (%s): %d row(s) rejected, more web searches than a call makes (%s)",
-            caller.token_name,
-            caller.member,
+        _warn(
+            warnings,
+            caller,
+            implausible_warning(implausible),
+            "%d row(s) rejected, more web searches than a call makes (%s)",
             len(implausible),
             implausible[0],
         )
     if ahead:
-        warnings.append(ahead_warning(ahead))
-        logger.warning(
-            "push from token %s (%s): %d row(s) dated ahead of this server's clock, stored at their "
-            "arrival (%s)",
-            caller.token_name,
-            caller.member,
+        _warn(
+            warnings,
+            caller,
+            ahead_warning(ahead),
+            "%d row(s) dated ahead of this server's clock, stored at their arrival (%s)",
             len(ahead),
             ahead[0],
         )
@@ -584,6 +579,13 @@ def _left_out(rows: Sequence[str], rule: str, check: str) -> str:
     count = "1 row was" if len(rows) == 1 else f"{len(rows):,} rows were"
     first = f"{rows[0]}{', ...' if len(rows) > 1 else ''}"
     return f"{count} not stored: {rule} ({first}); {check}"
+
+
+def _warn(warnings: list[str], caller: Caller, said: str, logged: str, *args: object) -> None:
+    """Say ``said`` in a push's answer, and ``logged`` (formatted with ``args``) in this server's
+    log with whose push it was: the admin's record of what members' pushes were refused or changed."""
+    warnings.append(said)
+    logger.warning("push from token %s (%s): " + logged, caller.token_name, caller.member, *args)
 
 
 def rejection_warning(rejected: Sequence[str]) -> str:
