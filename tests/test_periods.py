@@ -24,6 +24,7 @@ from cost_mcp.periods import (
     bucket_start,
     calendar_period,
     days_period,
+    iso_second,
     local_date,
     periods_to_compare,
     previous_period,
@@ -74,6 +75,14 @@ def at_noon_utc(iso: str) -> datetime:
 
 def test_utc_ms_helper_matches_a_known_instant() -> None:
     assert utc_ms("2026-03-28T23:00") == 1_774_738_800_000
+
+
+@given(st.integers(min_value=-(10**12), max_value=253_402_300_799_999))
+def test_iso_second_is_the_instant_to_the_second(ts_ms: int) -> None:
+    """As `cost-mcp doctor` and a push's warnings have always shown an instant (through a float of
+    seconds, which this reads exactly): cut to its second, not rounded."""
+    assert iso_second(ts_ms) == datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="seconds")
+    assert iso_second(1_767_605_400_999) == "2026-01-05T09:30:00+00:00"
 
 
 # --- presets ------------------------------------------------------------------------------------
