@@ -346,6 +346,12 @@ class _Writer:
         self.conn, self.fmt, self.pricer, self.stats = conn, fmt, pricer, stats
         self.events: dict[str, AgentEvent] = {}
         self.readings: list[LimitReading] = []
+        self.reading: list[LimitReading] = []
+        """The readings of the file being read: written only with the offset it is read up to
+        (:meth:`file`). A batch written in the middle of a file, then a crash, left its readings
+        stored and its offset not: the next read gave them again, and a reading without a reset
+        time (nothing in the ledger tells two apart) was stored again, or another after it that
+        the first read had found said already."""
         self.files: dict[str, tuple[object, ...]] = {}
         self.skipped: Counter[tuple[str, str]] = Counter()
         self.restarted: set[str] = set()
@@ -384,6 +390,8 @@ class _Writer:
                 # The whole file was read: a row of its copy's span it did not give is no call.
                 self.copies.append((*span, frozenset(without_nul(k) for k in self.yielded)))
         self.yielded = set()
+        self.readings += self.reading
+        self.reading = []
         self.skipped.update({(path, reason): n for reason, n in skipped.items()})
         check = logfiles.checkpoint_of(path, offset, st)
         saved = {**state, SKIPPING_KEY: True} if skipping else state
@@ -692,6 +700,7 @@ def _read_files(
                     continue
             stats.files_read += 1
             writer.yielded = set()  # a file whose read failed gave nothing that counts here
+            writer.reading = []  # nor any reading: it is read again from its stored offset
             ctx = FileContext(path, str(root), start[2], shared, stats.skipped)
             skipping = False
             skipped: Counter[str] = Counter()
@@ -904,7 +913,7 @@ def _take(parsed: Parsed, writer: _Writer, skipped: Counter[str]) -> None:
             skipped[item] += 1
         elif isinstance(item, LimitReading):
             if _storable_reading(item):
-                writer.readings.append(item)
+                writer.reading.append(item)
             else:
                 skipped["invalid_fields"] += 1
         elif _storable(item):
