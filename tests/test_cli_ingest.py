@@ -101,6 +101,10 @@ def test_ingest_of_a_codex_home_starts_without_the_settings_model(home: Path) ->
     shutil.copytree(FIXTURES / "codex", home / "codex")
     assert imported(["ingest", "--json"], ("pydantic_settings", "cost_mcp.config")) == set()
     assert rows(load_settings(), "codex") == as_rows(CODEX_CALLS, "codex", "openai")
+    # Over the same files unchanged, nothing is priced: no pydantic at all, as for Claude Code's.
+    assert (
+        imported(["ingest", "--json"], ("pydantic", "pydantic_settings", "cost_mcp.config", "mcp")) == set()
+    )
 
 
 def test_ingest_refuses_a_named_file_that_is_not_a_log_and_stores_nothing(home: Path, tmp_path: Path) -> None:
