@@ -2,6 +2,7 @@
 
     python bench/bench_start.py --src /tmp/new/src --src /tmp/base/src --runs 10
     python bench/bench_start.py --src /tmp/new/src --importtime     # where the start goes, by module
+    python bench/bench_start.py --src /tmp/new/src --src /tmp/base/src --codex bench/data/codex-150mb
 
 On an unchanged tree a `cost-mcp ingest --json` process does little besides starting: one stat per
 file (bench_ingest.py's 5,000-file tree by default, ~60 ms inside the process) and its imports, so
@@ -12,6 +13,8 @@ load. CPU is user + system time of the child (``wait4``): on a shared machine it
 figure. ``python -c pass`` is measured in the same rounds as the floor. ``--importtime`` adds one
 ``python -X importtime`` run per tree and prints the modules the command imports under ``cost_mcp``'s
 first-level imports, largest first (times inflated by the instrument; shares are what to read).
+``--codex HOME``: a Codex user's start instead, ``CODEX_HOME`` at HOME, no Claude folder and an empty
+``HOME`` (so no other agent's default folder is read), as ``bench_side_by_side.py --agent codex`` runs it.
 """
 
 from __future__ import annotations
@@ -59,15 +62,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--src", action="append", required=True, help="a src/ folder to measure (repeatable)")
     ap.add_argument("--runs", type=int, default=10, help="runs per tree, alternated (default 10)")
     ap.add_argument("--tree", type=Path, default=None, help="a Claude folder (default: the 5,000-file tree)")
+    ap.add_argument(
+        "--codex", type=Path, default=None, help="a Codex home to read instead of a Claude folder"
+    )
     ap.add_argument("--importtime", action="store_true", help="also one -X importtime run per tree")
     ap.add_argument("--top", type=int, default=25)
     args = ap.parse_args(argv)
 
-    tree = args.tree
+    tree = args.codex or args.tree
     if tree is None:
         ensure_tree(MANY)
         tree = MANY.path
     work = Path(tempfile.mkdtemp(prefix="bench-start-"))
+    where = {"CLAUDE_CONFIG_DIR": str(tree)}
+    if args.codex is not None:
+        (work / "home").mkdir()
+        where = {
+            "CLAUDE_CONFIG_DIR": str(work / "no-claude"),
+            "CODEX_HOME": str(tree.resolve()),
+            "HOME": str(work / "home"),
+        }
     try:
         envs = {}
         for n, src in enumerate(args.src):
@@ -75,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 **os.environ,
                 "PYTHONPATH": str(Path(src).resolve()),
                 "COST_MCP_DB": str(work / f"ledger-{n}.db"),
-                "CLAUDE_CONFIG_DIR": str(tree),
+                **where,
                 "COST_MCP_ENV_FILE": "/nonexistent",
                 "COST_MCP_TIMEZONE": "UTC",
             }

@@ -863,6 +863,41 @@ def test_a_block_starting_in_the_hour_the_clock_repeats_says_which(
     assert starts == [["2026-10-31", "01:00", "4"], ["2026-11-01", "01:00", "EST"]]  # 4: input tokens
 
 
+@pytest.mark.parametrize(
+    ("call", "now", "end"),
+    [
+        ("2026-11-01T00:10:00.000Z", "2026-11-01T01:00:00Z", "01:00 EDT"),  # ends 05:00Z, the first 01:00
+        ("2026-11-01T01:10:00.000Z", "2026-11-01T02:00:00Z", "01:00 EST"),  # ends 06:00Z, the second
+        ("2026-11-01T02:10:00.000Z", "2026-11-01T03:00:00Z", "02:00"),  # ends 07:00Z, once
+    ],
+)
+def test_an_active_block_ending_in_the_hour_the_clock_repeats_says_which(
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    call: str,
+    now: str,
+    end: str,
+) -> None:
+    """`blocks --active` said "projected ... by 01:00 America/New_York" on the night New York's
+    clock goes back, when 01:00 comes twice an hour apart; the block's end now names its zone's
+    abbreviation in that hour, as the blocks' table does (the test above)."""
+    import time_machine
+
+    monkeypatch.setenv("COST_MCP_TIMEZONE", "America/New_York")
+    later = call.replace(":10:00", ":40:00")  # two calls: a rate to project from
+    write(
+        session_file(home / "claude", "s1"),
+        assistant("m1", "r1", call, input=1000, output=100),
+        assistant("m2", "r2", later, input=1000, output=100),
+    )
+    with time_machine.travel(datetime.fromisoformat(now), tick=False):
+        code, out, _ = run(capsys, "blocks", "--active")
+    assert code == 0
+    flat = " ".join(out.split())  # the sentence may wrap at the terminal's width
+    assert re.findall(r"active block: .*? by (\d\d:\d\d(?: [A-Z]+)?) America/New_York", flat) == [end], flat
+
+
 def test_budget_status_names_the_timezone_its_periods_are_in(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,11 +7,14 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
+from cost_mcp.config import load_settings
 from cost_mcp.models import ForgetSummary, IngestResult
 from cost_mcp.sources.claude_code import ForgetReport, IngestReport
 from tests.sources.claude_logs import assistant, session_file, user, write
+from tests.sources.test_agents import CODEX_CALLS, FIXTURES, as_rows, rows
 from tests.test_cli import imported, run
 
 STAMP = "2026-11-02T10:00:00.000Z"  # any fixed moment: nothing here depends on today
@@ -88,6 +91,20 @@ def test_ingest_starts_without_the_settings_model_or_the_result_models(home: Pat
     first = imported(["ingest", "--json"], heavy)
     assert not {"pydantic_settings", "cost_mcp.config", "cost_mcp.models", "mcp"} & first
     assert imported(["ingest", "--json"], heavy) == set()
+
+
+def test_ingest_of_a_codex_home_starts_without_the_settings_model(home: Path) -> None:
+    """A Codex user's `cost-mcp ingest` (no Claude Code folder, so the agents' folders are read)
+    loaded pydantic-settings and the whole settings model (~0.2 s of its start) to learn where
+    CODEX_HOME is; the agents' folders are now read as the Claude Code path reads its settings."""
+    shutil.rmtree(home / "claude")
+    shutil.copytree(FIXTURES / "codex", home / "codex")
+    assert imported(["ingest", "--json"], ("pydantic_settings", "cost_mcp.config")) == set()
+    assert rows(load_settings(), "codex") == as_rows(CODEX_CALLS, "codex", "openai")
+    # Over the same files unchanged, nothing is priced: no pydantic at all, as for Claude Code's.
+    assert (
+        imported(["ingest", "--json"], ("pydantic", "pydantic_settings", "cost_mcp.config", "mcp")) == set()
+    )
 
 
 def test_ingest_refuses_a_named_file_that_is_not_a_log_and_stores_nothing(home: Path, tmp_path: Path) -> None:

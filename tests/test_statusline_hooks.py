@@ -1939,6 +1939,70 @@ def test_install_without_a_terminal_says_to_add_yes(home: Path, change: str) -> 
     assert (settings.read_bytes() if settings.exists() else None) == before
 
 
+def _times_the_clock_shows(wall: datetime, tz: ZoneInfo) -> int:
+    """How many instants read ``wall`` (to the minute) on a clock in ``tz``: the oracle, minute by
+    minute over the three days around it, apart from the code's own test of a fold."""
+    naive = wall.replace(tzinfo=None, second=0, microsecond=0)
+    start = naive.replace(tzinfo=UTC) - timedelta(days=1, hours=12)
+    minutes = (start + timedelta(minutes=m) for m in range(3 * 24 * 60))
+    return sum(1 for t in minutes if t.astimezone(tz).replace(tzinfo=None) == naive)
+
+
+@pytest.mark.parametrize(
+    ("zone", "now", "resets"),
+    [
+        # New York sets its clocks back from 02:00 EDT to 01:00 EST on 2026-11-01.
+        (
+            "America/New_York",
+            datetime(2026, 11, 1, 4, 0, tzinfo=UTC),  # 00:00 EDT
+            [datetime(2026, 11, 1, h, 30, tzinfo=UTC) for h in (4, 5, 6, 7)],  # 00:30 to 02:30
+        ),
+        # Havana from 01:00 CDT to 00:00 CST: midnight's hour comes twice.
+        (
+            "America/Havana",
+            datetime(2026, 10, 31, 22, tzinfo=UTC),
+            [datetime(2026, 11, 1, 5, 10, tzinfo=UTC)],
+        ),
+        # More than a day away: the weekday is shown, and the zone in the repeated hour.
+        (
+            "America/New_York",
+            datetime(2026, 10, 29, 12, tzinfo=UTC),
+            [datetime(2026, 11, 1, 6, 30, tzinfo=UTC)],
+        ),
+        # The hour a clock skips holds no time to show twice: no zone.
+        ("America/New_York", datetime(2026, 3, 8, 5, tzinfo=UTC), [datetime(2026, 3, 8, 7, 30, tzinfo=UTC)]),
+        ("Europe/Paris", datetime(2026, 10, 25, 0, tzinfo=UTC), [datetime(2026, 10, 25, 0, 15, tzinfo=UTC)]),
+    ],
+)
+def test_a_reset_in_the_hour_a_clock_repeats_names_its_zone(
+    conn: Conn, monkeypatch: pytest.MonkeyPatch, zone: str, now: datetime, resets: list[datetime]
+) -> None:
+    """The status line said "5h 40% (resets 01:30)" on the night New York's clocks go back, when
+    01:30 comes twice an hour apart: a person could not tell which. A reset in that hour now says
+    "01:30 EDT" or "01:30 EST", as a budget's refusal says "00:00 CDT"; any other keeps its bare
+    time, and one more than a day away its weekday."""
+    from cost_mcp.statusline import StatusInput, render
+
+    monkeypatch.setenv("COST_MCP_TIMEZONE", zone)
+    tz = ZoneInfo(zone)
+    for reset in resets:
+        limits = {"five_hour": {"used_percentage": 40, "resets_at": reset.timestamp()}}
+        line = render(
+            conn,
+            load_core_settings(),
+            StatusInput("s1", "", "", limits),
+            fields=["limits"],
+            colour=False,
+            now=now,
+        )
+        at = reset.astimezone(tz)
+        wall = f"{at:%H:%M}" if reset - now < timedelta(days=1) else f"{at:%a %H:%M}"
+        twice = _times_the_clock_shows(at, tz) > 1
+        assert line == f"5h 40% (resets {wall}{f' {at.tzname()}' if twice else ''})", reset
+    if zone == "America/New_York" and len(resets) == 4:  # the oracle's answer, spelt out once
+        assert [_times_the_clock_shows(r.astimezone(tz), tz) for r in resets] == [1, 2, 2, 1]
+
+
 def test_today_in_the_hour_havana_repeats_at_midnight_counts_the_first_one(
     conn: Conn, monkeypatch: pytest.MonkeyPatch
 ) -> None:

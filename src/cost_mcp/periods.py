@@ -216,11 +216,11 @@ def local_date(ts_ms: int, tz: ZoneInfo) -> date:
     return (_EPOCH + timedelta(milliseconds=ts_ms)).astimezone(tz).date()
 
 
-def wall_clock(moment: datetime) -> str:
-    """``YYYY-MM-DD HH:MM`` of an aware local datetime, with its zone's abbreviation when that wall
-    time happens twice (the hour a clock is set back): New York's 01:00 EDT and 01:00 EST of
-    2026-11-01 are an hour apart, and read alike without it."""
-    text = moment.strftime("%Y-%m-%d %H:%M")
+def wall_clock(moment: datetime, form: str = "%Y-%m-%d %H:%M") -> str:
+    """An aware local datetime as ``form`` (``YYYY-MM-DD HH:MM``), with its zone's abbreviation when
+    that wall time happens twice (the hour a clock is set back): New York's 01:00 EDT and 01:00 EST
+    of 2026-11-01 are an hour apart, and read alike without it."""
+    text = moment.strftime(form)
     if moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset():
         text += f" {moment.tzname()}"
     return text

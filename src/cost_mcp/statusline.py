@@ -28,7 +28,7 @@ from typing import Any
 from cost_mcp.analytics.blocks import HOUR_MS, cost_per_hour, last_block
 from cost_mcp.core_settings import CostMode, HasCoreSettings, load_core_settings
 from cost_mcp.money import bounded, format_cost, format_usd, from_nanos
-from cost_mcp.periods import local_midnight, to_ms
+from cost_mcp.periods import local_midnight, to_ms, wall_clock
 from cost_mcp.sources import logfiles
 from cost_mcp.store import rollup, source_state, status
 from cost_mcp.store.connection import (
@@ -416,11 +416,9 @@ def _limits(reading: StatusInput, settings: HasCoreSettings, now: datetime, colo
         resets = _resets_at(value.get("resets_at"))
         if resets is not None:
             at = datetime.fromtimestamp(resets, UTC).astimezone(settings.tz)
-            text += (
-                f" (resets {at:%H:%M})"
-                if at - now.astimezone(settings.tz) < _DAY
-                else f" (resets {at:%a %H:%M})"
-            )
+            # In the hour a clock is set back, "01:30" is two moments an hour apart: the zone says which.
+            form = "%H:%M" if at - now.astimezone(settings.tz) < _DAY else "%a %H:%M"
+            text += f" (resets {wall_clock(at, form)})"
         out.append(_paint(text, tone, colour))
     return out
 

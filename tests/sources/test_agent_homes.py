@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from cost_mcp.config import load_settings
+from cost_mcp.agent_folders import AGENT_FOLDER_VARIABLES, AgentFolderPaths, AgentFolders, load_agent_folders
+from cost_mcp.config import _env_names, load_settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents
 from cost_mcp.sources.agents import gemini_cli, opencode
 from cost_mcp.store.connection import connect
+from tests.conftest import AGENT_FOLDERS as AGENT_FOLDER_FIELDS
 from tests.sources.test_agents import FIXTURES, GEMINI_CALLS, as_rows, rows
 
 
@@ -101,3 +104,50 @@ def test_cline_dir_moves_the_cline_sessions(
     agents.ingest_all(conn, settings, Pricer())
     conn.close()
     assert [r for r in ledger(settings, "cline") if str(r[0]).startswith("msg:")] == _expected_sessions()
+
+
+def _every_folder(folders: AgentFolderPaths) -> dict[str, object]:
+    """Every folder method of ``folders``, by name: what the agents' readers ask of settings."""
+    return {
+        name: getattr(folders, name)()
+        for name, member in vars(AgentFolderPaths).items()
+        if callable(member) and not name.startswith("_")
+    }
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        pytest.param({}, id="nothing-set"),
+        pytest.param(
+            {name: f"~/moved/{name.lower()}" for name in AGENT_FOLDER_FIELDS}, id="every-first-name"
+        ),
+        pytest.param(
+            {"CODEBUFF_DATA_DIR": "/cb", "DROID_SESSIONS_DIR": "/d1", "CLAWDBOT_STATE_DIR": "~/claw"},
+            id="second-names",
+        ),
+        pytest.param(
+            {"COST_MCP_CODEBUFF_DIRS": "/a, ,~/b", "CODEBUFF_DATA_DIR": "/cb", "OPENCLAW_STATE_DIR": "rel"},
+            id="first-name-wins",
+        ),
+        pytest.param(
+            {"COST_MCP_CODEBUFF_DIRS": " ", "DROID_SESSIONS_DIR": "", "CODEX_HOME": "", "HERMES_HOME": " "},
+            id="blank-values",
+        ),
+        pytest.param({"GOOSE_PATH_ROOT": "relative", "HERMES_HOME": "/h/profiles/work"}, id="as-agents-read"),
+    ],
+)
+def test_agent_folders_without_pydantic_are_the_settings_folders(
+    tmp_path: Path, environ: dict[str, str]
+) -> None:
+    """`cost-mcp ingest` reads the agents' folders with :func:`load_agent_folders`, every other
+    command with Settings: both must find the same folders from the same environment and env file,
+    and read a setting from the same variables."""
+    assert {f.name: AGENT_FOLDER_VARIABLES[f.name] for f in fields(AgentFolders)} == {
+        name: tuple(_env_names(name)) for name in AGENT_FOLDER_VARIABLES
+    }
+    env_file = tmp_path / "env"
+    env_file.write_text("KIMI_SHARE_DIR=/from-file\nCOPILOT_OTEL_FILE_EXPORTER_PATH=' ~/otel.jsonl '\n")
+    light = load_agent_folders(environ, env_file)
+    assert _every_folder(light) == _every_folder(load_settings(environ, env_file))
+    assert light.kimi_share_dir == environ.get("KIMI_SHARE_DIR", "/from-file")  # the environment wins

@@ -197,14 +197,77 @@ def test_a_worker_that_dies_leaves_the_read_to_this_process(
     assert (beside[0]["files_read"] < alone[0]["files_read"]) == (batches > 0)
     _append(root)  # and the ledger reads on as one read in turn does
     after = _scan(worker_ledger, root, worker=False)[1]
-    assert _readings_apart(after) == _readings_apart(_scan(str(home / "alone.db"), root, worker=False)[1])
-    assert _readings_apart(beside[1]) == _readings_apart(alone[1])
+    assert after == _scan(str(home / "alone.db"), root, worker=False)[1]
+    # Row for row: a file the worker was reading when it died is read again from its start (its
+    # state was not stored yet), and its plan readings are stored only with that state.
+    assert beside[1] == alone[1]
 
 
-def _readings_apart(ledger: Ledger) -> tuple[Ledger, set[tuple[Any, ...]]]:
-    """The ledger, and the distinct plan readings apart from when each was stored: a file the worker
-    was reading when it died is read again from its start (its state was not stored yet, as after a
-    crash mid-file reading in turn), and a reading without a reset time that differs from its
-    window's latest then is stored again, with that line's time."""
-    rest = {name: rows for name, rows in ledger.items() if name != "plan_limit_readings"}
-    return rest, {row[1:] for row in ledger["plan_limit_readings"]}
+def _unreset_home(root: Path) -> Path:
+    """Two Codex sessions whose plan windows carry no reset time and go up and down, as an account
+    shared with other sessions moves them: nothing in a stored reading tells it from a later one
+    saying the same, so a reading given twice is a second row."""
+    rng = random.Random(5)
+    folder = root / "codex" / "sessions" / "2026" / "11" / "03"
+    folder.mkdir(parents=True)
+    for s, calls in (("u-1", 70), ("u-2", 30)):
+        start = f"2026-11-03T0{len(s)}:00:00.000Z"
+        lines = [
+            _line(
+                start, "session_meta", {"id": s, "timestamp": start, "cwd": "/w", "model_provider": "openai"}
+            )
+        ]
+        lines.append(_line(start, "turn_context", {"turn_id": "t0", "model": "gpt-5-codex"}))
+        total = dict.fromkeys(_usage(rng), 0)
+        for n in range(calls):
+            ts = f"2026-11-03T{8 + 2 * int(s[-1]) + n // 60:02d}:{n % 60:02d}:00.000Z"
+            last = _usage(rng)
+            total = {k: total[k] + last[k] for k in total}
+            limits = {
+                "primary": {"used_percent": float(n // 3 % 4), "window_minutes": 300},
+                "secondary": {"used_percent": float(n // 10 % 3), "window_minutes": 10080},
+            }
+            info = {"total_token_usage": total, "last_token_usage": last}
+            lines.append(_line(ts, "event_msg", {"type": "token_count", "info": info, "rate_limits": limits}))
+        (folder / f"rollout-2026-11-03T0{len(s)}-00-00-{s}.jsonl").write_text("".join(lines))
+    return root
+
+
+class _Killed(BaseException):
+    """The process reading in turn dies (as SIGKILL would), between two of its writes."""
+
+
+def _killed_after(batches: int) -> Callable[[scanner._Writer], None]:
+    written = scanner._Writer.flush
+    done = [0]
+
+    def flush(self: scanner._Writer) -> None:
+        if done[0] == batches:
+            raise _Killed
+        done[0] += 1
+        written(self)
+
+    return flush
+
+
+@pytest.mark.parametrize("worker", [False, True], ids=["in-turn", "worker"])
+def test_a_read_that_dies_mid_file_stores_each_plan_reading_once(
+    home: Path, worker_ledger: str, worker: bool
+) -> None:
+    """A read that died after writing some batches of a file (its calls, its plan readings) and
+    before that file's offset was stored is read again from the stored offset: the calls are the
+    same rows again, but the readings without a reset time were stored a second time (and one the
+    first read had found said already by its window's latest, stored after all). The ledger after
+    the resumed read is now the ledger of a read that never died, row for row."""
+    root = _unreset_home(home / "logs")
+    alone = _scan(str(home / "alone.db"), root, worker=False)[1]
+    assert len(alone["plan_limit_readings"]) > 20 and len(alone["usage_events"]) == 100
+    with mock.patch.object(scanner, "BATCH_EVENTS", 11):  # a batch written every 11 calls in turn
+        if worker:
+            with mock.patch.object(scanner._Shipper, "flush", _dies_after(2)):
+                resumed = _scan(worker_ledger, root, worker=True)[1]  # the rest read in turn
+        else:
+            with mock.patch.object(scanner._Writer, "flush", _killed_after(2)), pytest.raises(_Killed):
+                _scan(worker_ledger, root, worker=False)
+            resumed = _scan(worker_ledger, root, worker=False)[1]
+    assert resumed == alone

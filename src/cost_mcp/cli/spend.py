@@ -722,7 +722,7 @@ def _render_blocks(out: Console, result: UsageBlocks, only_active: bool, tz: Zon
         cost = bounded(format_cost(active.projection.cost_usd, unpriced), 0, complete=result.complete)
         out.print(
             f"active block: {rate}projected {active.projection.total_tokens:,} tokens, "
-            f"{cost} by {_local(active.end, tz):%H:%M} {tz.key}",
+            f"{cost} by {wall_clock(_local(active.end, tz), '%H:%M')} {tz.key}",
             highlight=False,
         )
     if active is not None and active.token_limit_status is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.agents import (
     amp,
@@ -58,7 +58,7 @@ LABELS: dict[str, str] = {a.source: a.label for a in AGENTS}
 
 def ingest_all(
     conn: Conn,
-    settings: Settings,
+    settings: AgentFolderPaths,
     pricer: Pricer,
     *,
     budget_seconds: float | None = None,

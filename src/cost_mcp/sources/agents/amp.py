@@ -19,7 +19,7 @@ from pathlib import Path
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
@@ -36,7 +36,7 @@ AGENT = "amp"
 SOURCE = "amp"
 
 
-def roots(settings: Settings) -> list[Path]:
+def roots(settings: AgentFolderPaths) -> list[Path]:
     """``<AMP_DATA_DIR or ~/.local/share/amp>/threads``."""
     return [settings.amp_data_path() / "threads"]
 

@@ -46,7 +46,7 @@ from typing import Annotated, TypeVar
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources import logfiles
@@ -200,8 +200,8 @@ _MODEL_TAG = re.compile(r"<model>([^<\n]{1,256})</model>")
 _CWD = re.compile(r"# Current (?:Working|Workspace) Directory \(([^\n]{1,4096}?)\) Files")
 
 
-def _roots(ext: Extension) -> Callable[[Settings], list[Path]]:
-    def roots(settings: Settings) -> list[Path]:
+def _roots(ext: Extension) -> Callable[[AgentFolderPaths], list[Path]]:
+    def roots(settings: AgentFolderPaths) -> list[Path]:
         found = [user / "globalStorage" / ext.extension_id / "tasks" for user in settings.vscode_user_paths()]
         if ext is CLINE:
             # The Cline CLI (and Cline's standalone host) keeps the same task folders here, and

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
@@ -56,8 +56,8 @@ _CHAT_ID = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2}(?:\.\d+)?)Z")
 _NOT_A_TURN = frozenset({"user"})
 
 
-def roots(settings: Settings) -> list[Path]:
-    """``projects`` in each of Codebuff's folders (:meth:`Settings.codebuff_paths`)."""
+def roots(settings: AgentFolderPaths) -> list[Path]:
+    """``projects`` in each of Codebuff's folders (:meth:`AgentFolderPaths.codebuff_paths`)."""
     return [folder / "projects" for folder in settings.codebuff_paths()]
 
 

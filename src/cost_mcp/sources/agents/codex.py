@@ -72,7 +72,7 @@ from typing import Annotated
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
     MAX_DOCUMENT_BYTES,
@@ -105,7 +105,7 @@ comes after a prompt and a model call on that whole history."""
 COMPRESSED = ".jsonl.zst"
 
 
-def roots(settings: Settings) -> list[Path]:
+def roots(settings: AgentFolderPaths) -> list[Path]:
     """``sessions`` and ``archived_sessions`` of the Codex home (``CODEX_HOME`` or ``~/.codex``)."""
     home = settings.codex_home_dir()
     return [home / "sessions", home / "archived_sessions"]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import AgentEvent, AgentLog, FileContext, Parsed, count, provider_of
 
@@ -39,7 +39,7 @@ _PROVIDER_IDS = {"azure.ai.openai": "azure", "gcp.gemini": "google", "gcp.vertex
 """GenAI-convention provider names whose pricing id differs."""
 
 
-def roots(settings: Settings) -> list[Path]:
+def roots(settings: AgentFolderPaths) -> list[Path]:
     """``~/.copilot/otel`` (or COST_MCP_COPILOT_OTEL_DIR) and COPILOT_OTEL_FILE_EXPORTER_PATH."""
     return settings.copilot_otel_paths()
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.files import open_regular_file
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
@@ -61,7 +61,7 @@ _COLUMNS = ("id", "parent_session_id", "cost", "created_at")
 _DECODER = msgspec.json.Decoder()
 
 
-def _listed(settings: Settings) -> list[Path]:
+def _listed(settings: AgentFolderPaths) -> list[Path]:
     """The data folders ``projects.json`` lists (Crush's ``projects.Register`` adds each project's
     at its start), each once; none when the file is missing or unreadable."""
     path = settings.crush_data_path() / PROJECTS
@@ -79,8 +79,8 @@ def _listed(settings: Settings) -> list[Path]:
     return list(folders)
 
 
-def roots(settings: Settings) -> list[Path]:
-    """Crush's global data folder (:meth:`Settings.crush_data_path`: its server's own workspace
+def roots(settings: AgentFolderPaths) -> list[Path]:
+    """Crush's global data folder (:meth:`AgentFolderPaths.crush_data_path`: its server's own workspace
     keeps its ``.crush`` there) and the database of every project's data folder its
     ``projects.json`` lists: a project's database is in the project, and Crush keeps no other record
     of where; a folder not listed (a Crush older than its project list) is not read.

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
@@ -86,8 +86,8 @@ _CUSTOM_INDEX = re.compile(r"-\d+$")
 _DASHES = re.compile(r"[\s-]+")
 
 
-def roots(settings: Settings) -> list[Path]:
-    """Droid's session folders (:meth:`Settings.droid_sessions_paths`)."""
+def roots(settings: AgentFolderPaths) -> list[Path]:
+    """Droid's session folders (:meth:`AgentFolderPaths.droid_sessions_paths`)."""
     return settings.droid_sessions_paths()
 
 

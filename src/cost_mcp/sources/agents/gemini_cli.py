@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources import logfiles
 from cost_mcp.sources.agents.scanner import (
@@ -54,7 +54,7 @@ PROVIDER = "google"
 UNKNOWN_MODEL = "unknown"
 
 
-def roots(settings: Settings) -> list[Path]:
+def roots(settings: AgentFolderPaths) -> list[Path]:
     """``<GEMINI_DIR, else ${GEMINI_CLI_HOME:-~}/.gemini>/tmp``."""
     return [settings.gemini_dir_path() / "tmp"]
 

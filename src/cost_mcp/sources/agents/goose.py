@@ -26,7 +26,7 @@ from pathlib import Path
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
@@ -66,8 +66,8 @@ _I32_MAX = 2**31 - 1
 _DECODER = msgspec.json.Decoder()
 
 
-def roots(settings: Settings) -> list[Path]:
-    """Goose's sessions folder (:meth:`Settings.goose_sessions_path`)."""
+def roots(settings: AgentFolderPaths) -> list[Path]:
+    """Goose's sessions folder (:meth:`AgentFolderPaths.goose_sessions_path`)."""
     return [settings.goose_sessions_path()]
 
 

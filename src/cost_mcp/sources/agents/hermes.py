@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.pi import pricing_provider
@@ -95,7 +95,7 @@ _FORK_MARKERS = ("_branched_from", "_delegate_from", "_reset_from")
 _I64_MAX = 2**63 - 1
 
 
-def roots(settings: Settings) -> list[Path]:
+def roots(settings: AgentFolderPaths) -> list[Path]:
     """Hermes's ``state.db`` and each profile's (``profiles/<name>/state.db``): single files, so
     the walk does not go through the rest of Hermes's home (its checkout, skills, logs)."""
     home = settings.hermes_root_path()

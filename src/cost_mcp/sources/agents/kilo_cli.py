@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.sources.agents import opencode
 from cost_mcp.sources.agents.scanner import gateway_pricing
 
@@ -20,8 +20,8 @@ AGENT = "kilo-cli"
 SOURCE = "kilo_cli"
 
 
-def roots(settings: Settings) -> list[Path]:
-    """Kilo's data folder (:meth:`Settings.kilo_data_path`)."""
+def roots(settings: AgentFolderPaths) -> list[Path]:
+    """Kilo's data folder (:meth:`AgentFolderPaths.kilo_data_path`)."""
     return [settings.kilo_data_path()]
 
 

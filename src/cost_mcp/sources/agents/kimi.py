@@ -33,7 +33,7 @@ from pathlib import Path
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.files import open_regular_file
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
@@ -65,7 +65,7 @@ _PROMPT_INCLUSIVE = frozenset({"google_genai", "gemini", "vertexai"})
 _SHARED_KEY = "kimi"
 
 
-def roots(settings: Settings) -> list[Path]:
+def roots(settings: AgentFolderPaths) -> list[Path]:
     """``<KIMI_SHARE_DIR or ~/.kimi>/sessions``."""
     return [settings.kimi_share_path() / "sessions"]
 

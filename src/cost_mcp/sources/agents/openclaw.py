@@ -36,7 +36,7 @@ from pathlib import Path
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.sources.agents import pi
 from cost_mcp.sources.agents.scanner import AgentLog, FileContext, Parsed, gateway_pricing
 
@@ -62,12 +62,12 @@ pricing_provider = gateway_pricing({**pi.PROVIDER_IDS, "moonshot": "moonshotai"}
 them, and OpenClaw's own Moonshot plugin (``moonshot``); any other stays named."""
 
 
-def state_dir(settings: Settings) -> Path:
+def state_dir(settings: AgentFolderPaths) -> Path:
     """OpenClaw's state folder as its ``resolveStateDir`` finds it."""
     return settings.openclaw_state_path()
 
 
-def roots(settings: Settings) -> list[Path]:
+def roots(settings: AgentFolderPaths) -> list[Path]:
     """``<state dir>/agents``: every agent's ``sessions`` folder below it."""
     return [state_dir(settings) / "agents"]
 

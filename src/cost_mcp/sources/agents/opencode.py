@@ -29,7 +29,7 @@ from pathlib import Path
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
@@ -52,7 +52,7 @@ _DECODER = msgspec.json.Decoder(float_hook=Decimal)
 """Numbers with a fraction as Decimal from their own text: ``cost`` is money, never a binary float."""
 
 
-def roots(settings: Settings) -> list[Path]:
+def roots(settings: AgentFolderPaths) -> list[Path]:
     """OpenCode's data folder (``OPENCODE_DATA_DIR``, else ``${XDG_DATA_HOME:-~/.local/share}/opencode``)."""
     return [settings.opencode_data_path()]
 
@@ -350,7 +350,7 @@ def storage_log(
     agent: str,
     label: str,
     source: str,
-    folders: Callable[[Settings], list[Path]],
+    folders: Callable[[AgentFolderPaths], list[Path]],
     app: str,
     pricing: Pricing = _logged,
 ) -> AgentLog:

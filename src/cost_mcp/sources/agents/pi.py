@@ -33,7 +33,7 @@ from pathlib import Path
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.money import to_nanos
 from cost_mcp.pricing import Tokens
 from cost_mcp.sources.agents.scanner import (
@@ -92,7 +92,7 @@ pricing_provider = gateway_pricing(PROVIDER_IDS, GATEWAYS)
 """Our provider id for a call Pi logged under a provider (:func:`scanner.gateway_pricing`)."""
 
 
-def roots(settings: Settings) -> list[Path]:
+def roots(settings: AgentFolderPaths) -> list[Path]:
     """``<PI_CODING_AGENT_DIR or ~/.pi/agent>/sessions``."""
     return [settings.pi_agent_path() / "sessions"]
 

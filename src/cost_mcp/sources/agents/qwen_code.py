@@ -29,7 +29,7 @@ from pathlib import Path
 
 import msgspec
 
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.sources.agents.gemini_cli import ledger_tokens
 from cost_mcp.sources.agents.scanner import (
     AgentEvent,
@@ -61,7 +61,7 @@ _NAMES = (
 )
 
 
-def roots(settings: Settings) -> list[Path]:
+def roots(settings: AgentFolderPaths) -> list[Path]:
     """``<QWEN_RUNTIME_DIR, else QWEN_HOME, else ~/.qwen>/projects``."""
     return [settings.qwen_runtime_path() / "projects"]
 

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal, TypeVar
 
 from cost_mcp import tokens
-from cost_mcp.config import Settings
+from cost_mcp.agent_folders import AgentFolderPaths
 from cost_mcp.files import NotRegularFileError, open_regular_file
 from cost_mcp.money import format_usd, from_nanos, to_nanos
 from cost_mcp.periods import ms_to_datetime, to_ms
@@ -170,7 +170,7 @@ class AgentLog:
     """The agent's name as people write it (``Codex``, ``Gemini CLI``), for warnings."""
     source: str
     """The ledger source id (``codex``, ``gemini_cli``)."""
-    roots: Callable[[Settings], list[Path]]
+    roots: Callable[[AgentFolderPaths], list[Path]]
     """Folders to walk, or single files (those that do not exist are ignored)."""
     line_suffixes: tuple[str, ...]
     parse_line: LineParser
@@ -195,7 +195,7 @@ class AgentLog:
     holding: str = ""
     """A text the saved parser state (compact JSON) holds while :attr:`finish` has something to give:
     checked on each unchanged file without decoding its state."""
-    inside: Callable[[Settings], Path] | None = None
+    inside: Callable[[AgentFolderPaths], Path] | None = None
     """For an agent whose roots are files found through links it does not own (Hermes's profiles,
     ``profiles/*/state.db``): the folder each must resolve inside to be read, as a link found by a
     walk must (else counted as ``link_outside``). Default: each root is its own boundary."""
@@ -210,7 +210,7 @@ def document_log(
     agent: str,
     label: str,
     source: str,
-    roots: Callable[[Settings], list[Path]],
+    roots: Callable[[AgentFolderPaths], list[Path]],
     parse_document: LineParser,
     accept: Callable[[str], bool] | None = None,
 ) -> AgentLog:
@@ -226,13 +226,13 @@ def database_log(
     agent: str,
     label: str,
     source: str,
-    roots: Callable[[Settings], list[Path]],
+    roots: Callable[[AgentFolderPaths], list[Path]],
     read_database: Callable[[str, FileContext], Parsed],
     accept: str | Callable[[str], bool],
     *,
     document_suffixes: tuple[str, ...] = (),
     parse_document: LineParser | None = None,
-    inside: Callable[[Settings], Path] | None = None,
+    inside: Callable[[AgentFolderPaths], Path] | None = None,
 ) -> AgentLog:
     """The :class:`AgentLog` of an agent that keeps its usage in a SQLite database of its own
     (OpenCode, Goose, Hermes Agent, Crush): no line format, ``.db`` files read by
@@ -261,14 +261,14 @@ def _read_whole(
     agent: str,
     label: str,
     source: str,
-    roots: Callable[[Settings], list[Path]],
+    roots: Callable[[AgentFolderPaths], list[Path]],
     accept: Callable[[str], bool] | None,
     *,
     document_suffixes: tuple[str, ...] = (),
     parse_document: LineParser | None = None,
     database_suffixes: tuple[str, ...] = (),
     read_database: Callable[[str, FileContext], Parsed] | None = None,
-    inside: Callable[[Settings], Path] | None = None,
+    inside: Callable[[AgentFolderPaths], Path] | None = None,
 ) -> AgentLog:
     """The :class:`AgentLog` of an agent with no line format, whose files (documents, databases)
     are each read whole when they change: :func:`document_log`'s and :func:`database_log`'s."""
@@ -412,6 +412,12 @@ class _Writer:
     ) -> None:
         self.fmt, self.stats, self.sink, self.limit = fmt, stats, sink, limit
         self.batch = _Batch()
+        self.reading: list[LimitReading] = []
+        """The readings of the file being read: put in the batch only with the offset it is read up to
+        (:meth:`file`). A batch written in the middle of a file, then a crash, left its readings
+        stored and its offset not: the next read gave them again, and a reading without a reset
+        time (nothing in the ledger tells two apart) was stored again, or another after it that
+        the first read had found said already."""
         self.yielded: set[str] = set()
         """The keys the file being read gave (for :attr:`AgentLog.copied`)."""
 
@@ -447,6 +453,8 @@ class _Writer:
                 # The whole file was read: a row of its copy's span it did not give is no call.
                 batch.copies.append((*span, frozenset(without_nul(k) for k in self.yielded)))
         self.yielded = set()
+        batch.readings += self.reading
+        self.reading = []
         batch.skipped.update({(path, reason): n for reason, n in skipped.items()})
         check = logfiles.checkpoint_of(path, offset, st)
         saved = {**state, SKIPPING_KEY: True} if skipping else state
@@ -668,7 +676,7 @@ def _held(
 def scan(
     conn: Conn,
     fmt: AgentLog,
-    settings: Settings,
+    settings: AgentFolderPaths,
     pricer: Pricer,
     *,
     roots: Sequence[Path] | None = None,
@@ -719,7 +727,7 @@ _Listed = list[tuple[Path, str, os.stat_result]]
 
 
 def _list(
-    fmt: AgentLog, settings: Settings, folders: Sequence[Path], *, inside_of: bool, stats: AgentScan
+    fmt: AgentLog, settings: AgentFolderPaths, folders: Sequence[Path], *, inside_of: bool, stats: AgentScan
 ) -> tuple[_Listed, set[str]]:
     """Walk the agent's folders: each file to read once (a root listed inside another gives it
     again), and the set of their paths; counted in ``stats.files_seen``."""
@@ -765,6 +773,7 @@ def _read_files(
                     continue
             stats.files_read += 1
             writer.yielded = set()  # a file whose read failed gave nothing that counts here
+            writer.reading = []  # nor any reading: it is read again from its stored offset
             ctx = FileContext(path, str(root), start[2], shared, stats.skipped)
             skipping = False
             skipped: Counter[str] = Counter()
@@ -902,7 +911,7 @@ NO_FOLDER_RENOTE = timedelta(hours=1)
 which a status reads "not refreshed since" (``analytics.spend.STALE_AFTER``), so it never does."""
 
 
-def note_no_folders(conn: Conn, settings: Settings, absent: Sequence[AgentLog]) -> None:
+def note_no_folders(conn: Conn, settings: AgentFolderPaths, absent: Sequence[AgentLog]) -> None:
     """Record, of the agents none of whose folders exists, those read here before (a folder deleted
     or moved) as having none: such a status went on saying its last read, then "not refreshed
     since" in every answer. An agent never used here has nothing to say (it is not listed). Worded
@@ -937,7 +946,7 @@ def _take(parsed: Parsed, writer: _Writer, skipped: Counter[str]) -> None:
             skipped[item] += 1
         elif isinstance(item, LimitReading):
             if _storable_reading(item):
-                writer.batch.readings.append(item)
+                writer.reading.append(item)
             else:
                 skipped["invalid_fields"] += 1
         elif _storable(item):
