@@ -264,7 +264,7 @@ def test_a_read_that_dies_mid_file_stores_each_plan_reading_once(
     assert len(alone["plan_limit_readings"]) > 20 and len(alone["usage_events"]) == 100
     with mock.patch.object(scanner, "BATCH_EVENTS", 11):  # a batch written every 11 calls in turn
         if worker:
-            with mock.patch.object(scanner._Shipper, "flush", _dies_after(2)):
+            with mock.patch.object(scanner, "_ship", _dies_after(2)):
                 resumed = _scan(worker_ledger, root, worker=True)[1]  # the rest read in turn
         else:
             with mock.patch.object(scanner._Writer, "flush", _killed_after(2)), pytest.raises(_Killed):

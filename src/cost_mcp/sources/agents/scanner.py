@@ -407,9 +407,7 @@ class _Writer:
     written by this process (:meth:`_Store.write`) or sent to it by the parse worker
     (:func:`_parse_beside`)."""
 
-    def __init__(
-        self, fmt: AgentLog, stats: AgentScan, sink: Callable[[_Batch], None], limit: int = BATCH_EVENTS
-    ) -> None:
+    def __init__(self, fmt: AgentLog, stats: AgentScan, sink: Callable[[_Batch], None], limit: int) -> None:
         self.fmt, self.stats, self.sink, self.limit = fmt, stats, sink, limit
         self.batch = _Batch()
         self.reading: list[LimitReading] = []
@@ -702,7 +700,7 @@ def scan(
         # The saved states still tell which files are gone since; a full read resumes from none of them.
         resume_from: Mapping[str, _Known] = {} if full else known
         store = _Store(conn, fmt, pricer, stats)
-        writer = _Writer(fmt, stats, store.write)
+        writer = _Writer(fmt, stats, store.write, BATCH_EVENTS)
         listed, seen = _list(fmt, settings, folders, inside_of=roots is None, stats=stats)
         large = _large(fmt, listed, resume_from)
         forked = large and deadline is None and beside.may_fork()
