@@ -167,7 +167,7 @@ def test_a_members_check_budget_in_anothers_project_shows_nothing_of_its_budget(
     _ask(team, "admin", "set_budget", {"name": "everyone", "amount_usd": 1000, "period": "month"})
 
     def secrets_in(answer: dict[str, Any]) -> list[str]:
-        said = str(answer)
+        said = str({k: v for k, v in answer.items() if k != "hold_expires_at"})  # a time: any digits
         return [s for s in ("'bob-acq'", "bob-acquisition", "70", "66", "67") if s in said]
 
     allowed = _ask(team, "ana", "check_budget", {"estimated_cost_usd": 1, "project": "bob-acquisition"})
