@@ -1932,8 +1932,8 @@ def team_total_note(conn: Conn, settings: Settings, p: Period, member: str) -> s
     member sees their own detail and the team's total, never another member's detail)."""
     team = get_spend(conn, settings, p, (), Filters(), take_alerts=False)
     unpriced = sum(r.unpriced_requests for r in team.rows)
-    # The team's total lacks what laptops gone quiet used since: said, never whose (their own
-    # laptops are named to them in their own warnings, and counted here with the others').
+    # The team's total lacks what laptops gone quiet used since: said, never whose. The member's
+    # own are named to them in their own warnings already, so only the others are counted here.
     quiet = len(stale_push_warnings(conn, p.end_ms)) - len(stale_push_warnings(conn, p.end_ms, [member]))
     lacking = (
         f"; without what {quiet} other laptop{'s' if quiet != 1 else ''} used since the server last heard "
