@@ -153,6 +153,10 @@ def test_a_members_check_budget_names_no_hard_budget_hidden_from_them(team: Team
     # Bob is still told of his own.
     bobs = " ".join(_ask(team, "bob", "check_budget", {"estimated_cost_usd": 0.01})["warnings"])
     assert "'bob-acq' is scoped by project" in bobs and "'bob-bots' is scoped by agent" in bobs, bobs
+    # An admin is told of every one by name (h-qateam4: an admin's token has an email too, and was
+    # told of these as "a team-wide hard budget", as if the admin were a member without them).
+    admins = " ".join(_ask(team, "admin", "check_budget", {"estimated_cost_usd": 0.01})["warnings"])
+    assert "'bob-acq' is scoped by project" in admins and "'bob-bots' is scoped by agent" in admins, admins
 
 
 def test_a_members_check_budget_in_anothers_project_shows_nothing_of_its_budget(team: Team) -> None:
