@@ -854,3 +854,21 @@ def test_a_new_data_folder_and_ledger_are_the_users_only(home: Path, monkeypatch
     assert f"the env file {env_file} can be read by other users" in one_line(
         run("doctor", env={"COLUMNS": "400"}).stdout
     )
+
+
+@pytest.mark.sqlite_only  # about the env file's and its folder's modes
+def test_an_env_file_in_a_folder_only_its_owner_enters_is_not_said_to_be_readable(home: Path) -> None:
+    """QA (h-qateam4): a member following README's team steps (`mkdir -p ~/.config/cost-mcp && chmod
+    700 ~/.config/cost-mcp`, then an editor writes the env file with the umask's 0644) was warned by
+    the `cost-mcp doctor` those steps end with that the env file "can be read by other users of this
+    machine (mode 644)": no other user opens a file in a folder only its owner may enter. Doctor warns
+    once the folder lets others in."""
+    env_file = home / "config" / "env"
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.parent.chmod(0o700)
+    env_file.write_text("COST_MCP_TEAM_TOKEN=cmt_CANARY\n", encoding="utf-8")
+    env_file.chmod(0o644)
+    said = f"the env file {env_file} can be read by other users of this machine (mode 644)"
+    assert said not in one_line(run("doctor", env={"COLUMNS": "400"}).stdout)
+    env_file.parent.chmod(0o711)  # others may enter, though not list: the file's own mode decides
+    assert said in one_line(run("doctor", env={"COLUMNS": "400"}).stdout)

@@ -266,12 +266,24 @@ def exposure_warnings(db: Path | str, env_file: Path) -> list[str]:
             bits = stat.S_IMODE(path.stat().st_mode)
         except OSError:
             continue  # absent or unreadable: said elsewhere, and nothing to expose
-        if bits & 0o077:
+        # A file is read through its folder: the folder's own entry (the data folder) by its mode.
+        if bits & (0o077 if path.is_dir() else _let_in(path.parent)):
             warnings.append(
                 f"{what} {path} can be read by other users of this machine (mode {bits:o}), and it may "
                 f"hold secrets (webhook URLs, keys): make it yours only with `chmod {mode} {path}`"
             )
     return warnings
+
+
+def _let_in(folder: Path) -> int:
+    """The group and other mode bits that reach a file in ``folder``: none for those the folder does
+    not let search it (README's team steps `chmod 700` the env file's folder, then an editor writes
+    the file with the umask's 0644, which no other user can open)."""
+    try:
+        searched = stat.S_IMODE(folder.stat().st_mode)
+    except OSError:
+        return 0o077  # cannot tell: the file's own mode decides
+    return (0o070 if searched & 0o010 else 0) | (0o007 if searched & 0o001 else 0)
 
 
 def refused_push_warnings(team: TeamStatus) -> list[str]:

@@ -526,12 +526,15 @@ def receive(
     if merged.refused:
         # The admin's record of who tried: a member's laptop holding another's log lines (a copied
         # folder), or a token used to change someone else's spend.
+        # The holders named for the admin alone: a fleet's OpenTelemetry naming the member by
+        # another address (their Claude account's, or its id) reads so, not as a copied folder.
         _warn(
             warnings,
             caller,
             refusal_warning(merged.refused),
-            "%d row(s) refused, their calls are another member's",
+            "%d row(s) refused, their calls are another member's (held by %s)",
             merged.refused,
+            ", ".join(merged.held_by) or "another member",
         )
     if merged.forgotten:
         warnings.append(forgotten_warning(merged.forgotten))
@@ -620,8 +623,11 @@ def refusal_warning(refused: int) -> str:
     """What a push answer says of rows refused because their calls are another member's."""
     rows = "1 row has a message id" if refused == 1 else f"{refused:,} rows have message ids"
     return (
-        f"{rows} another member already pushed: not stored, since a call counts for the member "
-        "who pushed it first and another member's token may not change it or stop it counting"
+        f"{rows} another member already pushed or sent over OpenTelemetry: not stored, since a call "
+        "counts for the member who sent it first and another member's token may not change it or stop "
+        "it counting. If they are your own calls, your agent's OpenTelemetry may name you otherwise than "
+        "this token does (Claude Code's user.email, else its account id): the team server's log names "
+        "whose they are, for its admin"
     )
 
 

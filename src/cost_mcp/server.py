@@ -1244,6 +1244,7 @@ async def check_budget(
             project=project,
             unread=None if progress.complete else catchup.unread(progress, state.pricer),
             member=caller.member if caller else None,
+            member_view=caller is not None and not caller.is_admin,
         )
 
     result = await _local(ctx, work)

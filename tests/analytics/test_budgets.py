@@ -406,6 +406,7 @@ def test_a_check_that_leaves_out_what_a_hard_budget_is_scoped_by_says_so(
             agent=agent,
             project=None,
             member=member,
+            member_view=member is not None,  # a member asking, as the team server passes it
         )
         return result.allowed, result.warnings
 

@@ -153,6 +153,51 @@ def test_a_members_check_budget_names_no_hard_budget_hidden_from_them(team: Team
     # Bob is still told of his own.
     bobs = " ".join(_ask(team, "bob", "check_budget", {"estimated_cost_usd": 0.01})["warnings"])
     assert "'bob-acq' is scoped by project" in bobs and "'bob-bots' is scoped by agent" in bobs, bobs
+    # An admin is told of every one by name (h-qateam4: an admin's token has an email too, and was
+    # told of these as "a team-wide hard budget", as if the admin were a member without them).
+    admins = " ".join(_ask(team, "admin", "check_budget", {"estimated_cost_usd": 0.01})["warnings"])
+    assert "'bob-acq' is scoped by project" in admins and "'bob-bots' is scoped by agent" in admins, admins
+
+
+def test_a_members_check_budget_in_anothers_project_shows_nothing_of_its_budget(team: Team) -> None:
+    """QA (h-qateam4): ana's check_budget(project="bob-acquisition") listed budget 'bob-acq', which
+    budget_status answers as unknown to her, with its limit and room (so bob's spend on his project),
+    and a check spelt "Bob-Acquisition" was told "budget 'bob-acq' counts project 'bob-acquisition'".
+    The budget still decides her call (a hard one refuses it), unnamed and without its figures."""
+    _ask(team, "bob", "record_usage", _gpt4o("bob-bot", "b1") | {"project": "bob-acquisition"})
+    _ask(team, "ana", "record_usage", _gpt4o("ana-bot", "a1", usd=1) | {"project": "ana-web"})
+    hard = {"name": "bob-acq", "amount_usd": 70, "period": "month", "hard": True}
+    _ask(team, "admin", "set_budget", hard | {"projects": ["bob-acquisition"]})
+    _ask(team, "admin", "set_budget", {"name": "everyone", "amount_usd": 1000, "period": "month"})
+
+    def secrets_in(answer: dict[str, Any]) -> list[str]:
+        said = str({k: v for k, v in answer.items() if k != "hold_expires_at"})  # a time: any digits
+        return [s for s in ("'bob-acq'", "bob-acquisition", "70", "66", "67") if s in said]
+
+    allowed = _ask(team, "ana", "check_budget", {"estimated_cost_usd": 1, "project": "bob-acquisition"})
+    assert (allowed["allowed"], allowed["binding_budget"]) == (True, "everyone")
+    assert [b["name"] for b in allowed["budgets"]] == ["everyone"]
+    assert allowed["reason"] == "allowed: $995.0000 left on 'everyone' after this call"
+    assert secrets_in(allowed) == []
+
+    # Bob spent $3 of its $70 and ana's check holds $1: $68 more is over, refused without a word of it.
+    refused = _ask(team, "ana", "check_budget", {"estimated_cost_usd": 68, "project": "bob-acquisition"})
+    assert (refused["allowed"], refused["binding_budget"]) == (False, None)
+    assert refused["reason"] == (
+        "refused: a team-wide hard budget that budget_status does not show you has no room for this call "
+        "(~$68.0000), or may not once the usage being read is counted; use a cheaper model, wait for the "
+        "next period, or ask for a bigger budget"
+    )
+    assert [b["name"] for b in refused["budgets"]] == ["everyone"]
+    assert secrets_in(refused) == []
+
+    misspelt = _ask(team, "ana", "check_budget", {"estimated_cost_usd": 1, "project": "Bob-Acquisition"})
+    assert secrets_in(misspelt) == [], misspelt
+
+    # Bob's own check is whole: his project's budget by name, with its room.
+    bobs = _ask(team, "bob", "check_budget", {"estimated_cost_usd": 68, "project": "bob-acquisition"})
+    assert (bobs["allowed"], bobs["binding_budget"]) == (False, "bob-acq")
+    assert bobs["reason"].startswith("refused: hard budget 'bob-acq' has $66.0000 left of $70.00"), bobs
 
 
 def test_a_revoked_or_wrong_token_is_told_what_to_do(team: Team) -> None:

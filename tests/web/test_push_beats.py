@@ -119,6 +119,22 @@ def test_an_idle_laptop_that_beats_is_not_named_but_one_gone_silent_is(home: Pat
         assert budget_quiet(team.tokens["admin"]) == [bob, cy]
         assert budget_quiet(team.tokens["ana"]) == []
         assert budget_quiet(team.tokens["bob"]) == [bob]
+
+        def team_note(token: str) -> str:
+            """QA (h-qateam4): a member's answer gave the team's total with no word that it lacked
+            what quiet laptops used, where an admin's named each."""
+            warnings = _spend_by_member(team.base, token).structured_content["warnings"]
+            [note] = [w for w in warnings if w.startswith("Scoped to your own usage")]
+            return str(note.split(" in this period ")[1])
+
+        assert team_note(team.tokens["ana"]) == (
+            "(every member, every basis; without what 2 other laptops used since the server last heard "
+            "from them, over two days ago)."
+        )
+        assert team_note(team.tokens["bob"]) == (
+            "(every member, every basis; without what 1 other laptop used since the server last heard "
+            "from it, over two days ago)."
+        )
         shown = _cli(_env(home, team.server_db, COLUMNS="200"), "budget", "status")
         assert shown.returncode == 0, shown.stderr
         assert "bob@example.com's laptop (token bob) has not been heard from" in " ".join(

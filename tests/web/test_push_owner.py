@@ -11,6 +11,7 @@ compared before and after: get_spend, a budget, a raw sum over the events and th
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -206,6 +207,51 @@ def test_a_member_cannot_uncount_another_members_otel_copy(server: Server) -> No
     assert (answer["changed"], answer["refused"]) == (0, 1)
     assert _figures(server.settings, BOB) == before
     _assert_agree(server.settings)
+
+
+def test_a_push_refused_over_a_fleets_otel_copy_says_why_and_the_log_names_its_holder(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """QA (h-qateam4): with the fleet's ingest token in Claude Code's managed settings, as README's
+    team section sets it, a member whose Claude account's email is not their token's member
+    (ana.smith@ against ana@) had every push refused: the OTel copy came first under the account's
+    address. Ana was told "rows have message ids another member already pushed", which no one had,
+    and the server's log said "their calls are another member's" without whose, so neither she nor
+    the admin could tell an address mismatch from a copied folder. The warning now says the
+    OpenTelemetry identity may differ, and the log names the holder for the admin."""
+    conn = connect(server.settings.db)
+    try:
+        fleet = team_store.create_token(conn, "fleet", "boss@example.com", role="ingest")
+    finally:
+        conn.close()
+    server.tokens["fleet"] = fleet
+    when = datetime.now(UTC) - timedelta(minutes=40)
+    events = [
+        {
+            "_ns": int(when.timestamp() * 1e9) + i,
+            **_api_request(f"req_f{i}", when, Tokens(input=500, output=40)),
+        }
+        | {"user.email": "Ana.Smith@corp.example.com"}
+        for i in range(2)
+    ]
+    assert server.otlp("fleet", events) == {}
+    caplog.set_level(logging.WARNING, logger="cost_mcp.push")
+    answer = server.push(ANA, [_row(f"msg_f{i}", f"req_f{i}", _ms(3)) for i in range(2)])
+    assert (answer["changed"], answer["refused"]) == (0, 2)
+    assert (
+        "2 rows have message ids another member already pushed or sent over OpenTelemetry: not stored"
+    ) in " ".join(answer["warnings"])
+    assert "your agent's OpenTelemetry may name you otherwise than this token does" in " ".join(
+        answer["warnings"]
+    )
+    assert "corp.example.com" not in str(answer)  # the holder is the admin's to learn, not ana's
+    [logged] = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert logged == (
+        "push from token ana (ana@example.com): 2 row(s) refused, their calls are another member's "
+        "(held by ana.smith@corp.example.com)"
+    )
+    assert _figures(server.settings, ANA).counted == frozenset()  # counted once, as the OTel copies
+    _assert_rollup_exact(server.settings.db)
 
 
 def test_an_otel_event_under_another_members_key_is_refused(server: Server) -> None:

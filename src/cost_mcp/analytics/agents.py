@@ -38,10 +38,13 @@ def check(
     project: str | None,
     unread: Unread | None = None,
     member: str | None = None,
+    member_view: bool = False,
 ) -> CheckResult:
     """check_budget: the call's cost (given, or priced from model and tokens) against the budgets.
 
-    ``unread`` describes log bytes not read yet (see :func:`budgets.check_budget`).
+    ``unread`` describes log bytes not read yet (see :func:`budgets.check_budget`). ``member_view``:
+    ``member`` is a team member asking (not an admin), who is told only of the budgets
+    budget_status shows them (:func:`budgets.check_seen_by`).
     Raises UnknownModelError when only a model is given and it has no price: the agent should
     then pass estimated_cost_usd itself.
     """
@@ -119,11 +122,15 @@ def check(
                 result.held_usd = cost
                 result.hold_expires_at = iso_utc(expires_ms)
     given = {"agent": agent, "project": project, "model": model, "provider": provider_id}
-    result.warnings.extend(_unnamed_scopes(conn, {c.name for c in result.budgets}, given, member))
+    applied = {c.name for c in result.budgets}
+    viewer = member if member_view else None
+    if viewer is not None:
+        result = budgets.check_seen_by(conn, result, viewer)
+    result.warnings.extend(_unnamed_scopes(conn, applied, given, member, viewer))
     result.warnings += _misspelt_scopes(
         conn,
-        budgets.list_budgets(conn),
-        {c.name for c in result.budgets},
+        [b for b in budgets.list_budgets(conn) if viewer is None or budgets.visible_to(conn, b, viewer)],
+        applied,
         provider=provider_id,
         model=model,
         agent=agent,
@@ -164,15 +171,15 @@ def _any_hard(conn: Conn) -> bool:
 
 
 def _unnamed_scopes(
-    conn: Conn, applied: set[str], given: dict[str, str | None], member: str | None
+    conn: Conn, applied: set[str], given: dict[str, str | None], member: str | None, viewer: str | None
 ) -> list[str]:
     """Hard budgets a check passed by only because it left out what they are scoped by: an agent
     that forgot `agent` was told "no budget applies" while a hard budget held its agent.
 
-    A team ``member`` is told only of budgets that could count them, and by name only of those
-    budget_status shows them (:func:`budgets.visible_to`): a team-wide one scoped by agents or
-    projects none of which is theirs yet goes unnamed, since its name (often a member's or a
-    project's) is not theirs to learn, though their agent may still be one it holds."""
+    A team ``member`` is told only of budgets that could count them; one asking (``viewer``, not an
+    admin) by name only of those budget_status shows them (:func:`budgets.visible_to`): a team-wide
+    one scoped by agents or projects none of which is theirs yet goes unnamed, since its name (often
+    a member's or a project's) is not theirs to learn, though their agent may still be one it holds."""
     notes: list[str] = []
     for budget in budgets.list_budgets(conn):
         if not budget.hard or budget.name in applied:
@@ -189,7 +196,7 @@ def _unnamed_scopes(
         missing = [name for name, values in scopes.items() if values and given[name] is None]
         if missing:
             named = " and ".join(missing)
-            hidden = member is not None and not budgets.visible_to(conn, budget, member)
+            hidden = viewer is not None and not budgets.visible_to(conn, budget, viewer)
             which = "a team-wide hard budget" if hidden else f"hard budget '{budget.name}'"
             note = (
                 f"{which} is scoped by {named}, which this check did not give, so it was not checked: "

@@ -956,6 +956,43 @@ def check_budget(
     )
 
 
+def check_seen_by(conn: Conn, result: CheckResult, member: str) -> CheckResult:
+    """``result`` as a team ``member`` may read it. The budgets budget_status does not show them
+    (:func:`visible_to`: team-wide, scoped by another member's project or agent) still decided it, a
+    hard one refusing their call, but are not named, nor is their limit or room: the room is the
+    others' spend, and the name often names them or their project."""
+    applied = {c.name for c in result.budgets}
+    hidden = {b.name for b in list_budgets(conn) if b.name in applied and not visible_to(conn, b, member)}
+    if not hidden:
+        return result
+    cost = result.estimated_cost_usd
+    shown = [c for c in result.budgets if c.name not in hidden]
+    binding = result.binding_budget
+    reason = result.reason
+    if binding in hidden and not result.allowed:
+        binding = None
+        reason = (
+            f"refused: a team-wide hard budget that budget_status does not show you has no room for this "
+            f"call (~{format_usd(cost, 4)}), or may not once the usage being read is counted; {AGENT_ADVICE}"
+        )
+    elif result.allowed:
+        binding = shown[0].name if shown else None
+        reason = (
+            _reason(cost, shown[0], [], shown)
+            if shown
+            else f"allowed: within every budget that applies to this call (~{format_usd(cost, 4)})"
+        )
+    named = tuple(f"budget '{name}'" for name in hidden)
+    return result.model_copy(
+        update={
+            "binding_budget": binding,
+            "reason": reason,
+            "budgets": shown,
+            "warnings": [w for w in result.warnings if not w.startswith(named)],
+        }
+    )
+
+
 def _held(conn: Conn, budget: Budget, live: Sequence[hold_store.Hold]) -> list[hold_store.Hold]:
     """The live holds of calls that will count against ``budget`` once recorded."""
     members = scope_members(conn, budget.scope) if live else []

@@ -1921,8 +1921,17 @@ def team_total_note(conn: Conn, settings: Settings, p: Period, member: str) -> s
     member sees their own detail and the team's total, never another member's detail)."""
     team = get_spend(conn, settings, p, (), Filters(), take_alerts=False)
     unpriced = sum(r.unpriced_requests for r in team.rows)
+    # The team's total lacks what laptops gone quiet used since: said, never whose. The member's
+    # own are named to them in their own warnings already, so only the others are counted here.
+    quiet = len(stale_push_warnings(conn, p.end_ms)) - len(stale_push_warnings(conn, p.end_ms, [member]))
+    lacking = (
+        f"; without what {quiet} other laptop{'s' if quiet != 1 else ''} used since the server last heard "
+        f"from {'them' if quiet != 1 else 'it'}, over two days ago"
+        if quiet
+        else ""
+    )
     # Calls with no known price are not $0: "$12.30 + unpriced", as every total shows them.
     return (
         f"Scoped to your own usage ({member}); the whole team spent "
-        f"{format_cost(team.total_usd, unpriced)} in this period (every member, every basis)."
+        f"{format_cost(team.total_usd, unpriced)} in this period (every member, every basis{lacking})."
     )

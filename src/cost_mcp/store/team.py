@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -430,6 +431,8 @@ class Merged:
     tombstone for its key, ``store.reported``), so a laptop that still holds it does not bring it back."""
     forgets: reported.Applied | None = None
     """What the batch's forgets and unforgets did (None: it carried none)."""
+    held_by: tuple[str, ...] = ()
+    """The members whose copies refused rows (:func:`_holders`), for the admin's log."""
 
 
 def conflicts(row: PushedRow, request_id: str, is_sidechain: int) -> bool:
@@ -554,6 +557,7 @@ def _store(
                 conn, "usage_events", _PUSH_COLUMNS, values, on_conflict=_PUSH_ON_CONFLICT, key=_PUSH_KEY
             )
         refused_rows = forgotten_rows = 0
+        held_by = _holders(conn, member, refused) if refused else ()
         if refused or forgotten:
             # Refused and forgotten rows changed nothing: what follows settles the rows that went in.
             kept = [i for i, r in enumerate(rows) if _key(r) not in refused and _key(r) not in forgotten]
@@ -588,7 +592,41 @@ def _store(
             )
         # Last, so that two pushes of one token never wait on this row while holding others.
         conn.execute(_RECORD_SENDER, (token_name, member, now_ms))
-    return Merged(changed, refused_rows, forgotten_rows, applied)
+    return Merged(changed, refused_rows, forgotten_rows, applied, held_by)
+
+
+HOLDERS_ASKED = 200
+"""Refused keys whose holders are looked up: a sample names them, a batch of 5,000 need not."""
+
+
+def _holders(conn: Conn, member: str, refused: AbstractSet[Key]) -> tuple[str, ...]:
+    """The other members holding the calls of ``refused`` (a sample of them): the admin's log names
+    them, so that a laptop refused because the fleet's OpenTelemetry reports its member under
+    another address (Claude Code's account email, or its account id without one) reads as that,
+    not as a copied folder."""
+    keys = sorted(refused)[:HOLDERS_ASKED]
+    found: set[str] = set()
+    for source in sorted({k[0] for k in keys}):
+        ids = sorted({k[1] for k in keys if k[0] == source})
+        for rows in in_chunks(
+            conn,
+            "SELECT DISTINCT member FROM usage_events "
+            "WHERE source = ? AND message_id IN ({}) AND member != ?",
+            ids,
+            before=(source,),
+            after=(member,),
+        ):
+            found.update(str(r[0]) for r in rows)
+    requests = sorted({k[2] for k in keys if k[0] == _LOG_SOURCE and k[2]})
+    for rows in in_chunks(
+        conn,
+        f"SELECT DISTINCT member FROM usage_events WHERE source = '{_OTEL_SOURCE}' "
+        "AND request_id IN ({}) AND member != ?",
+        requests,
+        after=(member,),
+    ):
+        found.update(str(r[0]) for r in rows)
+    return tuple(sorted(found))
 
 
 @dataclass(frozen=True, slots=True)
