@@ -21,8 +21,13 @@ import httpx2
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.testclient import TestClient
 
-from cost_mcp.store import connect
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer
+from cost_mcp.store import Ledger, connect
+from cost_mcp.web import auth
+from cost_mcp.web.http import create_http_app
 from tests.web.test_team import _env, _free_port, _made_server_ledger, _start, _stop, _tokens
 
 ISSUER = "https://idp.example.com/"
@@ -31,23 +36,31 @@ ADMIN = "boss@example.com"
 
 
 class _Idp:
-    """An identity provider's signing key, its JWKS served on 127.0.0.1, and tokens it signs."""
+    """An identity provider's signing keys (``k1`` and any more ``kids``), its JWKS served on
+    127.0.0.1, and tokens it signs. ``published`` names the key ids the JWKS lists; while ``down``
+    is set, the JWKS URL answers 503 (the provider in an outage)."""
 
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+    def __init__(self, kids: tuple[str, ...] = ("k1",)) -> None:
+        self.keys = {kid: rsa.generate_private_key(public_exponent=65537, key_size=2048) for kid in kids}
+        self.key = self.keys["k1"]
+        self.published = set(kids)
+        self.down = threading.Event()
         self.fetches: list[float] = []
         """When the JWKS was fetched (monotonic seconds)."""
-        fetches = self.fetches
+        idp = self
 
         class Jwks(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                fetches.append(time.monotonic())
+                idp.fetches.append(time.monotonic())
+                if idp.down.is_set():
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(idp.jwks())
 
             def log_message(self, *_args: Any) -> None:
                 pass
@@ -56,9 +69,17 @@ class _Idp:
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
         self.jwks_url = f"http://127.0.0.1:{self.http.server_address[1]}/jwks.json"
 
-    def token(self, email: str, **claims: Any) -> str:
+    def jwks(self) -> bytes:
+        """The JWKS document: the public half of each published key."""
+        keys = []
+        for kid in sorted(self.published):
+            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.keys[kid].public_key()))
+            keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
+        return json.dumps({"keys": keys}).encode()
+
+    def token(self, email: str, kid: str = "k1", **claims: Any) -> str:
         base = {"iss": ISSUER, "aud": AUDIENCE, "email": email, "sub": "u1", "exp": int(time.time()) + 600}
-        return jwt.encode({**base, **claims}, self.key, algorithm="RS256", headers={"kid": "k1"})
+        return jwt.encode({**base, **claims}, self.keys[kid], algorithm="RS256", headers={"kid": kid})
 
     def close(self) -> None:
         self.http.shutdown()
@@ -248,3 +269,79 @@ def test_while_the_identity_provider_does_not_answer_team_tokens_go_on_and_jwts_
         _stop(proc)
         silent.close()
         idp.close()
+
+
+@pytest.fixture
+def idp_app(
+    settings: Settings, ledger_made: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[_Idp, TestClient]]:
+    """The team server's app (in a TestClient) taking JWTs from an identity provider with two
+    published keys, k1 and k2; the key set's lifespan and stale window shortened to seconds."""
+    monkeypatch.setattr(auth, "JWKS_LIFESPAN_SECONDS", 1.0)
+    monkeypatch.setattr(auth, "JWKS_STALE_SECONDS", 4.0)
+    monkeypatch.setattr(auth, "IDP_RETRY_SECONDS", 0.2)
+    idp = _Idp(("k1", "k2"))
+    jwts = {
+        "jwt_issuer": ISSUER,
+        "jwt_audience": AUDIENCE,
+        "jwt_jwks_url": idp.jwks_url,
+        "jwt_admins": ADMIN,
+    }
+    configured = Settings(**{**settings.model_dump(), **jwts})
+    ledger = Ledger(configured.db)
+    try:
+        with TestClient(create_http_app(ledger, configured, Pricer()), base_url="http://127.0.0.1") as http:
+            yield idp, http
+    finally:
+        ledger.close()
+        idp.close()
+
+
+def _budgets(http: TestClient, bearer: str) -> int:
+    answer = http.get(
+        "/api/budgets", headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"}
+    )
+    return answer.status_code
+
+
+def test_an_identity_provider_outage_is_ridden_out_with_its_last_keys_for_a_while(
+    idp_app: tuple[_Idp, TestClient],
+) -> None:
+    """QA: five minutes into an identity provider's outage (PyJWT's key set cache over), every JWT
+    whose key had not been looked up yet in this process (a key the provider had just rotated to,
+    a replica started since) was answered 503, though the provider's keys had been fetched minutes
+    before. The last good key set now checks JWTs for a bounded while (an hour; seconds here), a key
+    id it lacks still refused; past the window, 503 until the provider answers again."""
+    idp, http = idp_app
+    assert _budgets(http, idp.token(ADMIN, kid="k1")) == 200
+    idp.down.set()
+    time.sleep(1.2)  # the key set's lifespan is over: it is due to be fetched, and cannot be
+    assert _budgets(http, idp.token(ADMIN, kid="k2")) == 200
+    assert _budgets(http, idp.token(ADMIN, kid="k1")) == 200
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "email": ADMIN, "exp": int(time.time()) + 600}
+    forged = jwt.encode(claims, forger, algorithm="RS256", headers={"kid": "k3"})
+    assert _budgets(http, forged) == 401  # a key id the last good set lacks: refused, not let in
+    time.sleep(0.3)
+    assert len(idp.fetches) >= 2, "the provider was not asked again during the outage"
+    time.sleep(3.0)  # past the stale window (4 s after the last good fetch)
+    assert _budgets(http, idp.token(ADMIN, kid="k1")) == 503
+    assert _budgets(http, idp.token(ADMIN, kid="k2")) == 503
+    idp.down.clear()
+    time.sleep(0.3)  # the failed fetch's retry pause
+    assert _budgets(http, idp.token(ADMIN, kid="k2")) == 200
+
+
+def test_a_key_the_identity_provider_removed_checks_no_more_tokens(
+    idp_app: tuple[_Idp, TestClient],
+) -> None:
+    """QA: a key looked up once was kept for good (PyJWT's per-key cache, which never expires): when
+    the identity provider removed a key from its JWKS (rotated out after a leak), tokens signed
+    with it went on opening the dashboard until the server restarted. A removed key is now refused
+    once the key set is fetched again (its lifespan, 5 minutes; a second here)."""
+    idp, http = idp_app
+    assert _budgets(http, idp.token(ADMIN, kid="k2")) == 200
+    idp.published.discard("k2")
+    time.sleep(1.2)
+    assert _budgets(http, idp.token(ADMIN, kid="k1")) == 200
+    assert _budgets(http, idp.token(ADMIN, kid="k2")) == 401

@@ -426,9 +426,12 @@ def unusable_authorization(header: bytes) -> str | None:
             )
         if re.fullmatch(rb"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", rest):
             return (
-                f"the bearer token is the text {rest.decode()}, a variable the client did not replace "
-                "with its value: put the token itself in the client's settings (`Authorization: Bearer "
-                "cmt_...`), or set the variable where the client runs, in the client's own syntax"
+                # Not quoted: "$" then letters is also what a secret pasted after a stray "$" looks
+                # like, and this text goes back to the client, into the challenge and the log.
+                "the bearer token is the unexpanded text of a variable ($NAME or ${NAME}) that the "
+                "client did not replace with its value: put the token itself in the client's settings "
+                "(`Authorization: Bearer cmt_...`), or set the variable where the client runs, in the "
+                "client's own syntax"
             )
         return None
     known = KNOWN_SCHEMES.get(scheme.lower())

@@ -214,9 +214,12 @@ class DashboardSignIn:
             own.add(self.public.netloc.lower())
         if netloc and netloc in own:
             return None
+        # The Origin is the client's text, never repeated (a page reflecting what a request carries
+        # is what cross-site scripts probe for): only whether one came.
+        came = "another site, or an address this server does not know as its own" if origin else "nowhere"
         return PlainTextResponse(
             f"403: {request.url.path.rsplit('/', 1)[-1]} is accepted only from this server's own page "
-            f"(the browser said it came from {origin or 'nowhere'}); behind a proxy that changes the Host "
+            f"(the browser said it came from {came}); behind a proxy that changes the Host "
             "header, set COST_MCP_PUBLIC_URL to the address browsers use",
             status_code=403,
             headers=SECURITY_HEADERS,
