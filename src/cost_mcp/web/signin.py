@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cost_mcp import access
 from cost_mcp.config import Settings
-from cost_mcp.web.app import SECURITY_HEADERS, set_session_cookie
+from cost_mcp.web.app import SECURITY_HEADERS, BodyRefused, read_body, set_session_cookie
 from cost_mcp.web.auth import IDP_UNANSWERED, TeamTokenVerifier, caller_of, identity_provider_unanswered
 from cost_mcp.web.page import sign_in_html, sign_in_style
 
@@ -294,11 +294,11 @@ async def _form(request: Request) -> dict[str, str] | None:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
         return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
+    try:
+        # Read before any token is checked, so by anyone: a bounded time, as a bounded size.
+        body = await read_body(request, MAX_FORM_BYTES)
+    except BodyRefused:
+        return None
     try:
         return dict(parse_qsl(body.decode(), keep_blank_values=True))
     except UnicodeDecodeError:
