@@ -305,7 +305,7 @@ def _budgets(http: TestClient, bearer: str) -> int:
 
 
 def test_an_identity_provider_outage_is_ridden_out_with_its_last_keys_for_a_while(
-    idp_app: tuple[_Idp, TestClient],
+    idp_app: tuple[_Idp, TestClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     """QA: five minutes into an identity provider's outage (PyJWT's key set cache over), every JWT
     whose key had not been looked up yet in this process (a key the provider had just rotated to,
@@ -322,11 +322,14 @@ def test_an_identity_provider_outage_is_ridden_out_with_its_last_keys_for_a_whil
     claims = {"iss": ISSUER, "aud": AUDIENCE, "email": ADMIN, "exp": int(time.time()) + 600}
     forged = jwt.encode(claims, forger, algorithm="RS256", headers={"kid": "k3"})
     assert _budgets(http, forged) == 401  # a key id the last good set lacks: refused, not let in
+    assert "could not be fetched" in caplog.text and "JWTs are checked with its keys of" in caplog.text
+    caplog.clear()
     time.sleep(0.3)
     assert len(idp.fetches) >= 2, "the provider was not asked again during the outage"
     time.sleep(3.0)  # past the stale window (4 s after the last good fetch)
     assert _budgets(http, idp.token(ADMIN, kid="k1")) == 503
     assert _budgets(http, idp.token(ADMIN, kid="k2")) == 503
+    assert "JWTs that need them are refused (503)" in caplog.text, caplog.text
     idp.down.clear()
     time.sleep(0.3)  # the failed fetch's retry pause
     assert _budgets(http, idp.token(ADMIN, kid="k2")) == 200

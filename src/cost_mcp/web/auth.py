@@ -253,7 +253,6 @@ def _jwks_client(url: str) -> Any:
         """The key set of the provider's last answer, kept past PyJWT's cache for an outage."""
         good_at = 0.0
         """When the provider last answered (monotonic seconds)."""
-        stale_said = False
 
         def get_jwk_set(self, refresh: bool = False) -> PyJWKSet:
             # When the key set's lifespan ended during an outage, every JWT was answered 503 though
@@ -262,17 +261,9 @@ def _jwks_client(url: str) -> Any:
             try:
                 keys: PyJWKSet = super().get_jwk_set(refresh)
             except jwt.PyJWKClientConnectionError:
-                stale = time.monotonic() - self.good_at
-                if self.last_good is None or stale > JWKS_STALE_SECONDS:
+                # fetch_data's warning says which of the two it is.
+                if self.last_good is None or time.monotonic() - self.good_at > JWKS_STALE_SECONDS:
                     raise
-                if not self.stale_said:
-                    self.stale_said = True
-                    logger.warning(
-                        "JWTs are checked with the identity provider's keys of %.0f s ago until it "
-                        "answers again (for at most %.0f s after its last answer)",
-                        stale,
-                        JWKS_STALE_SECONDS,
-                    )
                 return self.last_good
             self.last_good = keys
             return keys
@@ -287,18 +278,25 @@ def _jwks_client(url: str) -> Any:
             except (jwt.PyJWKClientConnectionError, OSError) as exc:
                 # OSError: a connection reset while reading the answer, which urllib lets through
                 # unwrapped and PyJWT does not catch (it was a 500 for the request).
-                self.retry_at = time.monotonic() + IDP_RETRY_SECONDS
+                now = time.monotonic()
+                self.retry_at = now + IDP_RETRY_SECONDS
+                meanwhile = (
+                    f"JWTs are checked with its keys of {now - self.good_at:.0f} s ago (for up to "
+                    f"{JWKS_STALE_SECONDS:.0f} s after them)"
+                    if self.last_good is not None and now - self.good_at <= JWKS_STALE_SECONDS
+                    else "JWTs that need them are refused (503)"
+                )
                 # The reason (timed out, refused, HTTP 5xx) is urllib's, naming no token.
                 logger.warning(
-                    "the identity provider's keys (JWKS at %s) could not be fetched: %s; JWTs that "
-                    "need them are refused (503) for %.0f s, then it is asked again",
+                    "the identity provider's keys (JWKS at %s) could not be fetched: %s; %s; it is "
+                    "asked again in %.0f s",
                     host,
                     exc.__cause__ or exc,
+                    meanwhile,
                     IDP_RETRY_SECONDS,
                 )
                 raise jwt.PyJWKClientConnectionError("the identity provider did not answer") from exc
             self.good_at = time.monotonic()
-            self.stale_said = False
             return data
 
     # No per-key cache (cache_keys): PyJWT's never expires, so a key the provider had removed
