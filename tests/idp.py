@@ -23,23 +23,31 @@ AUDIENCE = "cost-mcp"
 
 
 class Idp:
-    """An identity provider's signing key, its JWKS served on 127.0.0.1, and tokens it signs."""
+    """An identity provider's signing keys (``k1`` and any more ``kids``), its JWKS served on
+    127.0.0.1, and tokens it signs. ``published`` names the key ids the JWKS lists; while ``down``
+    is set, the JWKS URL answers 503 (the provider in an outage)."""
 
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+    def __init__(self, kids: tuple[str, ...] = ("k1",)) -> None:
+        self.keys = {kid: rsa.generate_private_key(public_exponent=65537, key_size=2048) for kid in kids}
+        self.key = self.keys["k1"]
+        self.published = set(kids)
+        self.down = threading.Event()
         self.fetches: list[float] = []
         """When the JWKS was fetched (monotonic seconds)."""
-        fetches = self.fetches
+        idp = self
 
         class Jwks(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                fetches.append(time.monotonic())
+                idp.fetches.append(time.monotonic())
+                if idp.down.is_set():
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(idp.jwks())
 
             def log_message(self, *_args: Any) -> None:
                 pass
@@ -48,11 +56,19 @@ class Idp:
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
         self.jwks_url = f"http://127.0.0.1:{self.http.server_address[1]}/jwks.json"
 
-    def token(self, email: str, **claims: Any) -> str:
-        """A JWT for ``email`` from :data:`ISSUER` to :data:`AUDIENCE`, valid for ten minutes;
-        ``claims`` add to or replace those."""
+    def jwks(self) -> bytes:
+        """The JWKS document: the public half of each published key."""
+        keys = []
+        for kid in sorted(self.published):
+            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.keys[kid].public_key()))
+            keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
+        return json.dumps({"keys": keys}).encode()
+
+    def token(self, email: str, kid: str = "k1", **claims: Any) -> str:
+        """A JWT for ``email`` from :data:`ISSUER` to :data:`AUDIENCE` signed with ``kid``, valid
+        for ten minutes; ``claims`` add to or replace those."""
         base = {"iss": ISSUER, "aud": AUDIENCE, "email": email, "sub": "u1", "exp": int(time.time()) + 600}
-        return jwt.encode({**base, **claims}, self.key, algorithm="RS256", headers={"kid": "k1"})
+        return jwt.encode({**base, **claims}, self.keys[kid], algorithm="RS256", headers={"kid": kid})
 
     def close(self) -> None:
         """Stop serving the JWKS."""

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from cost_mcp.config import key_origin, load_settings, load_settings_leniently, mask_secret
+from cost_mcp.core_settings import load_core_settings
 from cost_mcp.errors import SettingsError
 
 
@@ -28,6 +29,18 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
     assert key is not None and key.get_secret_value() == "sk-admin-0123456789abcdef"
     assert "0123456789" not in repr(s) and "0123456789" not in str(s.model_dump())
     assert s.provider_key("anthropic") is None
+
+
+def test_a_ledger_url_s_password_is_in_no_repr_of_the_settings(tmp_path: Path) -> None:
+    """QA (h-qasec4): Settings kept a PostgreSQL ledger URL out of its repr, but the status line's and
+    hooks' CoreSettings showed it whole, password included, in any message or log that quoted it."""
+    env = {"COST_MCP_DB": "postgresql://cost:S3cretPw@db.example/ledger", "COST_MCP_TIMEZONE": "UTC"}
+    core = load_core_settings(env, env_file=tmp_path / "absent")
+    full = load_settings(env, env_file=tmp_path / "absent")
+    assert core.db == full.db == "postgresql://cost:S3cretPw@db.example/ledger"
+    for shown in (repr(core), str(core), repr(full), str(full), repr(core.full())):
+        assert "S3cretPw" not in shown, shown
+    assert "timezone='UTC'" in repr(core)
 
 
 def test_env_file_fills_what_the_environment_leaves_unset(tmp_path: Path) -> None:

@@ -146,6 +146,11 @@ async def test_no_webhook_configured_says_how_to_configure_one(client: Client) -
         "http://[fe80::1]/x",
         "http://metadata.google.internal/computeMetadata/v1/",
         "http://[::ffff:169.254.169.254]/",
+        # The metadata address inside other IPv6 forms (IPv4-compatible, NAT64, 6to4): were passed.
+        "http://[::169.254.169.254]/",
+        "http://[64:ff9b::169.254.169.254]/",
+        "http://[64:ff9b:1::a9fe:a9fe]/",
+        "http://[2002:a9fe:a9fe::1]/",
         "ftp://hooks.example.com/x",
     ],
 )

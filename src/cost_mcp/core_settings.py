@@ -253,7 +253,8 @@ class HasCoreSettings(Protocol):
 class CoreSettings:
     """What the status line, the hooks and ``ingest`` need on every call; the same values Settings has."""
 
-    db: Path | str
+    # Not in the repr, as Settings' is not: a URL's password was in any message or log quoting it.
+    db: Path | str = field(repr=False)
     """An SQLite file's path, or a postgresql:// URL (kept as text: a Path would mangle it)."""
     timezone: str
     cost_mode: CostMode

@@ -86,14 +86,27 @@ def display_url(url: str) -> str:
     return f"{host}{port}/…" if schemeless else f"{parts.scheme}://{host}{port}/…"
 
 
+_EMBEDDING_V4 = (
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated, still routed by some stacks)
+    ipaddress.ip_network("64:ff9b::/96"),  # NAT64's well-known prefix
+    ipaddress.ip_network("64:ff9b:1::/48"),  # NAT64 for local use
+)
+"""IPv6 prefixes whose last 32 bits are an IPv4 address a gateway or the stack may reach."""
+
+
 def _forbidden_ip(address: str) -> bool:
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in net for net in _METADATA_IPS if net.version == ip.version)
+    seen: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        # Only the mapped form was read as the IPv4 address inside it: [::169.254.169.254],
+        # [64:ff9b::169.254.169.254] (NAT64) and 6to4's [2002:a9fe:a9fe::] passed as IPv6.
+        seen += [v4 for v4 in (ip.ipv4_mapped, ip.sixtofour) if v4 is not None]
+        if any(ip in net for net in _EMBEDDING_V4):
+            seen.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return any(one in net for one in seen for net in _METADATA_IPS if net.version == one.version)
 
 
 def check_url(url: str) -> str:

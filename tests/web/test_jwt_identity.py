@@ -16,8 +16,13 @@ import httpx2
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.testclient import TestClient
 
-from cost_mcp.store import connect
+from cost_mcp.config import Settings
+from cost_mcp.pricing import Pricer
+from cost_mcp.store import Ledger, connect
+from cost_mcp.web import auth
+from cost_mcp.web.http import create_http_app
 from tests.idp import AUDIENCE, ISSUER, Idp, SilentIdp
 from tests.web.test_team import _env, _free_port, _made_server_ledger, _start, _stop, _tokens
 
@@ -183,3 +188,82 @@ def test_while_the_identity_provider_does_not_answer_team_tokens_go_on_and_jwts_
         _stop(proc)
         silent.close()
         idp.close()
+
+
+@pytest.fixture
+def idp_app(
+    settings: Settings, ledger_made: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Idp, TestClient]]:
+    """The team server's app (in a TestClient) taking JWTs from an identity provider with two
+    published keys, k1 and k2; the key set's lifespan and stale window shortened to seconds."""
+    monkeypatch.setattr(auth, "JWKS_LIFESPAN_SECONDS", 1.0)
+    monkeypatch.setattr(auth, "JWKS_STALE_SECONDS", 4.0)
+    monkeypatch.setattr(auth, "IDP_RETRY_SECONDS", 0.2)
+    idp = Idp(("k1", "k2"))
+    jwts = {
+        "jwt_issuer": ISSUER,
+        "jwt_audience": AUDIENCE,
+        "jwt_jwks_url": idp.jwks_url,
+        "jwt_admins": ADMIN,
+    }
+    configured = Settings(**{**settings.model_dump(), **jwts})
+    ledger = Ledger(configured.db)
+    try:
+        with TestClient(create_http_app(ledger, configured, Pricer()), base_url="http://127.0.0.1") as http:
+            yield idp, http
+    finally:
+        ledger.close()
+        idp.close()
+
+
+def _budgets(http: TestClient, bearer: str) -> int:
+    answer = http.get(
+        "/api/budgets", headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"}
+    )
+    return answer.status_code
+
+
+def test_an_identity_provider_outage_is_ridden_out_with_its_last_keys_for_a_while(
+    idp_app: tuple[Idp, TestClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    """QA: five minutes into an identity provider's outage (PyJWT's key set cache over), every JWT
+    whose key had not been looked up yet in this process (a key the provider had just rotated to,
+    a replica started since) was answered 503, though the provider's keys had been fetched minutes
+    before. The last good key set now checks JWTs for a bounded while (an hour; seconds here), a key
+    id it lacks still refused; past the window, 503 until the provider answers again."""
+    idp, http = idp_app
+    assert _budgets(http, idp.token(ADMIN, kid="k1")) == 200
+    idp.down.set()
+    time.sleep(1.2)  # the key set's lifespan is over: it is due to be fetched, and cannot be
+    assert _budgets(http, idp.token(ADMIN, kid="k2")) == 200
+    assert _budgets(http, idp.token(ADMIN, kid="k1")) == 200
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "email": ADMIN, "exp": int(time.time()) + 600}
+    forged = jwt.encode(claims, forger, algorithm="RS256", headers={"kid": "k3"})
+    assert _budgets(http, forged) == 401  # a key id the last good set lacks: refused, not let in
+    assert "could not be fetched" in caplog.text and "JWTs are checked with its keys of" in caplog.text
+    caplog.clear()
+    time.sleep(0.3)
+    assert len(idp.fetches) >= 2, "the provider was not asked again during the outage"
+    time.sleep(3.0)  # past the stale window (4 s after the last good fetch)
+    assert _budgets(http, idp.token(ADMIN, kid="k1")) == 503
+    assert _budgets(http, idp.token(ADMIN, kid="k2")) == 503
+    assert "JWTs that need them are refused (503)" in caplog.text, caplog.text
+    idp.down.clear()
+    time.sleep(0.3)  # the failed fetch's retry pause
+    assert _budgets(http, idp.token(ADMIN, kid="k2")) == 200
+
+
+def test_a_key_the_identity_provider_removed_checks_no_more_tokens(
+    idp_app: tuple[Idp, TestClient],
+) -> None:
+    """QA: a key looked up once was kept for good (PyJWT's per-key cache, which never expires): when
+    the identity provider removed a key from its JWKS (rotated out after a leak), tokens signed
+    with it went on opening the dashboard until the server restarted. A removed key is now refused
+    once the key set is fetched again (its lifespan, 5 minutes; a second here)."""
+    idp, http = idp_app
+    assert _budgets(http, idp.token(ADMIN, kid="k2")) == 200
+    idp.published.discard("k2")
+    time.sleep(1.2)
+    assert _budgets(http, idp.token(ADMIN, kid="k1")) == 200
+    assert _budgets(http, idp.token(ADMIN, kid="k2")) == 401

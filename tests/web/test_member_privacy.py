@@ -236,7 +236,8 @@ def test_an_authorization_header_not_in_bearer_form_is_told_the_form(team: Team)
         f"Token {token}": "uses the Token scheme",
         "Basic " + base64.b64encode(f"ana:{token}".encode()).decode(): "uses the Basic scheme",
         "Bearer": "says Bearer with no token after it",  # "Bearer " as it arrives (trimmed)
-        "Bearer $COST_MCP_TEAM_TOKEN": "the text $COST_MCP_TEAM_TOKEN, a variable the client did not",
+        "Bearer $COST_MCP_TEAM_TOKEN": "the unexpanded text of a variable ($NAME or ${NAME})",
+        "Bearer ${COST_MCP_TEAM_TOKEN}": "the unexpanded text of a variable ($NAME or ${NAME})",
     }
     hello = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     mcp = {"Accept": "application/json, text/event-stream"}
@@ -266,8 +267,12 @@ def test_an_authorization_header_s_own_words_are_never_repeated(team: Team) -> N
     <word> scheme", in the 401 and in the server's log. A user who pasted a key without Bearer and
     with a second word (``cmk_abc123 x``, ``sk-live-9f8e secret``) had it sent back and written to
     the log. Only a scheme from the server's own list is named now, in its spelling."""
-    secrets_sent = ("cmk_abc123", "sk-live-9f8e", "hunter2")
+    secrets_sent = ("cmk_abc123", "sk-live-9f8e", "hunter2", "sk_live_9f8e7d6c")
     headers = {
+        # A secret pasted after a stray "$" reads as a variable the client did not expand: it was
+        # quoted back as "the bearer token is the text $sk_live_9f8e7d6c", and logged so.
+        "Bearer $sk_live_9f8e7d6c": "the unexpanded text of a variable",
+        "Bearer ${sk_live_9f8e7d6c}": "the unexpanded text of a variable",
         "cmk_abc123 x": "is not in the form Bearer <token>",
         "sk-live-9f8e secret": "is not in the form Bearer <token>",
         "hunter2 hunter2": "is not in the form Bearer <token>",

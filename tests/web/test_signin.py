@@ -265,6 +265,31 @@ def test_sign_in_and_out_from_another_site_are_refused(team: Team) -> None:
     assert http.get("/api/budgets", headers=JSON).status_code == 200
 
 
+def test_a_refused_origin_is_not_repeated_and_no_site_is_let_read(team: Team) -> None:
+    """QA: a sign-in or sign-out posted from another site answered 403 "(the browser said it came
+    from <its Origin>)": the request's own header reflected into the answer, markup and all. Now the
+    answer says only that it came from elsewhere. And no answer lets another site's script read it:
+    no Access-Control-Allow-Origin for any Origin, on any route, preflight or not."""
+    http, admin = team.http, team.tokens["admin"]
+    hostile = "https://evil.example.com/<script>alert(1)</script>"
+    for path, form in (("/signin", {"token": admin}), ("/signout", {})):
+        refused = http.post(path, data=form, headers={"Origin": hostile}, follow_redirects=False)
+        assert refused.status_code == 403 and "own page" in refused.text, refused.text
+        assert "evil.example.com" not in refused.text and "<script>" not in refused.text, refused.text
+        assert "another site" in refused.text, refused.text
+    assert "nowhere" in _sign_in(http, admin, origin={}).text
+    bearer = {"Authorization": f"Bearer {admin}"}
+    for origin in ("https://evil.example.com", "null", "http://127.0.0.1"):
+        for method, path in (("GET", "/api/budgets"), ("POST", "/mcp"), ("POST", "/api/push"), ("GET", "/")):
+            asked = http.request(method, path, headers={**bearer, **JSON, "Origin": origin})
+            preflight = http.options(
+                path, headers={"Origin": origin, "Access-Control-Request-Method": method}
+            )
+            for answer in (asked, preflight):
+                granted = [h for h in answer.headers if h.lower().startswith("access-control-allow")]
+                assert granted == [], (method, path, origin, answer.headers)
+
+
 def test_the_cookie_is_secure_behind_https(home: Any, settings: Settings) -> None:
     # Behind a TLS proxy that rewrites Host, the public URL says where browsers are.
     public = Settings(**{**settings.model_dump(), "public_url": "https://cost.example.com"})

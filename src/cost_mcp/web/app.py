@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+import anyio
 import anyio.to_thread
 from pydantic import BaseModel
 from starlette.applications import Starlette
@@ -58,6 +59,9 @@ logger = logging.getLogger("cost_mcp.web")
 
 STATIC = Path(str(files("cost_mcp.web") / "static"))
 FILTER_PARAMS = ("providers", "models", "projects", "agents", "sessions", "members", "sources", "basis")
+BODY_SECONDS = 60.0
+"""How long a request's body may take to arrive (the team server's /mcp and sign-in): a client
+sending a byte now and then held its connection, and what it had sent, for as long as it liked."""
 SECURITY_HEADERS = {
     # Everything the page needs comes from this server; nothing may leave the machine.
     "Content-Security-Policy": (
@@ -101,6 +105,33 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyRefused(Exception):
+    """A request body not taken (:func:`read_body`): ``status`` 413 (too large) or 408 (too slow)."""
+
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status = status
+        self.why = why
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """A request's whole body, or :class:`BodyRefused` for one over ``limit`` bytes (declared or sent)
+    or not all arrived within :data:`BODY_SECONDS`."""
+    too_large = BodyRefused(413, f"request body over {limit:,} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    with anyio.move_on_after(BODY_SECONDS) as waited:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise too_large
+    if waited.cancelled_caught:
+        raise BodyRefused(408, f"request body not received within {BODY_SECONDS:g} s")
+    return bytes(body)
 
 
 def set_session_cookie(

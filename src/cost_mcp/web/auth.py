@@ -49,6 +49,15 @@ IDP_RETRY_SECONDS = 10.0
 """After a fetch of the JWKS failed, how long JWTs needing one are refused at once (503) before the
 provider is asked again: a fetch per request would hold a thread each for the timeout."""
 
+JWKS_LIFESPAN_SECONDS = 300.0
+"""How long the identity provider's key set is used before it is fetched again (PyJWT's default): a
+key the provider removes (rotated out, or leaked) is refused after this at the latest."""
+
+JWKS_STALE_SECONDS = 3600.0
+"""While the identity provider does not answer, how long after its last good answer that key set is
+still used to check JWTs (keys it names only: an unknown key id is refused as ever). Past it, JWTs
+are answered 503 until the provider answers again."""
+
 JWT_CHECKS_AT_ONCE = 4
 """JWT checks on threads at once. Their own limit, so JWTs waiting on the identity provider never
 hold the threads that team tokens, sessions and queries run on (anyio's 40 by default)."""
@@ -228,16 +237,36 @@ class TeamTokenVerifier:
 
 def _jwks_client(url: str) -> Any:
     """PyJWT's JWKS client for ``url``, its fetches bounded by :data:`JWKS_TIMEOUT_SECONDS` and, after
-    one failed, refused at once for :data:`IDP_RETRY_SECONDS`. PyJWT's caches are kept: the key set
-    for 5 minutes, and a token naming a key id the JWKS lacks refetches it at most once per cooldown
-    (PyJWT >= 2.14, pyproject.toml): anyone can send such a token."""
+    one failed, refused at once for :data:`IDP_RETRY_SECONDS`. The key set is kept for
+    :data:`JWKS_LIFESPAN_SECONDS`, and a token naming a key id the JWKS lacks refetches it at most
+    once per cooldown (PyJWT >= 2.14, pyproject.toml): anyone can send such a token. While the
+    provider does not answer, its last good key set serves for :data:`JWKS_STALE_SECONDS`."""
     import jwt
+    from jwt import PyJWKSet
 
     parts = urlsplit(url)  # host and port only: a URL's user:password@ is no one's to read in a log
     host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
     class Client(jwt.PyJWKClient):
         retry_at = 0.0
+        last_good: PyJWKSet | None = None
+        """The key set of the provider's last answer, kept past PyJWT's cache for an outage."""
+        good_at = 0.0
+        """When the provider last answered (monotonic seconds)."""
+
+        def get_jwk_set(self, refresh: bool = False) -> PyJWKSet:
+            # When the key set's lifespan ended during an outage, every JWT was answered 503 though
+            # the keys had been fetched minutes before: the last good set now serves for a bounded
+            # while. It is the provider's own set, so a key id it lacks is refused as before.
+            try:
+                keys: PyJWKSet = super().get_jwk_set(refresh)
+            except jwt.PyJWKClientConnectionError:
+                # fetch_data's warning says which of the two it is.
+                if self.last_good is None or time.monotonic() - self.good_at > JWKS_STALE_SECONDS:
+                    raise
+                return self.last_good
+            self.last_good = keys
+            return keys
 
         def fetch_data(self) -> Any:
             # Called under the client's lock only when a fetch is due (its caches hold otherwise),
@@ -245,22 +274,35 @@ def _jwks_client(url: str) -> Any:
             if time.monotonic() < self.retry_at:
                 raise jwt.PyJWKClientConnectionError("the identity provider did not answer just now")
             try:
-                return super().fetch_data()
+                data = super().fetch_data()
             except (jwt.PyJWKClientConnectionError, OSError) as exc:
                 # OSError: a connection reset while reading the answer, which urllib lets through
                 # unwrapped and PyJWT does not catch (it was a 500 for the request).
-                self.retry_at = time.monotonic() + IDP_RETRY_SECONDS
+                now = time.monotonic()
+                self.retry_at = now + IDP_RETRY_SECONDS
+                meanwhile = (
+                    f"JWTs are checked with its keys of {now - self.good_at:.0f} s ago (for up to "
+                    f"{JWKS_STALE_SECONDS:.0f} s after them)"
+                    if self.last_good is not None and now - self.good_at <= JWKS_STALE_SECONDS
+                    else "JWTs that need them are refused (503)"
+                )
                 # The reason (timed out, refused, HTTP 5xx) is urllib's, naming no token.
                 logger.warning(
-                    "the identity provider's keys (JWKS at %s) could not be fetched: %s; JWTs that "
-                    "need them are refused (503) for %.0f s, then it is asked again",
+                    "the identity provider's keys (JWKS at %s) could not be fetched: %s; %s; it is "
+                    "asked again in %.0f s",
                     host,
                     exc.__cause__ or exc,
+                    meanwhile,
                     IDP_RETRY_SECONDS,
                 )
                 raise jwt.PyJWKClientConnectionError("the identity provider did not answer") from exc
+            self.good_at = time.monotonic()
+            return data
 
-    return Client(url, cache_keys=True, lifespan=300, timeout=JWKS_TIMEOUT_SECONDS)
+    # No per-key cache (cache_keys): PyJWT's never expires, so a key the provider had removed
+    # (rotated out after a leak) checked tokens until the server restarted; nor did it bound the
+    # use of a key set while the provider was down. The key set's own cache is enough.
+    return Client(url, lifespan=JWKS_LIFESPAN_SECONDS, timeout=JWKS_TIMEOUT_SECONDS)
 
 
 def unverified_email(claims: Mapping[str, Any]) -> bool:

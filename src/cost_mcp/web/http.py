@@ -29,7 +29,7 @@ import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,7 +45,7 @@ from cost_mcp.sources import otel
 from cost_mcp.store import Ledger
 from cost_mcp.store import team as team_store
 from cost_mcp.store.connection import is_postgres
-from cost_mcp.web.app import SecurityHeaders, create_app
+from cost_mcp.web.app import BodyRefused, SecurityHeaders, create_app, read_body
 from cost_mcp.web.auth import (
     IDP_RETRY_SECONDS,
     IDP_UNANSWERED,
@@ -102,14 +102,10 @@ def otlp_routes(ledger: Ledger, pricer: Pricer, alerts: ReceivedUsageAlerts | No
             else:
                 sent = f"not {ctype}" if ctype else "this request has no Content-Type"
                 return PlainTextResponse(f"415: send OTLP as {PROTOBUF} or {JSON}; {sent}", status_code=415)
-            declared = request.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > otel.MAX_BODY_BYTES:
-                return _status(413, f"request body over {otel.MAX_BODY_BYTES:,} bytes", encoding)
-            body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > otel.MAX_BODY_BYTES:
-                    return _status(413, f"request body over {otel.MAX_BODY_BYTES:,} bytes", encoding)
+            try:
+                body = await read_body(request, otel.MAX_BODY_BYTES)
+            except BodyRefused as exc:
+                return _status(exc.status, exc.why, encoding)
             coding = request.headers.get("content-encoding", "identity").strip().lower()
             if coding not in ("identity", "gzip", "deflate"):
                 return _status(400, f"Content-Encoding {coding!r} is not supported: use gzip", encoding)
@@ -119,7 +115,7 @@ def otlp_routes(ledger: Ledger, pricer: Pricer, alerts: ReceivedUsageAlerts | No
             member = caller.member if caller is not None and not caller.keeps_event_members else None
 
             def work() -> otel.Outcome:
-                message = otel.decode(signal, bytes(body), encoding=encoding, gzipped=gzipped)
+                message = otel.decode(signal, body, encoding=encoding, gzipped=gzipped)
                 # Read and priced before taking the ledger: another request's write (SQLite,
                 # without the GIL) goes on meanwhile, on the other core.
                 # A server with senders it knows counts its own price, never a sender's figure.
@@ -186,6 +182,47 @@ def _status_proto(code: int, message: str) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out + text)
+
+
+MCP_MAX_BODY_BYTES = 4 * 1024 * 1024
+"""Largest MCP request taken, as the SDK's own limit (its default): a tool call's arguments are a few
+kilobytes."""
+
+
+class BodyLimit:
+    """Reads a POST's body before the app does (:func:`~cost_mcp.web.app.read_body`: 413 over
+    ``limit`` bytes, 408 when slower than :data:`~cost_mcp.web.app.BODY_SECONDS`), then hands the
+    app the body read. For the SDK's ``/mcp`` route, whose read had no time limit: a client sending
+    a byte now and then held the request for as long as it liked. Behind the token check, so a
+    caller without one is refused unread."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await read_body(Request(scope, receive), self.limit)
+        except BodyRefused as exc:
+            # JSON-RPC's "Invalid Request", as the SDK answers a body it cannot take.
+            error = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": exc.why}}
+            await JSONResponse(error, status_code=exc.status)(scope, receive, send)
+            return
+        except ClientDisconnect:
+            return
+        handed = False
+
+        async def replay() -> Message:
+            nonlocal handed
+            if not handed:
+                handed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 def create_http_app(
@@ -268,8 +305,13 @@ def create_http_app(
         Route("/api/push", push_endpoint(ledger, pricer, push_limiter, alerts, settings), methods=["POST"]),
         Route("/api/push", push_check, methods=["GET"]),
     ]
-    # The SDK app's own route (``/mcp``), so its path and transport security stay its own.
-    for route in [*own, *mcp_app.routes]:
+    # The SDK app's own route (``/mcp``), so its path and transport security stay its own; its
+    # body read under a limit, after the token check.
+    sdk: list[BaseRoute] = []
+    for route in mcp_app.routes:
+        assert isinstance(route, Route)
+        sdk.append(Route(route.path, BodyLimit(route.app, MCP_MAX_BODY_BYTES), methods=route.methods))
+    for route in [*own, *sdk]:
         assert isinstance(route, Route)
         # Route.app is the ASGI form of the endpoint; a class instance stays ASGI when re-wrapped.
         routes.append(Route(route.path, guarded(route.app), methods=route.methods) if require_auth else route)
@@ -426,9 +468,12 @@ def unusable_authorization(header: bytes) -> str | None:
             )
         if re.fullmatch(rb"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", rest):
             return (
-                f"the bearer token is the text {rest.decode()}, a variable the client did not replace "
-                "with its value: put the token itself in the client's settings (`Authorization: Bearer "
-                "cmt_...`), or set the variable where the client runs, in the client's own syntax"
+                # Not quoted: "$" then letters is also what a secret pasted after a stray "$" looks
+                # like, and this text goes back to the client, into the challenge and the log.
+                "the bearer token is the unexpanded text of a variable ($NAME or ${NAME}) that the "
+                "client did not replace with its value: put the token itself in the client's settings "
+                "(`Authorization: Bearer cmt_...`), or set the variable where the client runs, in the "
+                "client's own syntax"
             )
         return None
     known = KNOWN_SCHEMES.get(scheme.lower())
@@ -601,16 +646,10 @@ def push_endpoint(
                 status_code=429,
                 headers={"Retry-After": str(retry)},
             )
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > push.MAX_BODY_BYTES:
-            return JSONResponse({"error": f"push body over {push.MAX_BODY_BYTES:,} bytes"}, status_code=413)
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > push.MAX_BODY_BYTES:
-                return JSONResponse(
-                    {"error": f"push body over {push.MAX_BODY_BYTES:,} bytes"}, status_code=413
-                )
+        try:
+            body = await read_body(request, push.MAX_BODY_BYTES)
+        except BodyRefused as exc:
+            return JSONResponse({"error": f"push {exc.why.removeprefix('request ')}"}, status_code=exc.status)
 
         earliest: list[int] = []  # the batch's earliest call, set by work()
 

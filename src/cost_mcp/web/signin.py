@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cost_mcp import access
 from cost_mcp.config import Settings
-from cost_mcp.web.app import SECURITY_HEADERS, set_session_cookie
+from cost_mcp.web.app import SECURITY_HEADERS, BodyRefused, read_body, set_session_cookie
 from cost_mcp.web.auth import IDP_UNANSWERED, TeamTokenVerifier, caller_of, identity_provider_unanswered
 from cost_mcp.web.page import sign_in_html, sign_in_style
 
@@ -214,9 +214,12 @@ class DashboardSignIn:
             own.add(self.public.netloc.lower())
         if netloc and netloc in own:
             return None
+        # The Origin is the client's text, never repeated (a page reflecting what a request carries
+        # is what cross-site scripts probe for): only whether one came.
+        came = "another site, or an address this server does not know as its own" if origin else "nowhere"
         return PlainTextResponse(
             f"403: {request.url.path.rsplit('/', 1)[-1]} is accepted only from this server's own page "
-            f"(the browser said it came from {origin or 'nowhere'}); behind a proxy that changes the Host "
+            f"(the browser said it came from {came}); behind a proxy that changes the Host "
             "header, set COST_MCP_PUBLIC_URL to the address browsers use",
             status_code=403,
             headers=SECURITY_HEADERS,
@@ -291,11 +294,11 @@ async def _form(request: Request) -> dict[str, str] | None:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
         return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
+    try:
+        # Read before any token is checked, so by anyone: a bounded time, as a bounded size.
+        body = await read_body(request, MAX_FORM_BYTES)
+    except BodyRefused:
+        return None
     try:
         return dict(parse_qsl(body.decode(), keep_blank_values=True))
     except UnicodeDecodeError:
