@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -552,6 +553,29 @@ def test_report_chart_stops_at_today_and_unpriced_never_shows_as_zero(clock: Non
     assert budget.returncode == 0, budget.stderr
     listed = run("budget", "list").stdout
     assert "unpriced" in listed
+
+
+def test_seat_fees_are_named_so_in_reports_rows_and_sub_rows(home: Path) -> None:
+    """A seat fee's row of `report --group-by model` (agent, project, session) read "-" while its
+    `--breakdown` sub-row read "seat fees", model_breakdown "(seat fees)" and the dashboard
+    "(unknown)": one thing, four names. Every view now names it as vocabulary.SEAT_FEES."""
+    from cost_mcp.analytics.vocabulary import SEAT_FEES
+
+    added = run(
+        "subscription", "add", "seat", "--vendor", "anthropic", "--amount", "31", "--start", "2026-03-01"
+    )
+    assert added.returncode == 0, added.stderr
+    days = ("--start", "2026-03-01", "--end", "2026-03-02")
+    for dim in ("model", "agent", "project", "session"):
+        grouped = run("report", *days, "--group-by", dim, env={"COLUMNS": "200"})
+        assert grouped.returncode == 0, grouped.stderr
+        [row] = [line for line in grouped.stdout.splitlines() if "subscription" in line]
+        # Columns are two spaces apart or more; the name has one inside.
+        assert re.split(r"\s{2,}", row.strip())[:3] == [SEAT_FEES, "subscription", "-"], (dim, row)
+    split = run("report", *days, "--breakdown", "model", env={"COLUMNS": "200"})
+    assert split.returncode == 0, split.stderr
+    [sub] = [line for line in split.stdout.splitlines() if "└─" in line]
+    assert re.split(r"\s{2,}", sub.strip())[:2] == [f"└─{SEAT_FEES}", "-"], sub
 
 
 def test_session_and_blocks_of_unpriced_calls_only_show_unpriced_never_zero(clock: None, home: Path) -> None:
