@@ -120,8 +120,13 @@ fits its terminal: narrower, a name folds into a column of syllables, or vanishe
 
 
 def _column_needed(out: Console, column: Column, limit: int) -> int:
-    """How wide ``column`` must be to stay whole if it is no-wrap, else to keep :data:`TEXT_FLOOR`
-    (or its widest cell, when narrower); 2 is a column's padding. ``limit``: ``out.options.max_width``."""
+    """How wide ``column`` must be: its fixed width, if it has one; else to stay whole if it is
+    no-wrap, else to keep :data:`TEXT_FLOOR` (or its widest cell, when narrower); 2 is a column's
+    padding. ``limit``: ``out.options.max_width``."""
+    if column.width is not None:
+        # Fixed (a report's keys, kept a date wide): counted at TEXT_FLOOR, four keys at 80 columns
+        # left the token counts no room, and rich folded them a digit a line, "requests" to nothing.
+        return column.width + 2
     widest = max((_cell_width(out, cell, limit) for cell in (column.header, *column.cells)), default=1)
     return (widest if column.no_wrap else min(widest, TEXT_FLOOR)) + 2
 
