@@ -354,6 +354,20 @@ def test_estimate_unknown_model_exits_2_with_suggestions() -> None:
 
 
 @pytest.mark.usefixtures("home")
+def test_estimate_of_a_model_another_provider_prices_names_the_option_to_type() -> None:
+    """`cost-mcp estimate llama-3.3-70b-versatile` answered "pass provider='groq'": a tool's
+    spelling, which a shell does not take; the error names the option too."""
+    proc = run("estimate", "llama-3.3-70b-versatile", "--input", "1")
+    assert proc.returncode == 2
+    assert "--provider groq on the command line" in proc.stderr, proc.stderr
+    again = run("estimate", "llama-3.3-70b-versatile", "--input", "1", "--provider", "groq")
+    assert again.returncode == 0, again.stderr
+    unknown = run("estimate", "no-such-model-at-all", "--input", "1")
+    assert unknown.returncode == 2
+    assert "--provider on the command line" in unknown.stderr, unknown.stderr
+
+
+@pytest.mark.usefixtures("home")
 def test_report_with_nothing_configured_says_how_to_start() -> None:
     proc = run("report")
     assert proc.returncode == 0, proc.stderr
