@@ -207,6 +207,8 @@ def test_four_keys_at_80_columns_leave_counts_out_rather_than_fold_them_a_digit_
         assert first[-2:] == [f"${data['cost_usd']:,.2f}", f"{data['requests']:,}"], narrow
     left_out = " ".join(narrow[narrow.index("not shown, to fit 80 columns:") :].split())
     assert left_out.startswith("not shown, to fit 80 columns: cache write, cache read, input, output"), narrow
+    # Every rounded count is among those left out: nothing shown is said to be rounded.
+    assert "token counts rounded" not in narrow, narrow
     # No cell folded to a digit or a separator alone on a line of its own.
     assert not any(re.fullmatch(r"[\d,.]", cell) for line in lines for cell in line.split()), narrow
 

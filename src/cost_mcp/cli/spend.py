@@ -160,14 +160,17 @@ def _readable_keys(out: Console, table: Table) -> None:
 
 
 def _print_tokens_table(out: Console, table: Table) -> None:
-    # Said only when a count was rounded: a narrow table of small counts shows them whole.
+    _readable_keys(out, table)
+    left_out = show(out, table, optional=TOKEN_COLUMNS_LEFT_OUT)
+    # Said only when a count shown was rounded: a narrow table of small counts shows them whole,
+    # and one whose rounded columns were all left out shows none ("token counts rounded" under a
+    # table of names and costs only).
     rounded = any(
         isinstance(cell, str | Text) and str(cell)[-1:] in ("k", "M", "B") and str(cell)[:1].isdigit()
         for column in table.columns
+        if str(column.header) not in left_out
         for cell in column.cells
     )
-    _readable_keys(out, table)
-    show(out, table, optional=TOKEN_COLUMNS_LEFT_OUT)
     if _compact(out) and rounded:
         out.print(
             f"[dim]token counts rounded to fit {out.width} columns (k thousand, M million, B billion); "
