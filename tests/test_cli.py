@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -353,6 +354,20 @@ def test_estimate_unknown_model_exits_2_with_suggestions() -> None:
 
 
 @pytest.mark.usefixtures("home")
+def test_estimate_of_a_model_another_provider_prices_names_the_option_to_type() -> None:
+    """`cost-mcp estimate llama-3.3-70b-versatile` answered "pass provider='groq'": a tool's
+    spelling, which a shell does not take; the error names the option too."""
+    proc = run("estimate", "llama-3.3-70b-versatile", "--input", "1")
+    assert proc.returncode == 2
+    assert "--provider groq on the command line" in proc.stderr, proc.stderr
+    again = run("estimate", "llama-3.3-70b-versatile", "--input", "1", "--provider", "groq")
+    assert again.returncode == 0, again.stderr
+    unknown = run("estimate", "no-such-model-at-all", "--input", "1")
+    assert unknown.returncode == 2
+    assert "--provider on the command line" in unknown.stderr, unknown.stderr
+
+
+@pytest.mark.usefixtures("home")
 def test_report_with_nothing_configured_says_how_to_start() -> None:
     proc = run("report")
     assert proc.returncode == 0, proc.stderr
@@ -552,6 +567,29 @@ def test_report_chart_stops_at_today_and_unpriced_never_shows_as_zero(clock: Non
     assert budget.returncode == 0, budget.stderr
     listed = run("budget", "list").stdout
     assert "unpriced" in listed
+
+
+def test_seat_fees_are_named_so_in_reports_rows_and_sub_rows(home: Path) -> None:
+    """A seat fee's row of `report --group-by model` (agent, project, session) read "-" while its
+    `--breakdown` sub-row read "seat fees", model_breakdown "(seat fees)" and the dashboard
+    "(unknown)": one thing, four names. Every view now names it as vocabulary.SEAT_FEES."""
+    from cost_mcp.analytics.vocabulary import SEAT_FEES
+
+    added = run(
+        "subscription", "add", "seat", "--vendor", "anthropic", "--amount", "31", "--start", "2026-03-01"
+    )
+    assert added.returncode == 0, added.stderr
+    days = ("--start", "2026-03-01", "--end", "2026-03-02")
+    for dim in ("model", "agent", "project", "session"):
+        grouped = run("report", *days, "--group-by", dim, env={"COLUMNS": "200"})
+        assert grouped.returncode == 0, grouped.stderr
+        [row] = [line for line in grouped.stdout.splitlines() if "subscription" in line]
+        # Columns are two spaces apart or more; the name has one inside.
+        assert re.split(r"\s{2,}", row.strip())[:3] == [SEAT_FEES, "subscription", "-"], (dim, row)
+    split = run("report", *days, "--breakdown", "model", env={"COLUMNS": "200"})
+    assert split.returncode == 0, split.stderr
+    [sub] = [line for line in split.stdout.splitlines() if "└─" in line]
+    assert re.split(r"\s{2,}", sub.strip())[:2] == [f"└─{SEAT_FEES}", "-"], sub
 
 
 def test_session_and_blocks_of_unpriced_calls_only_show_unpriced_never_zero(clock: None, home: Path) -> None:

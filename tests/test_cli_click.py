@@ -347,12 +347,13 @@ def test_report_breakdown_names_a_seat_fee_sub_row(
         cursor = next(i for i, cells in enumerate(rows) if cells[0] == "cursor")
         assert rows[cursor][1] == "subscription"
         fee = rows[cursor + 1]
-        assert fee[:3] == ["└─seat", "fees", "-"], (dim, fee)  # its own labelled sub-row, no tokens
+        # Its own labelled sub-row, no tokens, named as every view names seat fees.
+        assert fee[:3] == ["└─(seat", "fees)", "-"], (dim, fee)
         assert fee[-2] == rows[cursor][-2], dim  # the whole fee
         assert not any(cells[0] == "└─-" for cells in rows), dim
         # The models' sub-rows are not touched by it.
         anthropic = next(i for i, cells in enumerate(rows) if cells[0] == "anthropic")
-        assert not any(c[0] == "└─seat" for c in rows[anthropic + 1 : anthropic + 3]), dim
+        assert not any(c[0] == "└─(seat" for c in rows[anthropic + 1 : anthropic + 3]), dim
 
 
 def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback(

@@ -185,6 +185,34 @@ def test_two_keys_at_80_columns_stay_readable_and_the_counts_give_way(heavy_logs
         assert f"${data['cost_usd']:,.2f}" in row  # the cost whole
 
 
+def test_four_keys_at_80_columns_leave_counts_out_rather_than_fold_them_a_digit_a_line(
+    heavy_logs: Path,
+) -> None:
+    """With four --group-by at 80 columns the keys kept ten characters each, yet the columns to
+    leave out were chosen as if they took six: the token counts were folded a digit a line
+    ("1" over "," over "2" ...) and the requests column squeezed to nothing, unnamed. The counts
+    that have no room are left out and named; those shown, and every cost, are whole."""
+    args = (
+        "report",
+        *PERIOD,
+        *(x for d in ("model", "agent", "project", "session") for x in ("--group-by", d)),
+    )
+    whole = json.loads(at(80, *args, "--json").stdout)
+    narrow = at(80, *args).stdout
+    lines = narrow.splitlines()
+    assert all(len(line) <= 80 for line in lines) and "…" not in narrow
+    firsts = [line.split() for line in lines if line.startswith(" claude-")]
+    assert len(firsts) == len(whole["rows"]) == 2
+    for first, data in zip(firsts, whole["rows"], strict=True):
+        assert first[-2:] == [f"${data['cost_usd']:,.2f}", f"{data['requests']:,}"], narrow
+    left_out = " ".join(narrow[narrow.index("not shown, to fit 80 columns:") :].split())
+    assert left_out.startswith("not shown, to fit 80 columns: cache write, cache read, input, output"), narrow
+    # Every rounded count is among those left out: nothing shown is said to be rounded.
+    assert "token counts rounded" not in narrow, narrow
+    # No cell folded to a digit or a separator alone on a line of its own.
+    assert not any(re.fullmatch(r"[\d,.]", cell) for line in lines for cell in line.split()), narrow
+
+
 def test_a_merged_model_row_names_the_ids_it_sums_in_csv(home: Path) -> None:
     """The table says "(+1)" and --json lists model_ids; --csv had no column for them, so a CSV
     reader could not tell which ids a model's row sums."""

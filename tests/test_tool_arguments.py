@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -104,6 +105,21 @@ async def test_an_argument_of_the_wrong_type_is_refused_naming_it(
     text = result.content[0].text  # type: ignore[union-attr]
     assert text.startswith(f"{tool}: argument '{named}' got "), text
     assert "pydantic" not in text and "\n" not in text
+
+
+@pytest.mark.parametrize("token_limit", ["lots", 1.5, "1000"])
+async def test_an_argument_of_two_kinds_is_refused_once_naming_both(
+    client: Client, token_limit: object
+) -> None:
+    """usage_blocks(token_limit="lots") was answered "argument 'token_limit.int' got "lots" (input
+    should be a valid integer); allowed: an integer; argument 'token_limit.literal['max']' got
+    "lots"; allowed: an integer": pydantic's names of a union's members as if they were arguments,
+    and twice "an integer" where "max" is allowed too, so a model never learnt of it."""
+    result = await client.call_tool("usage_blocks", {"token_limit": token_limit})
+    assert result.is_error is True
+    text = result.content[0].text  # type: ignore[union-attr]
+    shown = json.dumps(token_limit)
+    assert text == f"usage_blocks: argument 'token_limit' got {shown}; allowed: an integer or \"max\"", text
 
 
 async def test_what_clients_send_for_json_types_is_still_taken(client: Client) -> None:

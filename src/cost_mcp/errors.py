@@ -43,9 +43,11 @@ class UnknownModelError(InvalidInputError):
         where = f" for provider {provider!r}" if provider else ""
         if self.elsewhere:
             others = ", ".join(repr(p) for p in self.elsewhere[1:])
+            # Both spellings, as estimate_cost's note on requests: the CLI's user types an option.
             hint = (
                 f" It is priced under provider {self.elsewhere[0]!r}"
                 f"{f' (also {others})' if others else ''}: pass provider={self.elsewhere[0]!r}"
+                f" (--provider {self.elsewhere[0]} on the command line)"
                 f"{' if that is who serves it' if provider else ''}."
             )
         elif self.suggestions:
@@ -54,7 +56,10 @@ class UnknownModelError(InvalidInputError):
             # The provider was given already: asking for it again sends the caller round in a circle.
             hint = " Add its price to the price override file."
         else:
-            hint = " Pass `provider` explicitly, or add its price to the price override file."
+            hint = (
+                " Pass `provider` explicitly (--provider on the command line), or add its price to "
+                "the price override file."
+            )
         super().__init__(
             f"No price known for model {model!r}{where}.{hint}{' ' + otherwise if otherwise else ''}"
         )

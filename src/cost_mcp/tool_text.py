@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from cost_mcp.periods import PERIOD_FORMS, PERIOD_PATTERN
 
@@ -100,10 +101,16 @@ def allowed(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) ->
     variants = [v for v in schema.get("anyOf", []) if v != _NULL]
     if variants:
         numbers = [v for v in variants if v.get("type") in ("number", "integer")]
-        # A Decimal is published as a number or a numeric string: the number says it.
+        # A Decimal is published as a number or a numeric string: the number says it. A string of
+        # one value ('max' beside a token count) is a choice of its own, never that string.
         shown = (
             numbers
-            if numbers and all(v.get("type") in ("number", "integer", "string") for v in variants)
+            if numbers
+            and all(
+                v.get("type") in ("number", "integer")
+                or (v.get("type") == "string" and "const" not in v and "enum" not in v)
+                for v in variants
+            )
             else variants
         )
         return " or ".join(allowed(v, root) for v in shown)
@@ -184,23 +191,28 @@ def _show(value: object, *, quote: bool = True) -> str:
 def argument_error(exc: ValidationError, schema: Mapping[str, Any], *, most: int = 3) -> str:
     """Pydantic's errors for a tool's arguments as one line: each argument, what was given, what
     is allowed (from the tool's input ``schema``), without pydantic's banner and links."""
-    # What the caller gave and got wrong first, then what it left out.
-    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] == "missing")
-    parts: list[str] = []
     properties: Mapping[str, Any] = schema.get("properties", {})
+    # What the caller gave and got wrong first, then what it left out.
+    errors = _one_per_union(
+        sorted(exc.errors(include_url=False), key=lambda e: e["type"] == "missing"), properties
+    )
+    parts: list[str] = []
     for error in errors[:most]:
         loc = [str(x) for x in error["loc"]]
         if not loc:
             # A check over all arguments (unknown ones): its message is already written for a person.
             parts.append(str(error["msg"]).removeprefix("Value error, "))
             continue
-        name, where = loc[0], ".".join(loc)
+        member = _union_member(loc, properties)
+        name = loc[0]
+        where = name if member else ".".join(loc)
         prop = properties.get(name)
         takes = f"; allowed: {allowed(prop, schema)}" if prop is not None else ""
         if error["type"] == "missing":
             parts.append(f"argument '{where}' is required{takes}")
             continue
-        if error["type"] in _SAID_BY_ALLOWED and takes:
+        # A union member's own reason ("a valid integer") would hide the other kinds it takes.
+        if (error["type"] in _SAID_BY_ALLOWED or member) and takes:
             parts.append(f"argument '{where}' got {_show(error['input'])}{takes}")
             continue
         reason = str(error["msg"])
@@ -209,3 +221,25 @@ def argument_error(exc: ValidationError, schema: Mapping[str, Any], *, most: int
     if len(errors) > most:
         parts.append(f"and {len(errors) - most} more")
     return "; ".join(parts)
+
+
+def _union_member(loc: Sequence[str], properties: Mapping[str, Any]) -> bool:
+    """Whether pydantic located an error at a member of the argument's union: it tags each member
+    it tried ('token_limit.int', "token_limit.literal['max']"), a name no caller gave."""
+    prop = properties.get(loc[0]) if loc else None
+    return prop is not None and "anyOf" in prop and len(loc) > 1 and not loc[1].isdigit()
+
+
+def _one_per_union(errors: Sequence[ErrorDetails], properties: Mapping[str, Any]) -> list[ErrorDetails]:
+    """The errors with those of one union argument as one: a value that fits none of its members
+    is an error per member, each said with the same "allowed"."""
+    seen: set[str] = set()
+    kept: list[ErrorDetails] = []
+    for error in errors:
+        loc = [str(x) for x in error["loc"]]
+        if _union_member(loc, properties):
+            if loc[0] in seen:
+                continue
+            seen.add(loc[0])
+        kept.append(error)
+    return kept

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from mcp import Client
 
+from cost_mcp.analytics import subscriptions
 from cost_mcp.analytics.breakdown import model_breakdown, summary_text
 from cost_mcp.analytics.claude_code import session_usage, usage_blocks
 from cost_mcp.analytics.spend import Filters, get_spend, resolve
@@ -130,6 +131,27 @@ def test_filtering_by_agent_answers_from_local_usage(home: Path, conn: Conn, set
     result = spend(conn, settings, agents=["claude-code"])
     assert result.total_usd == Decimal("0.018")  # type: ignore[attr-defined]
     assert any("estimated usage" in w for w in result.warnings)  # type: ignore[attr-defined]
+
+
+def test_seat_fees_by_agent_are_not_said_to_be_billed_amounts(
+    home: Path, conn: Conn, settings: Settings
+) -> None:
+    """A solo user with a Claude Max seat and no provider key, grouping by agent or session, was
+    told "billed amounts have no agent or session (shown as null); see attribution for the
+    estimated split": nothing was billed and nothing was in attribution. A bill still says so."""
+    logs(home, assistant("m1", "r1", "2026-11-02T09:00:00.000Z", input=1_000, output=1_000))
+    ingest(conn, settings, Pricer())
+    subscriptions.set_subscription(
+        conn, "max", "anthropic", Decimal(30), "monthly", "2026-11-01", today=date(2026, 11, 5)
+    )
+    billed_note = "billed amounts have no agent or session"
+    for dim in ("agent", "session"):
+        result = spend(conn, settings, [dim])
+        assert {r.basis for r in result.rows} == {"subscription", "estimated"}  # type: ignore[attr-defined]
+        assert not any(billed_note in w for w in result.warnings), result.warnings  # type: ignore[attr-defined]
+    billed(conn, "openai", NOV2, Bucket(NOV2, NOV2 + DAY_MS, cost_nanos=1_000_000_000))
+    result = spend(conn, settings, ["agent"])
+    assert any(billed_note in w for w in result.warnings)  # type: ignore[attr-defined]
 
 
 def test_rollup_agrees_with_the_events(home: Path, conn: Conn, settings: Settings) -> None:

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cost_mcp.analytics import budgets, dashboard, forecast, hourly, spend
+from cost_mcp.analytics import budgets, dashboard, forecast, hourly, spend, subscriptions
+from cost_mcp.analytics.vocabulary import SEAT_FEES
 from cost_mcp.models import BudgetScope
 from cost_mcp.money import format_usd
 from cost_mcp.pricing import Pricer, Tokens
@@ -624,6 +625,26 @@ def test_a_fraction_of_a_cent_spent_never_reads_zero(browser: Any, served: Serve
             want = spend.get_spend(c, served.settings, p, (), spend.Filters(agents=["tiny"])).total_usd
         assert want == Decimal("0.0000025")
         assert shown(pg, "#total-today") == (want, "$0.000002") == (want, format_usd(want))
+        assert pg.errors == []
+
+
+def test_seat_fees_are_named_so_in_every_breakdown(browser: Any, served: Served) -> None:
+    # A seat fee's row read "(not reported)" under Model, Agent, Project and Session, as if spend
+    # had lost its name, where model_breakdown, the forecast and the dashboard's text say so.
+    first = datetime.now(UTC).date().replace(day=1)
+    with served.ledger.use() as c:
+        subscriptions.set_subscription(
+            c, "seat", "anthropic", Decimal(31), "monthly", first.isoformat(), today=datetime.now(UTC).date()
+        )
+    with opened(browser, served.url) as pg:
+        for dim in ("model", "agent", "project", "session"):
+            pg.click(f'#tabs button[data-dim="{dim}"]')
+            pg.wait_for_function(
+                "d => document.querySelector('#breakdown').textContent.includes('By ' + d)", arg=dim
+            )
+            row = pg.locator("#breakdown tr", has_text="subscription")
+            assert row.locator("td").first.text_content() == SEAT_FEES, dim
+            assert SEAT_FEES in pg.locator("#breakdown svg > text.name").all_text_contents(), dim
         assert pg.errors == []
 
 

@@ -9,14 +9,12 @@ from decimal import Decimal
 from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import departed_notes, list_budgets, states_of, with_missing_bills
 from cost_mcp.analytics.spend import Filters, get_spend, log_read_warnings, partial_lines, period_info
-from cost_mcp.analytics.vocabulary import NOT_REPORTED, model_key
+from cost_mcp.analytics.vocabulary import NOT_REPORTED, group_name, model_key
 from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
 from cost_mcp.money import bounded, format_cost, format_usd, known_cost
 from cost_mcp.periods import Period, baseline, resolve_period
 from cost_mcp.store.connection import Conn
-
-SEAT_FEES = "(seat fees)"
 
 
 @dataclass
@@ -63,7 +61,7 @@ def _by_model(result: SpendResult) -> dict[str, _Acc]:
     models: dict[str, _Acc] = {}
     for row in result.rows:
         # A seat fee has no model; "(model not reported)" read as a bill that lost its model.
-        name = row.group.get("model") or (SEAT_FEES if row.basis == "subscription" else NOT_REPORTED)
+        name = group_name(row.group.get("model"), row.basis, NOT_REPORTED)
         provider = row.group.get("provider")
         acc = models.setdefault(model_key(name), _Acc(provider, name=name))
         part = _Acc(

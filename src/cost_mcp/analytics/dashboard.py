@@ -21,6 +21,7 @@ from cost_mcp.analytics.coverage import partial_report_lines
 from cost_mcp.analytics.forecast import spend_forecast
 from cost_mcp.analytics.hourly import cost_by_hour
 from cost_mcp.analytics.spend import NO_SOURCE, Filters, get_spend, partial_lines, resolve
+from cost_mcp.analytics.vocabulary import group_name
 from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import Answer, Breakdown, Dashboard, SpendResult, SpendRow
@@ -195,7 +196,7 @@ def dashboard_text(d: Dashboard) -> str:
     for dim in ("model", "agent", "project"):
         rows = d.breakdowns[dim].rows[:5] if dim in d.breakdowns else []
         if rows:
-            top = ", ".join(f"{r.group[dim] or '(unknown)'} {_amount(r)} {r.basis}" for r in rows)
+            top = ", ".join(f"{group_name(r.group[dim], r.basis)} {_amount(r)} {r.basis}" for r in rows)
             lines.append(f"top {dim}s: {top}")
     # An hour whose cost is unknown (null) is not a peak: only known amounts are compared.
     peak = max(d.hourly.hours, key=lambda h: h.cost_usd or Decimal(0))

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from cost_mcp.analytics import alerts
-from cost_mcp.analytics.breakdown import SEAT_FEES
 from cost_mcp.analytics.spend import Filters, fees_ahead, get_spend, period_info
+from cost_mcp.analytics.vocabulary import group_name
 from cost_mcp.config import Settings
 from cost_mcp.models import Anomaly, Forecast
 from cost_mcp.money import format_usd
@@ -43,7 +43,7 @@ def _top(conn: Conn, settings: Settings, day: date, dim: str) -> list[str]:
     by_value: dict[str, Decimal] = {}
     for r in rows:
         # A seat fee has no model or agent: name it, never "(unknown)" (spend that could not be placed).
-        key = r.group[dim] or (SEAT_FEES if r.basis == "subscription" else "(unknown)")
+        key = group_name(r.group[dim], r.basis)
         by_value[key] = by_value.get(key, Decimal(0)) + (r.cost_usd or Decimal(0))
     ranked = sorted(by_value.items(), key=lambda kv: -kv[1])[:3]
     # As every amount a person reads (format_usd): "{:.2f} USD" showed a model's $0.004 on that day

@@ -1662,7 +1662,11 @@ def _warnings(
         warnings.append(
             "filtered by agent or session: billed data cannot be split that way, so this is estimated usage"
         )
-    if any(d in ("agent", "session") for d in dims) and any(s.layer != LOCAL_LAYER for s in slices):
+    # A provider's report, not seat fees: those have no agent or session either, but their row says
+    # what it is, and "billed amounts ... see attribution" was false beside a seat and no bill.
+    if any(d in ("agent", "session") for d in dims) and any(
+        s.layer in (USAGE_LAYER, BILLED_LAYER) for s in slices
+    ):
         warnings.append(
             "billed amounts have no agent or session (shown as null); see attribution for the estimated split"
         )

@@ -40,6 +40,23 @@ def model_label(model: str) -> str:
     return model or NOT_REPORTED
 
 
+SEAT_FEES = "(seat fees)"
+"""How every answer names a row of subscription fees, which have no model, agent, project or session."""
+
+UNPLACED = "(unknown)"
+"""How an answer names spend whose row has no value of a dimension and is no seat fee."""
+
+
+def group_name(value: str | None, basis: str, unplaced: str = UNPLACED) -> str:
+    """A row's value of a dimension as an answer names it: the value, else :data:`SEAT_FEES` for
+    subscription fees (they have no model, agent or project, nothing was lost), else ``unplaced``.
+    One rule for every view: the dashboard's text called $100 of seat fees "(unknown)" as top model,
+    agent and project, beside model_breakdown's and the forecast's "(seat fees)"."""
+    if value:
+        return value
+    return SEAT_FEES if basis == "subscription" else unplaced
+
+
 _LEGACY_SOURCE = re.compile(r"^(?P<provider>.+) (?P<kind>billing|usage) api$")
 
 

@@ -120,8 +120,13 @@ fits its terminal: narrower, a name folds into a column of syllables, or vanishe
 
 
 def _column_needed(out: Console, column: Column, limit: int) -> int:
-    """How wide ``column`` must be to stay whole if it is no-wrap, else to keep :data:`TEXT_FLOOR`
-    (or its widest cell, when narrower); 2 is a column's padding. ``limit``: ``out.options.max_width``."""
+    """How wide ``column`` must be: its fixed width, if it has one; else to stay whole if it is
+    no-wrap, else to keep :data:`TEXT_FLOOR` (or its widest cell, when narrower); 2 is a column's
+    padding. ``limit``: ``out.options.max_width``."""
+    if column.width is not None:
+        # Fixed (a report's keys, kept a date wide): counted at TEXT_FLOOR, four keys at 80 columns
+        # left the token counts no room, and rich folded them a digit a line, "requests" to nothing.
+        return column.width + 2
     widest = max((_cell_width(out, cell, limit) for cell in (column.header, *column.cells)), default=1)
     return (widest if column.no_wrap else min(widest, TEXT_FLOOR)) + 2
 
@@ -144,14 +149,16 @@ def _cell_width(out: Console, cell: RenderableType, limit: int) -> int:
     return out.measure(cell).maximum
 
 
-def show(out: Console, table: Table, *, optional: Sequence[str] = (), highlight: bool | None = None) -> None:
+def show(
+    out: Console, table: Table, *, optional: Sequence[str] = (), highlight: bool | None = None
+) -> list[str]:
     """Print ``table`` made :func:`whole`, on a terminal too narrow for it with the ``optional``
     columns (headers, least useful first) left out, as many as it takes, and a line saying so.
 
     rich squeezes what does not fit: at 60 columns a cost read "$1,532" over ".37", at 40 "$2,500.0"
     for $2,500.00 (cut) and a budget's name vanished. When even without the optional columns the
     numbers cannot stay whole, every column folds: a number over two lines is still right, a cut
-    one is wrong."""
+    one is wrong. Returns the headers left out, for notes about what the table shows."""
     whole(table)
     # Each column's need, measured once: leaving one out changes no other's.
     limit = out.options.max_width
@@ -176,6 +183,7 @@ def show(out: Console, table: Table, *, optional: Sequence[str] = (), highlight:
             f"[dim]not shown, to fit {out.width} columns: {', '.join(left_out)} (--json, or a wider "
             "terminal, shows them)[/dim]"
         )
+    return [header for header in optional if header.replace("\n", " ") in left_out]
 
 
 def _with_only(table: Table, columns: Sequence[Column]) -> Table:

@@ -160,14 +160,17 @@ def _readable_keys(out: Console, table: Table) -> None:
 
 
 def _print_tokens_table(out: Console, table: Table) -> None:
-    # Said only when a count was rounded: a narrow table of small counts shows them whole.
+    _readable_keys(out, table)
+    left_out = show(out, table, optional=TOKEN_COLUMNS_LEFT_OUT)
+    # Said only when a count shown was rounded: a narrow table of small counts shows them whole,
+    # and one whose rounded columns were all left out shows none ("token counts rounded" under a
+    # table of names and costs only).
     rounded = any(
         isinstance(cell, str | Text) and str(cell)[-1:] in ("k", "M", "B") and str(cell)[:1].isdigit()
         for column in table.columns
+        if str(column.header) not in left_out
         for cell in column.cells
     )
-    _readable_keys(out, table)
-    show(out, table, optional=TOKEN_COLUMNS_LEFT_OUT)
     if _compact(out) and rounded:
         out.print(
             f"[dim]token counts rounded to fit {out.width} columns (k thousand, M million, B billion); "
@@ -382,14 +385,14 @@ def _render_report(
     merged: dict[str, set[str]] = {}
     split_gap = False
     for row in result.rows:
-        keys = (_key_cell(row.group, row.model_ids, d, merged) for d in dims)
+        keys = (_key_cell(row.group, row.model_ids, d, merged, row.basis) for d in dims)
         table.add_row(*keys, row.basis, *_row_cells(row, compact))
         subs = under.get(_key(row, result.group_by), [])
         split_gap = split_gap or (
             bool(subs) and rounding_note((s.cost_usd for s in subs), row.cost_usd) is not None
         )
         for sub in subs:
-            label = f"└─{_sub_label(sub, breakdown or '', merged)}"  # folds as one name
+            label = f"└─{_key_cell(sub.group, sub.model_ids, breakdown or '', merged, sub.basis)}"
             # The sub-row's name sits in the first column, indented under its row.
             cells = [label, *[""] * len(dims)] if dims else [label]
             table.add_row(*cells[: len(dims) + 1], *_row_cells(sub, compact), style="dim")
@@ -404,25 +407,22 @@ def _render_report(
         )
 
 
-SEAT_FEES = "seat fees"
-"""A sub-row of subscription fees, which have no model, project, agent or session to be named by."""
-
-
-def _sub_label(sub: SpendRow, dim: str, merged: dict[str, set[str]]) -> str:
-    """A sub-row's name: its ``dim`` value, or for seat fees (which have none) what they are; a
-    sub-row shows no basis column, so a bare "-" left a reader to guess what the amount was."""
-    if sub.basis == "subscription" and sub.group.get(dim) is None:
-        return SEAT_FEES
-    return _key_cell(sub.group, sub.model_ids, dim, merged)
-
-
 def _key_cell(
-    group: Mapping[str, str | None], model_ids: list[str] | None, dim: str, merged: dict[str, set[str]]
+    group: Mapping[str, str | None],
+    model_ids: list[str] | None,
+    dim: str,
+    merged: dict[str, set[str]],
+    basis: str = "",
 ) -> str:
     """A row's ``dim`` value for the table; a model row that sums other ids too says how many with
-    a short dim mark, and ``merged`` collects them for :func:`_merged_note`."""
+    a short dim mark, and ``merged`` collects them for :func:`_merged_note`. Seat fees, which have
+    no model, agent, project or session, are named as every answer names them
+    (:func:`vocabulary.group_name`): a sub-row shows no basis column, so a bare "-" left a reader
+    to guess what the amount was, and a row's "-" beside the sub-row's name was one thing twice."""
+    from cost_mcp.analytics.vocabulary import group_name  # here: every command imports this module
+
     value = group.get(dim)
-    shown = text(value or "-")
+    shown = text(group_name(value, basis, "-"))
     if dim != "model" or value is None or not model_ids:
         return shown
     others = set(model_ids) - {value}

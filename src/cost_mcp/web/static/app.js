@@ -433,6 +433,9 @@
   var TAB_NAMES = { model: "Model", agent: "Agent", project: "Project", member: "Member", session: "Session" };
   /* A basis in a word short enough to sit beside a bar on a phone (their titles say it in full). */
   var BASIS_SHORT = { billed: "billed", estimated: "est.", subscription: "sub." };
+  // Seat fees have no model, agent, project or session: named as every answer names them
+  // (analytics/vocabulary.py SEAT_FEES), not "(not reported)", which read as spend that lost its name.
+  var SEAT_FEES = "(seat fees)";
   function hbars(items, caption, W) {
     var top = Math.max.apply(null, [0].concat(items.map(function (it) { return Math.max(it.value, 0); })));
     // Names, bars and amounts share the width: on a narrow screen the names are cut shorter and
@@ -478,7 +481,7 @@
     if (!r) { fill("breakdown", h("p", { class: "muted", text: "Loading the breakdown by " + dim + "…" })); return; }
     var unknown = "(not reported)";
     var items = r.rows.map(function (row) {
-      var name = label(row.group[dim], unknown);
+      var name = label(row.group[dim], row.basis === "subscription" ? SEAT_FEES : unknown);
       var amount = !row.cost_usd && row.unpriced_requests ? "unpriced" : usd(row.cost_usd);
       // A row of unpriced calls only read "unpriced estimated + 1 unpriced": say it once, as calls.
       var text = amount === "unpriced"
@@ -492,7 +495,7 @@
         unpricedBeside: amount !== "unpriced" && row.unpriced_requests ? "+ " + int(row.unpriced_requests) + " unpriced" : "" };
     });
     var rows = r.rows.map(function (row) {
-      return [label(row.group[dim], unknown), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
+      return [label(row.group[dim], row.basis === "subscription" ? SEAT_FEES : unknown), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
     });
     // Bounded rows say so: "(other)" alone did not say how much it folds.
     var shown = r.rows.filter(function (row) { return row.group[dim] !== "(other)"; }).length;
