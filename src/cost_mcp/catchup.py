@@ -41,10 +41,17 @@ from pydantic import BaseModel
 
 from cost_mcp import tokens
 from cost_mcp.analytics.budgets import Unread
-from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, log_read_warnings, member_sources, partial_lines
+from cost_mcp.analytics.spend import (
+    NO_SOURCE,
+    PARTIAL,
+    Lacking,
+    log_read_warnings,
+    member_sources,
+    partial_lines,
+)
 from cost_mcp.config import Settings
 from cost_mcp.errors import LedgerNewerError, NotFoundError
-from cost_mcp.models import Answer, IngestResult, LogReading
+from cost_mcp.models import Answer, IngestResult, LogReading, SpendResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
 from cost_mcp.store import meta
@@ -222,7 +229,12 @@ def envelope(
     sources = getattr(result, "sources", None)
     if not paths and isinstance(sources, list):
         result = result.model_copy(update={"sources": member_sources(sources)})
-    return label(result, progress or ReadProgress(complete=True), notes)
+    labelled = label(result, progress or ReadProgress(complete=True), notes)
+    if isinstance(labelled, SpendResult):
+        # Each row the answer's gaps may be in says so (complete false), as its total does.
+        lacking = Lacking.of(labelled.warnings, settings, reading=labelled.reading is not None)
+        return lacking.rows(labelled)
+    return labelled
 
 
 def refused_push_warnings(conn: Conn, team_server: str | None) -> list[str]:

@@ -222,14 +222,14 @@ def test_a_budget_whose_bill_is_missing_marks_its_gauge_as_a_bound(
             gauge = pg.locator('.gauge[data-budget="openai"]')
             said = " ".join(gauge.inner_text().split())
             assert "≥$0.00 spent (≥0%), ≤$100.00 left" in said, said
-            assert "partial a provider's bill this budget counts is missing" in said, said
+            assert "partial a provider's bill the budget counts is missing" in said, said
             assert "today included: ≥$0.00" in said, said
             label = gauge.locator("svg").get_attribute("aria-label")
             assert label.startswith("openai: at least 0% of $100.00 spent, projected at least $0.00"), label
-            assert label.endswith("a provider's bill it counts is missing"), label
+            assert label.endswith("a provider's bill the budget counts is missing"), label
             local = " ".join(pg.locator('.gauge[data-budget="local"]').inner_text().split())
             assert "$0.00 spent (0%), $100.00 left" in local and "≥" not in local and "≤" not in local, local
-            assert "bill this budget counts is missing" not in local
+            assert "bill the budget counts is missing" not in local
             assert "PARTIAL: openai: never synced" in pg.locator("#notes").inner_text()
     finally:
         context.close()
@@ -368,3 +368,54 @@ def test_logs_that_could_not_be_opened_mark_the_pages_totals_and_hours_as_lower_
     assert marked["text"] == "today: ≥$0.0045\nthis week: ≥$0.0045\nthis month: ≥$0.0045", marked
     assert all(plain[where] == "$0.0090" for where in totals), plain
     assert "≥" not in plain["text"] and "PARTIAL" not in plain["#status"] + plain["#card-today"], plain
+
+
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+def test_logs_that_could_not_be_opened_mark_the_gauges_of_budgets_they_count(
+    home: Path, clock: None, browser: Any
+) -> None:
+    """With a project folder the last read could not open, the page said PARTIAL at the top and
+    marked its totals (409f8af), yet the gauge of a budget of every call read "on track · $0.0045
+    spent (0%), $100.00 left" as sure (a budget's complete weighed bills only). A gauge whose budget
+    counts those logs' calls now says at least and why; one of OpenAI's bill, which they cannot
+    touch, stays plain."""
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1000, output=100))
+    hidden = write(
+        session_file(home / "claude", "s2", "-home-dev-secret"),
+        assistant("m2", "r2", now, input=1000, output=100),
+    ).parent
+    settings = load_settings()
+    ledger = Ledger(settings.db)
+    with ledger.use() as c:
+        budgets.set_budget(c, "all", Decimal(100), "month", BudgetScope())
+        budgets.set_budget(c, "openai", Decimal(100), "month", BudgetScope(providers=["openai"]))
+    hidden.chmod(0)
+    try:  # a reader checks every log, as a process for which the folder's mode holds
+        subprocess.run(
+            [*permissions_hold(), sys.executable, "-m", "cost_mcp", "report"], check=True, capture_output=True
+        )
+    finally:
+        hidden.chmod(0o755)
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        # No refresh of its own: this process (root) would read the folder and close the gap.
+        for base in serve(create_app(ledger, settings, Pricer(), token=None, refresh=False)):
+            pg = context.new_page()
+            pg.goto(base)
+            pg.wait_for_selector("body[data-ready]")
+            gauge = pg.locator('.gauge[data-budget="all"]')
+            said = " ".join(gauge.inner_text().split())
+            assert "≥$0.0045 spent (≥0%), ≤$100.00 left" in said, said
+            assert (
+                "partial claude_code log files the budget counts could not be opened (see the notes)" in said
+            )
+            label = gauge.locator("svg").get_attribute("aria-label")
+            assert label.endswith("; claude_code log files the budget counts could not be opened"), label
+            other = " ".join(pg.locator('.gauge[data-budget="openai"]').inner_text().split())
+            assert (
+                "$0.00 spent (0%), $100.00 left" in other and "≥" not in other and "partial" not in other
+            ), other
+    finally:
+        context.close()
+        ledger.close()

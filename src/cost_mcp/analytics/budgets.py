@@ -23,9 +23,12 @@ from cost_mcp.analytics.spend import (
     Filters,
     SpendTotal,
     fees_ahead,
+    log_read_warning,
+    logs_can_touch,
     missing_bill_partials,
     quiet_laptop_warnings,
     spend_totals,
+    unread_logs,
 )
 from cost_mcp.config import Settings, source_provider
 from cost_mcp.errors import InvalidInputError, NotFoundError
@@ -555,21 +558,57 @@ def _own(conn: Conn, dimension: str, values: Sequence[str], member: str) -> list
     return [v for v in values if not vocabulary.unmatched(conn, dimension, [v], member)]
 
 
+BILL_MISSING = "a provider's bill the budget counts is missing"
+"""What a budget's spent lacks (BudgetState.lacking) when a bill it counts never synced."""
+
+
+def logs_unread(source: str) -> str:
+    """What a budget's spent lacks (BudgetState.lacking) when ``source``'s log files it counts could
+    not be opened by the last read."""
+    return f"{source} log files the budget counts could not be opened"
+
+
 def with_missing_bills(
     conn: Conn, settings: Settings, states: Sequence[BudgetState], now: datetime, member: str | None = None
 ) -> tuple[list[BudgetState], list[str]]:
-    """The budgets' ``states``, each not ``complete`` when a provider's bill it counts is missing,
-    and the PARTIAL lines saying which (:func:`_missing_bills`): every view of a budget marks its
-    figures so (money.bounded), where a $0.00 read as nothing spent."""
+    """The budgets' ``states``, each not ``complete`` when a provider's bill it counts is missing or
+    log files of calls it counts could not be opened (:func:`spend.logs_can_touch`), saying which
+    in its ``lacking``, and the PARTIAL lines saying which (:func:`_missing_bills`,
+    :func:`spend.log_read_warning`): every view of a budget marks its figures so (money.bounded),
+    where a $0.00 read as nothing spent. A team ``member``'s budgets count none of the server's own
+    logs, so only bills."""
     budgets = [s.budget for s in states]
     missing = _missing_bills(conn, settings, budgets, now, member)
-    if not missing:
+    unread = [] if member is not None else unread_logs(conn)
+    if not missing and not unread:
         return list(states), []
-    # Per budget, asked only when some bill is missing.
-    short = {b.name for b in budgets if _missing_bills(conn, settings, [b], now, member)}
+    lacks: dict[str, list[str]] = {b.name: [] for b in budgets}
+    if missing:
+        # Per budget, asked only when some bill is missing.
+        for b in budgets:
+            if _missing_bills(conn, settings, [b], now, member):
+                lacks[b.name].append(BILL_MISSING)
+    said: dict[str, None] = dict.fromkeys(missing)
+    for source, error in unread:
+        for b in budgets:
+            scope = b.scope
+            if logs_can_touch(
+                source,
+                settings,
+                agents=scope.agents,
+                providers=scope.providers,
+                sources=scope.sources,
+                bases=scope.basis,
+                members=[*scope.members, *scope.teams],
+            ):
+                lacks[b.name].append(logs_unread(source))
+                said[log_read_warning(source, error)] = None
     return [
-        s.model_copy(update={"complete": False}) if s.budget.name in short else s for s in states
-    ], missing
+        s.model_copy(update={"complete": False, "lacking": lacks[s.budget.name]})
+        if lacks[s.budget.name]
+        else s
+        for s in states
+    ], list(said)
 
 
 def _missing_bills(

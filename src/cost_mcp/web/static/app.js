@@ -238,10 +238,12 @@
      `cost-mcp budget status` shows it): the exact remainder rounded on its own read "$5.00 spent,
      $5.00 left" of $10.01, a cent short. ``n``: its place among the gauges, for the ids. */
   function gauge(st, pageZone, left, n) {
-    // A provider's bill the budget counts is missing (complete false, a PARTIAL note says which):
-    // every figure is then a bound, its spent and projection too, as `cost-mcp budget status`
-    // marks its row (money.bounded); "$0.00 spent (0%), $100.00 left" read as nothing spent.
+    // A provider's bill the budget counts is missing, or log files of its calls could not be opened
+    // (complete false; lacking says which, a PARTIAL note more): every figure is then a bound, its
+    // spent and projection too, as `cost-mcp budget status` marks its row (money.bounded); "$0.00
+    // spent (0%), $100.00 left" read as nothing spent.
     var missing = st.complete === false, marked = missing ? "≥" : "";
+    var why = (st.lacking && st.lacking.length ? st.lacking : ["a provider's bill the budget counts is missing"]).join("; ");
     var b = st.budget, limit = b.amount_usd, atLeast = st.unpriced_requests || missing ? "≥" : "";
     var projectedPct = limit ? (st.projected_usd / limit) * 100 : 0;
     var scale = Math.min(Math.max(110, st.percent * 1.05, projectedPct * 1.05), 300);
@@ -249,7 +251,7 @@
     var svg = s("svg", { viewBox: "0 0 " + W + " 34", role: "img", preserveAspectRatio: "none",
       "aria-label": b.name + ": " + (atLeast ? "at least " : "") + st.percent + "% of " + usd(limit) + " spent, projected " +
         (missing ? "at least " : "") + usd(st.projected_usd) + (st.unpriced_requests ? " and calls of no known price" : "") +
-        (missing ? "; a provider's bill it counts is missing" : "") });
+        (missing ? "; " + why : "") });
     svg.appendChild(s("rect", { class: "track", x: 0, y: 8, width: W, height: 18, rx: 3 }));
     svg.appendChild(s("rect", { class: "fill", x: 0, y: 8, width: x(st.percent), height: 18, rx: 3 }));
     b.thresholds.forEach(function (t) {
@@ -275,7 +277,7 @@
         " spent (" + atLeast + st.percent + "%), ", left < 0 ? h("span", { class: "left", "data-usd": String(-left), text: atLeast + usd(-left) + " over" })
           : h("span", { class: "left", "data-usd": String(left), text: (atLeast ? "≤" : "") + usd(left) + " left" })),
       missing ? h("p", { class: "bill-missing" }, h("span", { class: "badge partial", text: "partial" }),
-        " a provider's bill this budget counts is missing (see the notes): ≥ at least, ≤ at most") : null,
+        " " + why + " (see the notes): ≥ at least, ≤ at most") : null,
       // Calls with no known price count nothing against the budget: the projection lacks them too.
       // Not the forecast panel's rule (the last 7 whole days): this one reacts to today, as
       // `cost-mcp budget status` says; each figure names its own.
