@@ -1172,6 +1172,9 @@ def test_forecast_amounts_are_lower_bounds_when_a_providers_bill_is_missing(
     assert code == 0 and ": ≥$0.0045 + unpriced spent in " in first, out
     assert "; ≥$0.0045 + unpriced projected at the last 7 days' rate" in first, out
     assert "PARTIAL: openai: never synced" in " ".join(out.split())
+    # The burn rates, of the same partial amounts, read as sure figures under them (h-label2).
+    rate = next(line for line in out.splitlines() if line.startswith("burn rate: "))
+    assert rate.startswith("burn rate: ≥$") and "/day over the period, ≥$" in rate, rate
 
 
 @pytest.mark.anyio

@@ -1097,6 +1097,12 @@ class BudgetCheck(Result):
         description="Held by calls check_budget allowed that are not recorded yet (counted as spent "
         "in remaining_before_usd); not spend.",
     )
+    complete: bool = Field(
+        True,
+        description="False when the budget's spent lacks something (a provider's bill it counts is "
+        "missing, log files of calls it counts could not be opened; a PARTIAL warning says which): "
+        "what is left is then at most remaining_before_usd.",
+    )
 
 
 class CheckResult(Answer):

@@ -45,7 +45,7 @@ from cost_mcp.models import (
     check_amount,
     checked,
 )
-from cost_mcp.money import format_usd, from_nanos, to_nanos
+from cost_mcp.money import bounded, format_usd, from_nanos, to_nanos
 from cost_mcp.periods import Period, calendar_period, iso_utc, local_date, ms_to_datetime, to_ms, wall_clock
 from cost_mcp.pricing import CLAUDE_PROVIDERS
 from cost_mcp.store import alerts as alert_store
@@ -599,6 +599,7 @@ def with_missing_bills(
                 providers=scope.providers,
                 sources=scope.sources,
                 bases=scope.basis,
+                # A budget of members or teams counts their pushed calls: none of this machine's logs.
                 members=[*scope.members, *scope.teams],
             ):
                 lacks[b.name].append(logs_unread(source))
@@ -937,7 +938,11 @@ def check_budget(
             project_names=names,
         )
     ]
-    states = states_of(conn, settings, matching, moment, ledger)
+    # A bill missing or logs unread: what is left is at most, as budget_status says (the refusal and
+    # the hook's message read "$0.50 left" as sure).
+    states, lacking = with_missing_bills(
+        conn, settings, states_of(conn, settings, matching, moment, ledger), moment, member
+    )
     live = hold_store.live(conn, to_ms(moment)) if settings.budget_hold_seconds > 0 else []
     held_by: dict[str, int] = {}
     for budget, state in zip(matching, states, strict=True):
@@ -956,6 +961,7 @@ def check_budget(
                 remaining_after_usd=after,
                 would_exceed=after < 0,
                 held_usd=held,
+                complete=state.complete,
             )
         )
     checks.sort(key=lambda c: (c.remaining_after_usd, c.name))
@@ -988,7 +994,7 @@ def check_budget(
         estimated_cost_usd=cost,
         binding_budget=binding.name if binding else None,
         budgets=checks,
-        warnings=_missing_bills(conn, settings, matching, moment, member)
+        warnings=lacking
         + (_left_out(conn) if matching else [])  # as states_of's refresh of the rollup left it
         + unpriced_notes(states, settings)
         + set_aside_notes(states),
@@ -1085,6 +1091,7 @@ def _reason(
             # Held is not spent: "$3.0510 spent of $3.00" where $1.55 was spent and $1.50 held
             # contradicted every report and the status line.
             spent = format_usd(binding.limit_usd - binding.remaining_before_usd - binding.held_usd, totals)
+            spent = bounded(spent, 0, complete=binding.complete)  # a bill missing: at least that
             state = (
                 f"has no room left ({spent} spent and {format_usd(binding.held_usd, totals)} held of {limit})"
                 if binding.held_usd > 0
@@ -1092,6 +1099,7 @@ def _reason(
             )
         else:
             left, need = _apart(max(binding.remaining_before_usd, Decimal(0)), cost)
+            left = bounded(left, 0, at_most=True, complete=binding.complete)
             state = f"has {left} left of {limit} and this call needs ~{need}"
         return f"refused: hard budget '{binding.name}' {state}; {advice}"
     over = [c.name for c in checks if c.would_exceed]
@@ -1100,7 +1108,8 @@ def _reason(
             f"allowed, but soft budget '{over[0]}' goes over its {format_usd(binding.limit_usd)} with this "
             f"call (~{format_usd(cost, 4)})"
         )
-    return f"allowed: {format_usd(binding.remaining_after_usd, 4)} left on '{binding.name}' after this call"
+    left = bounded(format_usd(binding.remaining_after_usd, 4), 0, at_most=True, complete=binding.complete)
+    return f"allowed: {left} left on '{binding.name}' after this call"
 
 
 def _apart(left: Decimal, need: Decimal) -> tuple[str, str]:

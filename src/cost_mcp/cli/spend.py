@@ -833,9 +833,13 @@ def _render_forecast(out: Console, result: Forecast) -> None:
         f"[bold]{projected}[/bold] projected at the last 7 days' rate",
         highlight=False,
     )
+    # Rates of the amounts above: at least, as they are, when the answer lacks something.
+    period_rate = bounded(
+        format_cost(result.burn_rate_period_usd_per_day, unpriced), 0, complete=result.complete
+    )
+    week_rate = bounded(format_usd(result.burn_rate_7d_usd_per_day), 0, complete=result.complete)
     out.print(
-        f"burn rate: {format_cost(result.burn_rate_period_usd_per_day, unpriced)}/day over the period, "
-        f"{format_usd(result.burn_rate_7d_usd_per_day)}/day over the 7 days before today",
+        f"burn rate: {period_rate}/day over the period, {week_rate}/day over the 7 days before today",
         highlight=False,
     )
     if unpriced:
