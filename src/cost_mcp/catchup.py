@@ -230,11 +230,22 @@ def envelope(
     if not paths and isinstance(sources, list):
         result = result.model_copy(update={"sources": member_sources(sources)})
     labelled = label(result, progress or ReadProgress(complete=True), notes)
-    if isinstance(labelled, SpendResult):
-        # Each row the answer's gaps may be in says so (complete false), as its total does.
-        lacking = Lacking.of(labelled.warnings, settings, reading=labelled.reading is not None)
-        return lacking.rows(labelled)
-    return labelled
+    return _rows_weighed(labelled, settings, reading=labelled.reading is not None)
+
+
+def _rows_weighed(result: A, settings: Settings, *, reading: bool) -> A:
+    """``result`` with each row of spend its gaps may be in not complete (spend.Lacking), as its
+    total is: its own rows, or a dashboard's parts' (each weighed on its own PARTIAL lines, as its
+    complete is), whose rows said complete true under a part that was not."""
+    if isinstance(result, SpendResult):
+        return Lacking.of(result.warnings, settings, reading=reading).rows(result)
+    update: dict[str, object] = {}
+    for name, value in result:
+        if isinstance(value, SpendResult):
+            update[name] = _rows_weighed(value, settings, reading=reading)
+        elif isinstance(value, dict) and value and all(isinstance(v, SpendResult) for v in value.values()):
+            update[name] = {key: _rows_weighed(v, settings, reading=reading) for key, v in value.items()}
+    return result.model_copy(update=update) if update else result
 
 
 def refused_push_warnings(conn: Conn, team_server: str | None) -> list[str]:

@@ -156,6 +156,42 @@ def test_a_missing_bill_makes_the_dashboard_partial(
     assert len([w for w in page.warnings if w.startswith("PARTIAL: openai")]) == 1
 
 
+def test_the_dashboards_rows_say_whether_a_missing_bill_may_be_in_them(
+    home: Path, monkeypatch: pytest.MonkeyPatch, clock: None
+) -> None:
+    """Rows of spend carry complete (h-label2), set by each answer's envelope: the dashboard's parts
+    are not answers of their own, so with Anthropic's bill never synced their rows said complete
+    true under parts that said false. Each part's rows are now weighed on its own PARTIAL lines:
+    with Anthropic's bill missing its rows are not complete; with OpenAI's, the Anthropic row by
+    day and provider is."""
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1000, output=100))
+
+    def rows(provider: str) -> dict[str, list[bool]]:
+        monkeypatch.setenv(
+            f"{provider.upper()}_ADMIN_KEY",
+            ("sk-ant-admin01-" if provider == "anthropic" else "sk-admin-") + "a" * 40,
+        )
+        monkeypatch.setenv(f"COST_MCP_{provider.upper()}_BASE_URL", "http://127.0.0.1:9")
+        try:
+            with dashboard(load_settings()) as client:
+                page = Dashboard.model_validate_json(client.get("/api/dashboard").text)
+        finally:
+            monkeypatch.delenv(f"{provider.upper()}_ADMIN_KEY")
+        assert page.complete is False and page.daily_by_provider.complete is False
+        return {
+            "daily": [r.complete for r in page.daily_by_provider.rows],
+            **{dim: [r.complete for r in b.rows] for dim, b in page.breakdowns.items()},
+        }
+
+    anthropic = rows("anthropic")
+    assert anthropic["daily"] == [False] and all(v and not any(v) for v in anthropic.values()), anthropic
+    # By day and provider the Anthropic row cannot hold OpenAI's bill; a row of a model, agent or
+    # project names no provider, so it may (conservatively marked).
+    openai = rows("openai")
+    assert openai["daily"] == [True] and openai["model"] == [False], openai
+
+
 def test_a_bill_synced_before_its_day_ended_is_labelled_so_far_on_the_page(
     browser: Any, served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -416,6 +452,9 @@ def test_logs_that_could_not_be_opened_mark_the_gauges_of_budgets_they_count(
             assert (
                 "$0.00 spent (0%), $100.00 left" in other and "≥" not in other and "partial" not in other
             ), other
+            # The day's row in the table of numbers, as `report`'s rows: at least.
+            day = pg.locator("#daily table tbody tr").first.text_content() or ""
+            assert "estimated≥$0.0045" in day.replace(" ", ""), day
     finally:
         context.close()
         ledger.close()

@@ -136,6 +136,12 @@
     return n ? h("span", { class: "badge unpriced", title: "calls with no known price: not in the amount", text: int(n) + " unpriced" }) : null;
   }
   function label(v, fallback) { return v === null || v === undefined || v === "" ? fallback : v; }
+  /* A table row's cost, at least when what the answer lacks may be in it (row.complete false: a
+     provider's bill missing, logs unread), as `cost-mcp report` marks its rows (money.bounded). */
+  function rowCost(row) {
+    var c = cost(row.cost_usd, row.unpriced_requests);
+    return row.complete === false ? h("span", { class: "row-partial" }, "≥", c) : c;
+  }
   function cost(x, unpriced) {
     // An amount made only of calls with no known price is unknown, never $0.
     // A null (every call unpriced) carries no amount at all: "null" or "0" would read as one.
@@ -394,7 +400,7 @@
       if (i % step === 0 && L + i * bw + 32 <= W) svg.appendChild(s("text", { x: L + i * bw, y: H - 6 }, document.createTextNode(name)));
     });
     var rows = r.rows.map(function (row) {
-      return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests)];
+      return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, rowCost(row), int(row.requests)];
     });
     fill("daily",
       h("p", {}, "Total " + periodText(r.period) + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: bounded(totalText(r.total_usd, unpricedIn(r.rows)), r, d) }),
@@ -494,7 +500,7 @@
         unpricedBeside: amount !== "unpriced" && row.unpriced_requests ? "+ " + int(row.unpriced_requests) + " unpriced" : "" };
     });
     var rows = r.rows.map(function (row) {
-      return [label(row.group[dim], unknown), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
+      return [label(row.group[dim], unknown), row.basis, rowCost(row), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
     });
     // Bounded rows say so: "(other)" alone did not say how much it folds.
     var shown = r.rows.filter(function (row) { return row.group[dim] !== "(other)"; }).length;
