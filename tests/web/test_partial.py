@@ -162,8 +162,11 @@ def test_the_dashboards_rows_say_whether_a_missing_bill_may_be_in_them(
     """Rows of spend carry complete (h-label2), set by each answer's envelope: the dashboard's parts
     are not answers of their own, so with Anthropic's bill never synced their rows said complete
     true under parts that said false. Each part's rows are now weighed on its own PARTIAL lines:
-    with Anthropic's bill missing its rows are not complete; with OpenAI's, the Anthropic row by
+    with Anthropic's bill missing its rows are not complete (and the dashboard tool's text, which
+    read "today: ≥$0.0045 (estimated $0.0045)", marks them); with OpenAI's, the Anthropic row by
     day and provider is."""
+    from cost_mcp.analytics.dashboard import dashboard_text
+
     now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1000, output=100))
 
@@ -179,13 +182,20 @@ def test_the_dashboards_rows_say_whether_a_missing_bill_may_be_in_them(
         finally:
             monkeypatch.delenv(f"{provider.upper()}_ADMIN_KEY")
         assert page.complete is False and page.daily_by_provider.complete is False
+        said[provider] = dashboard_text(page).splitlines()
         return {
             "daily": [r.complete for r in page.daily_by_provider.rows],
             **{dim: [r.complete for r in b.rows] for dim, b in page.breakdowns.items()},
         }
 
+    said: dict[str, list[str]] = {}
     anthropic = rows("anthropic")
     assert anthropic["daily"] == [False] and all(v and not any(v) for v in anthropic.values()), anthropic
+    # The dashboard tool's text, of the same answer: its parts and rows at least too.
+    text = said["anthropic"]
+    assert text[0].endswith(": ≥$0.0045 (estimated ≥$0.0045)"), text
+    top = next(line for line in text if line.startswith("top models: "))
+    assert top.endswith(" ≥$0.0045 estimated"), text
     # By day and provider the Anthropic row cannot hold OpenAI's bill; a row of a model, agent or
     # project names no provider, so it may (conservatively marked).
     openai = rows("openai")

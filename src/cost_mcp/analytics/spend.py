@@ -12,6 +12,7 @@ local date in the requested timezone.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -1449,16 +1450,9 @@ def logs_can_touch(
     agent's row) stays whole when those logs could not be read. Claude Code covered by a subscription
     is in no spend; the server's own logs' calls are under no member; an agent's calls may be of any
     provider (Claude Code's are Anthropic's)."""
-    from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
-    from cost_mcp.sources import claude_code
-
     if source in not_spend_sources(settings):
         return False
-    agent = (
-        claude_code.AGENT
-        if source == "claude_code"
-        else next((a.agent for a in agent_logs.AGENTS if a.source == source), None)
-    )
+    agent = _log_agent(source)
     limits: list[tuple[set[str | None], set[str | None] | None]] = [
         ({_agent_key(a) for a in agents}, None if agent is None else {_agent_key(agent)}),
         ({p.lower() if p else p for p in providers}, {"anthropic"} if source == "claude_code" else None),
@@ -1467,6 +1461,18 @@ def logs_can_touch(
         ({m for m in members if m is not None}, set()),
     ]
     return all(not limit or mine is None or bool(limit & mine) for limit, mine in limits)
+
+
+@functools.cache
+def _log_agent(source: str) -> str | None:
+    """The agent a local-log source's calls are recorded under (``claude_code``: ``claude-code``);
+    asked per row of an answer, so looked up once."""
+    from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
+    from cost_mcp.sources import claude_code
+
+    if source == "claude_code":
+        return claude_code.AGENT
+    return next((a.agent for a in agent_logs.AGENTS if a.source == source), None)
 
 
 def _agent_key(name: str | None) -> str | None:
