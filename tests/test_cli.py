@@ -910,3 +910,61 @@ def test_an_env_file_in_a_folder_only_its_owner_enters_is_not_said_to_be_readabl
     assert said not in one_line(run("doctor", env={"COLUMNS": "400"}).stdout)
     env_file.parent.chmod(0o711)  # others may enter, though not list: the file's own mode decides
     assert said in one_line(run("doctor", env={"COLUMNS": "400"}).stdout)
+
+
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+@pytest.mark.usefixtures("clock")
+def test_budgets_and_rows_unreadable_logs_may_be_in_read_as_bounds(home: Path) -> None:
+    """With a project folder the last read could not open, `budget status` said PARTIAL under its
+    table yet an all-scope budget's and a Claude Code budget's rows read "$0.0045 ... ok" as sure
+    figures (a budget's complete weighed bills only), and `report --group-by agent` read the
+    claude-code row "$0.0045" under a total of "≥$0.0045". Those rows now say at least (≥, ≤), the
+    note says why; a budget of OpenAI's bill, which those logs cannot touch, stays plain, and so
+    does all once the folder is read."""
+    from datetime import UTC, datetime, timedelta
+
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1000, output=100))
+    hidden = write(
+        session_file(home / "claude", "s2", "-home-dev-secret"),
+        assistant("m2", "r2", now, input=1000, output=100),
+    ).parent
+    for args in (
+        ("all", "100"),
+        ("local", "100", "--agent", "claude-code"),
+        ("openai", "100", "--provider", "openai"),
+    ):
+        assert run("budget", "set", *args).returncode == 0
+
+    def rows(out: str, names: Sequence[str]) -> dict[str, list[str]]:
+        # name, period ("month from DAY"), limit, spent, left, %, projected, status
+        return {c[0]: c[4:9] for c in (line.split() for line in out.splitlines()) if c and c[0] in names}
+
+    hidden.chmod(0)
+    try:
+        status = restricted("budget", "status")
+        as_json = json.loads(restricted("budget", "status", "--json").stdout)
+        report = restricted("report", "--group-by", "agent")
+    finally:
+        hidden.chmod(0o755)
+    said = one_line(status.stdout)
+    assert status.returncode == 0 and "PARTIAL: claude_code logs: the last read could not open" in said, said
+    budgets = rows(status.stdout, ("all", "local", "openai"))
+    # The projection (last) carries spent over the month from the hours so far: at least, too.
+    assert budgets["all"][:4] == budgets["local"][:4] == ["$100.00", "≥$0.0045", "≤$100.00", "≥0.0"], budgets
+    assert budgets["all"][4].startswith("≥$") and budgets["local"][4].startswith("≥$"), budgets
+    assert budgets["openai"] == ["$100.00", "$0.00", "$100.00", "0.0", "$0.00"], budgets
+    assert "≥ at least, ≤ at most: claude_code log files the budget counts could not be opened" in said, said
+    lacking = {b["budget"]["name"]: (b["complete"], b["lacking"]) for b in as_json["budgets"]}
+    assert lacking == {
+        "all": (False, ["claude_code log files the budget counts could not be opened"]),
+        "local": (False, ["claude_code log files the budget counts could not be opened"]),
+        "openai": (True, []),
+    }, lacking
+    agent = next(line.split() for line in report.stdout.splitlines() if line.startswith(" claude-code"))
+    assert report.stdout.splitlines()[0].endswith(": ≥$0.0045") and agent[6] == "≥$0.0045", report.stdout
+
+    read = run("budget", "status")  # this process reads the folder: nothing is missing now
+    budgets = rows(read.stdout, ("all", "local"))
+    assert budgets["all"][:4] == ["$100.00", "$0.0090", "$99.99", "0.0"], read.stdout
+    assert "≥" not in read.stdout and "PARTIAL" not in read.stdout, read.stdout

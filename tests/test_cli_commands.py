@@ -53,7 +53,15 @@ def test_report_csv_names_basis_once_when_grouping_by_it(capsys: pytest.CaptureF
     code, out, _ = run(capsys, "report", "--csv", "--group-by", "provider", "basis")
     assert code == 0
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["provider", "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"]
+    assert rows[0] == [
+        "provider",
+        "basis",
+        "cost_usd",
+        "requests",
+        "total_tokens",
+        "unpriced_requests",
+        "complete",
+    ]
     assert rows[1][:2] == ["anthropic", "estimated"]
     assert "E-" not in out  # no exponent in an amount
 
@@ -1199,6 +1207,9 @@ def test_forecast_amounts_are_lower_bounds_when_a_providers_bill_is_missing(
     assert code == 0 and ": ≥$0.0045 + unpriced spent in " in first, out
     assert "; ≥$0.0045 + unpriced projected at the last 7 days' rate" in first, out
     assert "PARTIAL: openai: never synced" in " ".join(out.split())
+    # The burn rates, of the same partial amounts, read as sure figures under them (h-label2).
+    rate = next(line for line in out.splitlines() if line.startswith("burn rate: "))
+    assert rate.startswith("burn rate: ≥$") and "/day over the period, ≥$" in rate, rate
 
 
 @pytest.mark.anyio
@@ -1227,3 +1238,96 @@ async def test_summary_totals_are_lower_bounds_when_a_providers_bill_is_missing(
     lines = await summary()
     assert totals(lines) == ["≥$0.0045 + unpriced"] * 3, lines
     assert any(line.startswith("note: PARTIAL: openai: never synced") for line in lines), lines
+
+
+ANTHROPIC_OFFLINE = {
+    "ANTHROPIC_ADMIN_KEY": "sk-ant-admin01-" + "a" * 40,
+    "COST_MCP_ANTHROPIC_BASE_URL": CLOSED_PORT,
+}
+"""Anthropic's key set, its API offline: its bill is never synced (PARTIAL: anthropic: never synced)."""
+OPENAI_OFFLINE = {"OPENAI_ADMIN_KEY": "sk-admin-" + "a" * 40, "COST_MCP_OPENAI_BASE_URL": CLOSED_PORT}
+
+
+def _table(out: str, first: str) -> dict[str, str]:
+    """The report table's rows whose first cell starts ``first``, by that cell: their cost cell
+    (after the four token counts), one line each (COLUMNS is wide)."""
+    rows = {}
+    for line in out.splitlines():
+        cells = line.split()
+        if len(cells) > 7 and cells[0].startswith(first) and cells[1] in ("billed", "estimated"):
+            # day/provider, basis, 4 token counts, then the cost up to the requests count.
+            rows[cells[0]] = " ".join(cells[6:-1])
+    return rows
+
+
+@pytest.mark.usefixtures("logs")
+def test_report_rows_a_missing_bill_may_be_in_read_as_lower_bounds(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Anthropic's key set and its bill never synced, `report --group-by day` said "≥$0.0045 +
+    unpriced" in its total (h-tidy9), yet today's row and bar read "$0.0045 + unpriced" and the
+    days before "$0.00", sure figures of days whose bill is missing; `--csv` had nothing to tell
+    such a row by. They are now at least, and the CSV's new last column, complete, says false. Only
+    the rows the gap may be in: with OpenAI's bill missing instead, the Anthropic row stays plain
+    (and complete true) under a total that is at least."""
+    monkeypatch.setenv("COLUMNS", "160")
+    today = datetime.now(UTC).date()
+    for name, value in ANTHROPIC_OFFLINE.items():
+        monkeypatch.setenv(name, value)
+    code, out, _ = run(capsys, "report", "--group-by", "day")
+    assert code == 0 and "PARTIAL: anthropic: never synced" in " ".join(out.split()), out
+    assert _table(out, today.isoformat()) == {today.isoformat(): "≥$0.0045 + unpriced"}, out
+    bars = [line for line in out.splitlines() if re.match(r"\d{4}-\d{2}-\d{2} [█ ]", line)]
+    assert bars and all(" ≥$" in line for line in bars), bars
+    code, out, _ = run(capsys, "report", "--group-by", "provider")
+    assert _table(out, "anthropic") == {"anthropic": "≥$0.0045 + unpriced"}, out
+    code, out, _ = run(capsys, "report", "--csv", "--group-by", "provider")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0][-1] == "complete" and [r[-1] for r in rows[1:]] == ["false"], rows
+
+    for name in ANTHROPIC_OFFLINE:
+        monkeypatch.delenv(name)
+    for name, value in OPENAI_OFFLINE.items():
+        monkeypatch.setenv(name, value)
+    code, out, _ = run(capsys, "report", "--group-by", "provider")
+    assert code == 0 and out.splitlines()[0].endswith("): ≥$0.0045 + unpriced"), out
+    assert _table(out, "anthropic") == {"anthropic": "$0.0045 + unpriced"}, out
+    code, out, _ = run(capsys, "report", "--csv", "--group-by", "provider")
+    assert [r[-1] for r in list(csv.reader(io.StringIO(out)))[1:]] == ["true"], out
+    shown = json.loads(run(capsys, "report", "--json", "--group-by", "provider")[1])
+    assert shown["complete"] is False and [r["complete"] for r in shown["rows"]] == [True], shown
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("logs")
+async def test_summary_rows_a_missing_bill_may_be_in_read_as_lower_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """cost://summary marked its totals when a bill was missing (79dda87), yet not their parts nor
+    the month's models: with Anthropic's bill never synced "today: ≥$0.0045 + unpriced (estimated
+    $0.0045 + unpriced)" and "claude-sonnet-4-5: $0.0045 (100.0%)" read as sure. Each part the gap
+    may be in is now at least; with OpenAI's bill missing instead, the Anthropic model stays plain."""
+    from cost_mcp.server import mcp
+
+    async def summary() -> list[str]:
+        async with Client(mcp, raise_exceptions=True) as client:
+            read = await client.read_resource("cost://summary")
+        return str(getattr(read.contents[0], "text", "")).splitlines()
+
+    for name, value in ANTHROPIC_OFFLINE.items():
+        monkeypatch.setenv(name, value)
+    lines = await summary()
+    assert all(
+        line.endswith(": ≥$0.0045 + unpriced (estimated ≥$0.0045 + unpriced)") for line in lines[:3]
+    ), lines
+    sonnet = next(line for line in lines if line.startswith(f"  {SONNET}"))
+    assert sonnet.startswith(f"  {SONNET}: ≥$0.0045 ("), lines
+
+    for name in ANTHROPIC_OFFLINE:
+        monkeypatch.delenv(name)
+    for name, value in OPENAI_OFFLINE.items():
+        monkeypatch.setenv(name, value)
+    lines = await summary()
+    assert lines[0].endswith(": ≥$0.0045 + unpriced (estimated ≥$0.0045 + unpriced)"), lines
+    sonnet = next(line for line in lines if line.startswith(f"  {SONNET}"))
+    assert sonnet.startswith(f"  {SONNET}: $0.0045 ("), lines

@@ -276,6 +276,44 @@ async def test_days_before_the_first_sync_are_named_as_missing_until_synced(
     assert after["total_usd"] == 14.5478912  # the $7 billed 35 days ago, fetched by the backfill
 
 
+async def test_rows_of_days_never_synced_are_lower_bounds_and_only_those(clock: None, fakes: Router) -> None:
+    """Days before the first sync are missing from the providers' bills (the test above): the total
+    said so (complete false) but by day every row read as sure. The rows of those days (and the
+    local day on either side, which holds part of a UTC day) now say complete false, the others
+    true; once the backfill ran, every row is whole."""
+    from cost_mcp.server import mcp
+
+    fakes.openai.reports[COSTS][ago(35).isoformat()] = [
+        {"object": "organization.costs.result", "amount": {"value": 7, "currency": "usd"}}
+    ]
+    fakes.openai.reports[COSTS][ago(10).isoformat()] = [
+        {"object": "organization.costs.result", "amount": {"value": 3, "currency": "usd"}}
+    ]
+    period = {"start": ago(40).isoformat(), "end": ago(2).isoformat(), "group_by": ["day"]}
+    async with Client(mcp, raise_exceptions=True) as client:
+        assert (await client.call_tool("sync_providers", {"days": 31})).is_error is False
+        # A call 38 days ago, in the gap: its day's row is only what the ledger knows of it.
+        call = {
+            "provider": "openai",
+            "model": "gpt-4o",
+            "input_tokens": 1000,
+            "output_tokens": 10,
+            "agent": "ci",
+        }
+        at = f"{ago(38).isoformat()}T12:00:00+00:00"
+        assert (await client.call_tool("record_usage", {**call, "timestamp": at})).is_error is False
+        before = (await client.call_tool("get_spend", period)).structured_content
+        assert (await client.call_tool("sync_providers", {"days": 41})).is_error is False
+        after = (await client.call_tool("get_spend", period)).structured_content
+    assert before is not None and after is not None and before["complete"] is False
+    # The gap, 40 to 31 days ago (UTC), and the local day after it, which may hold part of its last.
+    edge = ago(30).isoformat()
+    marked = {r["group"]["day"]: r["complete"] for r in before["rows"]}
+    assert {d: c for d, c in marked.items() if d <= edge} == {ago(38).isoformat(): False}, marked
+    assert [c for d, c in marked.items() if d > edge] == [True] * 4, marked  # $3 on day 10 and 3 days
+    assert after["complete"] is True and all(r["complete"] for r in after["rows"]), after["rows"]
+
+
 async def test_an_answer_missing_a_providers_bill_is_not_complete(fakes: Router) -> None:
     """The QA case (h-qabill F3): OpenAI refusing the key on the first sync left its whole bill out
     of the answer, said by a PARTIAL warning, yet `complete` was true, which clients read as "the

@@ -691,6 +691,45 @@ def test_a_blocked_prompt_gives_the_command_that_raises_the_budget_and_when_it_s
     assert _hook(monkeypatch, capsys, prompt) is None
 
 
+def test_a_refusal_whose_budget_lacks_a_bill_says_its_spent_is_at_least(
+    home: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    """With Anthropic's key set and its bill never synced, `budget status` marked a budget of every
+    call "≥" (h-tidy9), yet the hook's refusal said "is used up ($1.50 spent of $0.50)" as the
+    whole, and check_budget's "allowed: $x left" as sure. The refusal now says "≥$1.50 spent"; a
+    budget that lacks nothing keeps its plain figure (the test above)."""
+    evening = _at_evening(request)  # a day budget: the call and the hooks on one day, whatever the hour
+    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
+    at = evening - timedelta(minutes=5)
+    write(transcript, assistant("m1", "r1", _stamp(at), session="s1", input=1000, output=100_000))
+    priced = Pricer().price(Tokens(input=1000, output=100_000), SONNET, "anthropic", at)
+    assert isinstance(priced, Price)
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-" + "a" * 40)
+    monkeypatch.setenv("COST_MCP_ANTHROPIC_BASE_URL", "http://127.0.0.1:9")  # offline: never synced
+    code, out = run_cli(monkeypatch, capsys, "", "report")  # every log read once, the sync failed
+    assert code == 0 and "PARTIAL: anthropic: never synced" in " ".join(out.split()), out
+    conn = connect(settings.db)
+    set_budget(conn, "app-hard", Decimal("0.50"), "day", BudgetScope(), hard=True)
+    conn.close()
+    prompt = {
+        "session_id": "s1",
+        "transcript_path": str(transcript),
+        "cwd": "/home/dev/app",
+        "hook_event_name": "UserPromptSubmit",
+        "prompt": "go on",
+    }
+    blocked = _hook(monkeypatch, capsys, prompt)
+    spent = format_usd(from_nanos(priced.total_nanos))
+    assert blocked is not None and blocked["decision"] == "block", blocked
+    assert str(blocked["reason"]).startswith(
+        f"cost-mcp: refused: hard budget 'app-hard' is used up (≥{spent} spent of $0.50); to go on"
+    ), blocked
+
+
 @pytest.mark.parametrize(
     "scope",
     [

@@ -41,10 +41,17 @@ from pydantic import BaseModel
 
 from cost_mcp import tokens
 from cost_mcp.analytics.budgets import Unread
-from cost_mcp.analytics.spend import NO_SOURCE, PARTIAL, log_read_warnings, member_sources, partial_lines
+from cost_mcp.analytics.spend import (
+    NO_SOURCE,
+    PARTIAL,
+    Lacking,
+    log_read_warnings,
+    member_sources,
+    partial_lines,
+)
 from cost_mcp.config import Settings
 from cost_mcp.errors import LedgerNewerError, NotFoundError
-from cost_mcp.models import Answer, IngestResult, LogReading
+from cost_mcp.models import Answer, IngestResult, LogReading, SpendResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import claude_code
 from cost_mcp.store import meta
@@ -222,7 +229,23 @@ def envelope(
     sources = getattr(result, "sources", None)
     if not paths and isinstance(sources, list):
         result = result.model_copy(update={"sources": member_sources(sources)})
-    return label(result, progress or ReadProgress(complete=True), notes)
+    labelled = label(result, progress or ReadProgress(complete=True), notes)
+    return _rows_weighed(labelled, settings, reading=labelled.reading is not None)
+
+
+def _rows_weighed(result: A, settings: Settings, *, reading: bool) -> A:
+    """``result`` with each row of spend its gaps may be in not complete (spend.Lacking), as its
+    total is: its own rows, or a dashboard's parts' (each weighed on its own PARTIAL lines, as its
+    complete is), whose rows said complete true under a part that was not."""
+    if isinstance(result, SpendResult):
+        return Lacking.of(result.warnings, settings, reading=reading).rows(result)
+    update: dict[str, object] = {}
+    for name, value in result:
+        if isinstance(value, SpendResult):
+            update[name] = _rows_weighed(value, settings, reading=reading)
+        elif isinstance(value, dict) and value and all(isinstance(v, SpendResult) for v in value.values()):
+            update[name] = {key: _rows_weighed(v, settings, reading=reading) for key, v in value.items()}
+    return result.model_copy(update=update) if update else result
 
 
 def refused_push_warnings(conn: Conn, team_server: str | None) -> list[str]:

@@ -70,7 +70,7 @@ def session_provider(env: Mapping[str, str] = os.environ) -> str:
 def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
     """The answer to one hook event, from the budgets that apply to this session's calls."""
     from cost_mcp.analytics.budgets import check_budget, list_budgets, set_aside_notes, states_of
-    from cost_mcp.money import format_usd
+    from cost_mcp.money import bounded, format_usd
     from cost_mcp.statusline import CLAUDE_CODE_SOURCES
 
     name = str(event.get("hook_event_name") or "")
@@ -119,6 +119,7 @@ def decide(conn: Conn, settings: Settings, event: dict[str, Any]) -> HookAnswer:
         # Worded as the hard budget's refusal is (analytics/budgets.py), in cents as every amount a
         # person reads (it said "$30.0123 spent of $30.00" where the status line said "$30.01").
         spent, limit = format_usd(used.limit_usd - used.remaining_before_usd), format_usd(used.limit_usd)
+        spent = bounded(spent, 0, complete=used.complete)  # a bill it counts missing: at least
         warning = (
             f"cost-mcp: soft budget '{used.name}' is used up ({spent} spent of {limit}); "
             "this session keeps going, but consider a cheaper model or stopping here"

@@ -748,6 +748,13 @@ class SpendRow(Result):
     folded_rows: int | None = Field(
         None, description="An '(other)' row: how many rows (groups) it sums; else null."
     )
+    complete: bool = Field(
+        True,
+        description="False when what the answer lacks (its PARTIAL warnings: a provider's bill missing, "
+        "log files that could not be opened; or logs still being read) may be in this row: its cost is "
+        "then a lower bound. Rows the gap cannot reach (another provider's, billed spend beside unread "
+        "logs, days outside a missing range) stay true.",
+    )
 
 
 class AttributionRow(SpendRow):
@@ -1057,8 +1064,14 @@ class BudgetState(Result):
     )
     complete: bool = Field(
         True,
-        description="False when a provider's bill this budget counts is missing (a PARTIAL warning says "
-        "which): spent is then at least spent_usd, and status may be too low.",
+        description="False when a provider's bill this budget counts is missing, or log files of calls it "
+        "counts could not be opened (a PARTIAL warning says which): spent is then at least spent_usd, and "
+        "status may be too low.",
+    )
+    lacking: list[str] = Field(
+        default=[],
+        description="When not complete, what spent lacks, one short phrase each (\"a provider's bill the "
+        'budget counts is missing", "claude_code log files the budget counts could not be opened").',
     )
 
 
@@ -1083,6 +1096,12 @@ class BudgetCheck(Result):
         default=Decimal(0),
         description="Held by calls check_budget allowed that are not recorded yet (counted as spent "
         "in remaining_before_usd); not spend.",
+    )
+    complete: bool = Field(
+        True,
+        description="False when the budget's spent lacks something (a provider's bill it counts is "
+        "missing, log files of calls it counts could not be opened; a PARTIAL warning says which): "
+        "what is left is then at most remaining_before_usd.",
     )
 
 

@@ -156,6 +156,52 @@ def test_a_missing_bill_makes_the_dashboard_partial(
     assert len([w for w in page.warnings if w.startswith("PARTIAL: openai")]) == 1
 
 
+def test_the_dashboards_rows_say_whether_a_missing_bill_may_be_in_them(
+    home: Path, monkeypatch: pytest.MonkeyPatch, clock: None
+) -> None:
+    """Rows of spend carry complete (h-label2), set by each answer's envelope: the dashboard's parts
+    are not answers of their own, so with Anthropic's bill never synced their rows said complete
+    true under parts that said false. Each part's rows are now weighed on its own PARTIAL lines:
+    with Anthropic's bill missing its rows are not complete (and the dashboard tool's text, which
+    read "today: ≥$0.0045 (estimated $0.0045)", marks them); with OpenAI's, the Anthropic row by
+    day and provider is."""
+    from cost_mcp.analytics.dashboard import dashboard_text
+
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1000, output=100))
+
+    def rows(provider: str) -> dict[str, list[bool]]:
+        monkeypatch.setenv(
+            f"{provider.upper()}_ADMIN_KEY",
+            ("sk-ant-admin01-" if provider == "anthropic" else "sk-admin-") + "a" * 40,
+        )
+        monkeypatch.setenv(f"COST_MCP_{provider.upper()}_BASE_URL", "http://127.0.0.1:9")
+        try:
+            with dashboard(load_settings()) as client:
+                page = Dashboard.model_validate_json(client.get("/api/dashboard").text)
+        finally:
+            monkeypatch.delenv(f"{provider.upper()}_ADMIN_KEY")
+        assert page.complete is False and page.daily_by_provider.complete is False
+        said[provider] = dashboard_text(page).splitlines()
+        return {
+            "daily": [r.complete for r in page.daily_by_provider.rows],
+            **{dim: [r.complete for r in b.rows] for dim, b in page.breakdowns.items()},
+        }
+
+    said: dict[str, list[str]] = {}
+    anthropic = rows("anthropic")
+    assert anthropic["daily"] == [False] and all(v and not any(v) for v in anthropic.values()), anthropic
+    # The dashboard tool's text, of the same answer: its parts and rows at least too.
+    text = said["anthropic"]
+    assert text[0].endswith(": ≥$0.0045 (estimated ≥$0.0045)"), text
+    top = next(line for line in text if line.startswith("top models: "))
+    assert top.endswith(" ≥$0.0045 estimated"), text
+    # By day and provider the Anthropic row cannot hold OpenAI's bill; a row of a model, agent or
+    # project names no provider, so it may (conservatively marked).
+    openai = rows("openai")
+    assert openai["daily"] == [True] and openai["model"] == [False], openai
+
+
 def test_a_bill_synced_before_its_day_ended_is_labelled_so_far_on_the_page(
     browser: Any, served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -222,14 +268,14 @@ def test_a_budget_whose_bill_is_missing_marks_its_gauge_as_a_bound(
             gauge = pg.locator('.gauge[data-budget="openai"]')
             said = " ".join(gauge.inner_text().split())
             assert "≥$0.00 spent (≥0%), ≤$100.00 left" in said, said
-            assert "partial a provider's bill this budget counts is missing" in said, said
+            assert "partial a provider's bill the budget counts is missing" in said, said
             assert "today included: ≥$0.00" in said, said
             label = gauge.locator("svg").get_attribute("aria-label")
             assert label.startswith("openai: at least 0% of $100.00 spent, projected at least $0.00"), label
-            assert label.endswith("a provider's bill it counts is missing"), label
+            assert label.endswith("a provider's bill the budget counts is missing"), label
             local = " ".join(pg.locator('.gauge[data-budget="local"]').inner_text().split())
             assert "$0.00 spent (0%), $100.00 left" in local and "≥" not in local and "≤" not in local, local
-            assert "bill this budget counts is missing" not in local
+            assert "bill the budget counts is missing" not in local
             assert "PARTIAL: openai: never synced" in pg.locator("#notes").inner_text()
     finally:
         context.close()
@@ -368,3 +414,57 @@ def test_logs_that_could_not_be_opened_mark_the_pages_totals_and_hours_as_lower_
     assert marked["text"] == "today: ≥$0.0045\nthis week: ≥$0.0045\nthis month: ≥$0.0045", marked
     assert all(plain[where] == "$0.0090" for where in totals), plain
     assert "≥" not in plain["text"] and "PARTIAL" not in plain["#status"] + plain["#card-today"], plain
+
+
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+def test_logs_that_could_not_be_opened_mark_the_gauges_of_budgets_they_count(
+    home: Path, clock: None, browser: Any
+) -> None:
+    """With a project folder the last read could not open, the page said PARTIAL at the top and
+    marked its totals (409f8af), yet the gauge of a budget of every call read "on track · $0.0045
+    spent (0%), $100.00 left" as sure (a budget's complete weighed bills only). A gauge whose budget
+    counts those logs' calls now says at least and why; one of OpenAI's bill, which they cannot
+    touch, stays plain."""
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1000, output=100))
+    hidden = write(
+        session_file(home / "claude", "s2", "-home-dev-secret"),
+        assistant("m2", "r2", now, input=1000, output=100),
+    ).parent
+    settings = load_settings()
+    ledger = Ledger(settings.db)
+    with ledger.use() as c:
+        budgets.set_budget(c, "all", Decimal(100), "month", BudgetScope())
+        budgets.set_budget(c, "openai", Decimal(100), "month", BudgetScope(providers=["openai"]))
+    hidden.chmod(0)
+    try:  # a reader checks every log, as a process for which the folder's mode holds
+        subprocess.run(
+            [*permissions_hold(), sys.executable, "-m", "cost_mcp", "report"], check=True, capture_output=True
+        )
+    finally:
+        hidden.chmod(0o755)
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        # No refresh of its own: this process (root) would read the folder and close the gap.
+        for base in serve(create_app(ledger, settings, Pricer(), token=None, refresh=False)):
+            pg = context.new_page()
+            pg.goto(base)
+            pg.wait_for_selector("body[data-ready]")
+            gauge = pg.locator('.gauge[data-budget="all"]')
+            said = " ".join(gauge.inner_text().split())
+            assert "≥$0.0045 spent (≥0%), ≤$100.00 left" in said, said
+            assert (
+                "partial claude_code log files the budget counts could not be opened (see the notes)" in said
+            )
+            label = gauge.locator("svg").get_attribute("aria-label")
+            assert label.endswith("; claude_code log files the budget counts could not be opened"), label
+            other = " ".join(pg.locator('.gauge[data-budget="openai"]').inner_text().split())
+            assert (
+                "$0.00 spent (0%), $100.00 left" in other and "≥" not in other and "partial" not in other
+            ), other
+            # The day's row in the table of numbers, as `report`'s rows: at least.
+            day = pg.locator("#daily table tbody tr").first.text_content() or ""
+            assert "estimated≥$0.0045" in day.replace(" ", ""), day
+    finally:
+        context.close()
+        ledger.close()

@@ -8,7 +8,13 @@ from decimal import Decimal
 
 from cost_mcp.analytics import rows
 from cost_mcp.analytics.budgets import departed_notes, list_budgets, states_of, with_missing_bills
-from cost_mcp.analytics.spend import Filters, get_spend, log_read_warnings, partial_lines, period_info
+from cost_mcp.analytics.spend import (
+    Filters,
+    Lacking,
+    get_spend,
+    log_read_warnings,
+    period_info,
+)
 from cost_mcp.analytics.vocabulary import NOT_REPORTED, group_name, model_key
 from cost_mcp.config import Settings
 from cost_mcp.models import ModelBreakdown, ModelRow, SpendResult
@@ -184,25 +190,42 @@ def summary_text(
     (the caller says so above them)."""
     lines: list[str] = []
     month: SpendResult | None = None
+    month_lacking = Lacking.of((), settings)
+    # Plain text, with no envelope to say it: the logs the last read could not open (answers say it
+    # in theirs, catchup.envelope), which each total and part lacks too.
+    unread = log_read_warnings(conn)
     for name in ("today", "this_week", "this_month"):
         p = resolve_period(name, tz=settings.tz, week_start=settings.week_start, now=now)
         result = get_spend(conn, settings, p, ["basis"], take_alerts=False)
+        lacking = Lacking.of([*result.warnings, *unread], settings, reading=not logs_read)
+        # Each basis the gap may be in is at least (a missing bill: billed and estimated, not seat
+        # fees; unread logs: estimated), as the total: "estimated $0.0045" read as the whole.
+        result = lacking.rows(result)
         # An amount of calls with no known price is "unpriced", never $0.00 (the notes say which).
         parts = ", ".join(
-            f"{r.group['basis']} {format_cost(r.cost_usd, r.unpriced_requests)}" for r in result.rows
+            f"{r.group['basis']} "
+            + bounded(format_cost(r.cost_usd, r.unpriced_requests), 0, complete=r.complete)
+            for r in result.rows
         )
-        # A bill missing (its PARTIAL note below) or logs still being read: at least, as report's
-        # total says (money.bounded); "this month: $0.00" read as nothing spent.
-        complete = logs_read and not partial_lines(result.warnings)
+        # A bill missing (its PARTIAL note below), logs unreadable or still being read: at least, as
+        # report's total says (money.bounded); "this month: $0.00" read as nothing spent.
+        complete = not lacking
         total = bounded(format_cost(result.total_usd, result.unpriced_requests), 0, complete=complete)
         lines.append(f"{p.label()}: {total}" + (f" ({parts})" if parts else ""))
-        month = result
+        month, month_lacking = result, lacking
     p = resolve_period("this_month", tz=settings.tz, week_start=settings.week_start, now=now)
     top = model_breakdown(conn, settings, p, top_n=5, take_alerts=False, now=now)
     if top.models:
         lines.append("top models this month:")
+        # A model whose calls or bill the month lacks (its provider's, or its agent's logs) is at
+        # least, as the month's total; its share is then of a total that lacks it too, so unmarked.
         lines += [
-            f"  {m.model}: {format_cost(m.cost_usd, m.unpriced_requests)}"
+            f"  {m.model}: "
+            + bounded(
+                format_cost(m.cost_usd, m.unpriced_requests),
+                0,
+                complete=not (month_lacking.touches({"provider": m.provider, "model": m.model}, m.basis)),
+            )
             # No share for an unknown cost: 0% of the total would read as nothing spent.
             + ("" if m.cost_usd is None else f" ({m.share_percent}%)")
             for m in top.models
@@ -230,8 +253,9 @@ def summary_text(
     if month is not None:
         lines += [f"note: {w}" for w in month.warnings]
     # The month's answer says most of them already; a budget's period may reach past its end.
-    lines += [f"note: {w}" for w in missing if month is None or w not in month.warnings]
-    # Plain text, with no envelope to say it: the logs the last read could not open (answers say it
-    # in theirs, catchup.envelope).
-    lines += [f"note: {w}" for w in log_read_warnings(conn)]
+    # Plain text, with no envelope to say it: the logs the last read could not open too (answers
+    # say it in theirs, catchup.envelope), once, though a budget's line may have named them.
+    lines += [
+        f"note: {w}" for w in dict.fromkeys([*missing, *unread]) if month is None or w not in month.warnings
+    ]
     return "\n".join(lines)

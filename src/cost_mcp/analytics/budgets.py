@@ -23,9 +23,12 @@ from cost_mcp.analytics.spend import (
     Filters,
     SpendTotal,
     fees_ahead,
+    log_read_warning,
+    logs_can_touch,
     missing_bill_partials,
     quiet_laptop_warnings,
     spend_totals,
+    unread_logs,
 )
 from cost_mcp.config import Settings, source_provider
 from cost_mcp.errors import InvalidInputError, NotFoundError
@@ -42,7 +45,7 @@ from cost_mcp.models import (
     check_amount,
     checked,
 )
-from cost_mcp.money import format_usd, from_nanos, to_nanos
+from cost_mcp.money import bounded, format_usd, from_nanos, to_nanos
 from cost_mcp.periods import Period, calendar_period, iso_utc, local_date, ms_to_datetime, to_ms, wall_clock
 from cost_mcp.pricing import CLAUDE_PROVIDERS
 from cost_mcp.store import alerts as alert_store
@@ -555,21 +558,58 @@ def _own(conn: Conn, dimension: str, values: Sequence[str], member: str) -> list
     return [v for v in values if not vocabulary.unmatched(conn, dimension, [v], member)]
 
 
+BILL_MISSING = "a provider's bill the budget counts is missing"
+"""What a budget's spent lacks (BudgetState.lacking) when a bill it counts never synced."""
+
+
+def logs_unread(source: str) -> str:
+    """What a budget's spent lacks (BudgetState.lacking) when ``source``'s log files it counts could
+    not be opened by the last read."""
+    return f"{source} log files the budget counts could not be opened"
+
+
 def with_missing_bills(
     conn: Conn, settings: Settings, states: Sequence[BudgetState], now: datetime, member: str | None = None
 ) -> tuple[list[BudgetState], list[str]]:
-    """The budgets' ``states``, each not ``complete`` when a provider's bill it counts is missing,
-    and the PARTIAL lines saying which (:func:`_missing_bills`): every view of a budget marks its
-    figures so (money.bounded), where a $0.00 read as nothing spent."""
+    """The budgets' ``states``, each not ``complete`` when a provider's bill it counts is missing or
+    log files of calls it counts could not be opened (:func:`spend.logs_can_touch`), saying which
+    in its ``lacking``, and the PARTIAL lines saying which (:func:`_missing_bills`,
+    :func:`spend.log_read_warning`): every view of a budget marks its figures so (money.bounded),
+    where a $0.00 read as nothing spent. A team ``member``'s budgets count none of the server's own
+    logs, so only bills."""
     budgets = [s.budget for s in states]
     missing = _missing_bills(conn, settings, budgets, now, member)
-    if not missing:
+    unread = [] if member is not None else unread_logs(conn)
+    if not missing and not unread:
         return list(states), []
-    # Per budget, asked only when some bill is missing.
-    short = {b.name for b in budgets if _missing_bills(conn, settings, [b], now, member)}
+    lacks: dict[str, list[str]] = {b.name: [] for b in budgets}
+    if missing:
+        # Per budget, asked only when some bill is missing.
+        for b in budgets:
+            if _missing_bills(conn, settings, [b], now, member):
+                lacks[b.name].append(BILL_MISSING)
+    said: dict[str, None] = dict.fromkeys(missing)
+    for source, error in unread:
+        for b in budgets:
+            scope = b.scope
+            if logs_can_touch(
+                source,
+                settings,
+                agents=scope.agents,
+                providers=scope.providers,
+                sources=scope.sources,
+                bases=scope.basis,
+                # A budget of members or teams counts their pushed calls: none of this machine's logs.
+                members=[*scope.members, *scope.teams],
+            ):
+                lacks[b.name].append(logs_unread(source))
+                said[log_read_warning(source, error)] = None
     return [
-        s.model_copy(update={"complete": False}) if s.budget.name in short else s for s in states
-    ], missing
+        s.model_copy(update={"complete": False, "lacking": lacks[s.budget.name]})
+        if lacks[s.budget.name]
+        else s
+        for s in states
+    ], list(said)
 
 
 def _missing_bills(
@@ -898,7 +938,11 @@ def check_budget(
             project_names=names,
         )
     ]
-    states = states_of(conn, settings, matching, moment, ledger)
+    # A bill missing or logs unread: what is left is at most, as budget_status says (the refusal and
+    # the hook's message read "$0.50 left" as sure).
+    states, lacking = with_missing_bills(
+        conn, settings, states_of(conn, settings, matching, moment, ledger), moment, member
+    )
     live = hold_store.live(conn, to_ms(moment)) if settings.budget_hold_seconds > 0 else []
     held_by: dict[str, int] = {}
     for budget, state in zip(matching, states, strict=True):
@@ -917,6 +961,7 @@ def check_budget(
                 remaining_after_usd=after,
                 would_exceed=after < 0,
                 held_usd=held,
+                complete=state.complete,
             )
         )
     checks.sort(key=lambda c: (c.remaining_after_usd, c.name))
@@ -949,7 +994,7 @@ def check_budget(
         estimated_cost_usd=cost,
         binding_budget=binding.name if binding else None,
         budgets=checks,
-        warnings=_missing_bills(conn, settings, matching, moment, member)
+        warnings=lacking
         + (_left_out(conn) if matching else [])  # as states_of's refresh of the rollup left it
         + unpriced_notes(states, settings)
         + set_aside_notes(states),
@@ -1083,6 +1128,7 @@ def _reason(
             # Held is not spent: "$3.0510 spent of $3.00" where $1.55 was spent and $1.50 held
             # contradicted every report and the status line.
             spent = format_usd(binding.limit_usd - binding.remaining_before_usd - binding.held_usd, totals)
+            spent = bounded(spent, 0, complete=binding.complete)  # a bill missing: at least that
             state = (
                 f"has no room left ({spent} spent and {format_usd(binding.held_usd, totals)} held of {limit})"
                 if binding.held_usd > 0
@@ -1090,6 +1136,7 @@ def _reason(
             )
         else:
             left, need = _apart(max(binding.remaining_before_usd, Decimal(0)), cost)
+            left = bounded(left, 0, at_most=True, complete=binding.complete)
             state = f"has {left} left of {limit} and this call needs ~{need}"
         return f"refused: hard budget '{binding.name}' {state}; {advice}"
     over = [c.name for c in checks if c.would_exceed]
@@ -1098,7 +1145,8 @@ def _reason(
             f"allowed, but soft budget '{over[0]}' goes over its {format_usd(binding.limit_usd)} with this "
             f"call (~{format_usd(cost, 4)})"
         )
-    return f"allowed: {format_usd(binding.remaining_after_usd, 4)} left on '{binding.name}' after this call"
+    left = bounded(format_usd(binding.remaining_after_usd, 4), 0, at_most=True, complete=binding.complete)
+    return f"allowed: {left} left on '{binding.name}' after this call"
 
 
 def _apart(left: Decimal, need: Decimal) -> tuple[str, str]:

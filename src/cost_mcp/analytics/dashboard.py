@@ -161,8 +161,15 @@ def dashboard_text(d: Dashboard) -> str:
     # read "today: $0.00" (format_cost: "unpriced" alone, "$1.23 + unpriced" beside priced calls).
     for label, r in (("today", d.today), ("this week", d.this_week), ("this month", d.this_month)):
         unpriced = sum(row.unpriced_requests for row in r.rows)
+        # A basis whose rows the answer's gap may be in is at least, as `report`'s rows are.
         parts = ", ".join(
-            f"{k} {format_cost(v, r.unpriced_by_basis.get(k, 0))}" for k, v in r.by_basis.items()
+            f"{k} "
+            + bounded(
+                format_cost(v, r.unpriced_by_basis.get(k, 0)),
+                0,
+                complete=all(row.complete for row in r.rows if row.basis == k),
+            )
+            for k, v in r.by_basis.items()
         )
         # Lacking a bill, or logs still being read: at least (money.bounded), as the page marks it.
         total = bounded(format_cost(r.total_usd, unpriced), 0, complete=r.complete and d.reading is None)
@@ -174,9 +181,10 @@ def dashboard_text(d: Dashboard) -> str:
         bounded(format_cost(x, f.unpriced_requests), 0, complete=f.complete and d.reading is None)
         for x in (f.spent_usd, f.projected_usd)
     )
+    burn = bounded(format_usd(f.burn_rate_7d_usd_per_day), 0, complete=f.complete and d.reading is None)
     lines.append(
         f"{f.period.name} ({f.period.first_day} to {f.period.last_day}): spent "
-        f"{spent}, burn {format_usd(f.burn_rate_7d_usd_per_day)}/day "
+        f"{spent}, burn {burn}/day "
         f"(7-day), projected {projected} "
         "at the last 7 whole days' rate"
     )
@@ -196,7 +204,10 @@ def dashboard_text(d: Dashboard) -> str:
     for dim in ("model", "agent", "project"):
         rows = d.breakdowns[dim].rows[:5] if dim in d.breakdowns else []
         if rows:
-            top = ", ".join(f"{group_name(r.group[dim], r.basis)} {_amount(r)} {r.basis}" for r in rows)
+            top = ", ".join(
+                f"{group_name(r.group[dim], r.basis)} {bounded(_amount(r), 0, complete=r.complete)} {r.basis}"
+                for r in rows
+            )
             lines.append(f"top {dim}s: {top}")
     # An hour whose cost is unknown (null) is not a peak: only known amounts are compared.
     peak = max(d.hourly.hours, key=lambda h: h.cost_usd or Decimal(0))

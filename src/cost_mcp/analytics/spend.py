@@ -12,8 +12,10 @@ local date in the requested timezone.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -22,7 +24,7 @@ from typing import Any, Generic, Literal, TypeGuard, TypeVar
 from cost_mcp import tokens
 from cost_mcp.analytics import coverage, rows, subscriptions, vocabulary
 from cost_mcp.analytics.usage import log_notes, price_note_warnings, unpriced_warnings
-from cost_mcp.config import Settings
+from cost_mcp.config import Settings, source_provider
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import (
     DIMENSIONS,
@@ -361,7 +363,7 @@ def _unreached(
     """
     first, end = _utc_day_range(p)
     lo, hi = min(first, p.start_ms // DAY_MS), max(end, -(-p.end_ms // DAY_MS))
-    skip = _not_spend_sources(settings)
+    skip = not_spend_sources(settings)
     found = coverage.unreached_days(conn, covered, lo, hi, usage_only=USAGE_ONLY_SOURCES)
     out: dict[str, tuple[coverage.Report, list[int]]] = {}
     for provider, (report, days) in found.items():
@@ -418,7 +420,7 @@ def day_rules(conn: Conn, settings: Settings, p: Period) -> dict[tuple[str, int]
     near the period's edges can sit on the UTC day before or after it)."""
     lo, hi = p.utc_dates_ms(margin_days=1)
     return coverage.rules(
-        conn, lo, hi, skip_sources=_not_spend_sources(settings), cost_mode=settings.cost_mode
+        conn, lo, hi, skip_sources=not_spend_sources(settings), cost_mode=settings.cost_mode
     )
 
 
@@ -434,13 +436,13 @@ def local_call_counts(conn: Conn, settings: Settings, provider: str, ts_ms: int)
         conn,
         day * DAY_MS,
         (day + 1) * DAY_MS,
-        skip_sources=_not_spend_sources(settings),
+        skip_sources=not_spend_sources(settings),
         cost_mode=settings.cost_mode,
     ).get((provider, day))
     return not _gives_way(rule, LOCAL_LAYER)
 
 
-def _not_spend_sources(settings: Settings) -> tuple[str, ...]:
+def not_spend_sources(settings: Settings) -> tuple[str, ...]:
     """The local sources whose calls are not spend (Claude Code covered by a subscription)."""
     return ("claude_code",) if settings.claude_code_billing == "subscription" else ()
 
@@ -1184,6 +1186,7 @@ def _row_fields(group: dict[str, str | None], g: _Group) -> dict[str, Any]:
         "unpriced_requests": int(g.unpriced),
         "model_ids": _merged(group, g.model_ids),
         "folded_rows": g.folded or None,
+        "complete": True,  # what the answer lacks is weighed by its envelope (Lacking.rows)
     }
 
 
@@ -1411,23 +1414,79 @@ def _pricing_warnings(
     return notes
 
 
+def unread_logs(conn: Conn) -> list[tuple[str, str]]:
+    """Each local-log source (Claude Code, Codex...) whose last read could not open some of its
+    files or folders, with that error: what :func:`log_read_warnings` says, for the answers that
+    weigh which of their parts those calls are missing from (a budget of another provider's)."""
+    from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
+
+    return source_state.errors_of(conn, ("claude_code", *agent_logs.SOURCES))
+
+
+def logs_can_touch(
+    source: str,
+    settings: Settings,
+    *,
+    agents: Iterable[str | None] = (),
+    providers: Iterable[str | None] = (),
+    sources: Iterable[str | None] = (),
+    bases: Iterable[str | None] = (),
+    members: Iterable[str | None] = (),
+) -> bool:
+    """Whether calls of ``source``'s local logs (:func:`unread_logs`) may be in a part of an answer
+    limited to these values of each dimension (empty: not limited by it), a budget's scope or a
+    row's group: a part they cannot reach (a budget of OpenAI's bill, a row of billed spend, another
+    agent's row) stays whole when those logs could not be read. Claude Code covered by a subscription
+    is in no spend; the server's own logs' calls are under no member; an agent's calls may be of any
+    provider (Claude Code's are Anthropic's)."""
+    if source in not_spend_sources(settings):
+        return False
+    agent = _log_agent(source)
+    limits: list[tuple[set[str | None], set[str | None] | None]] = [
+        ({_agent_key(a) for a in agents}, None if agent is None else {_agent_key(agent)}),
+        ({p.lower() if p else p for p in providers}, {"anthropic"} if source == "claude_code" else None),
+        (set(sources), {source}),
+        (set(bases), {"estimated"}),
+        ({m for m in members if m is not None}, set()),
+    ]
+    return all(not limit or mine is None or bool(limit & mine) for limit, mine in limits)
+
+
+@functools.cache
+def _log_agent(source: str) -> str | None:
+    """The agent a local-log source's calls are recorded under (``claude_code``: ``claude-code``);
+    asked per row of an answer, so looked up once."""
+    from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
+    from cost_mcp.sources import claude_code
+
+    if source == "claude_code":
+        return claude_code.AGENT
+    return next((a.agent for a in agent_logs.AGENTS if a.source == source), None)
+
+
+def _agent_key(name: str | None) -> str | None:
+    """An agent's name as logs and scopes may spell it (``Claude Code``, ``claude_code``)."""
+    return None if name is None else name.lower().replace("_", "-").replace(" ", "-")
+
+
 def log_read_warnings(conn: Conn) -> list[str]:
     """One line per local-log source (Claude Code, Codex...) whose last read could not open some of
     its files or folders: their calls are missing from every answer, whichever tool gives it (the
     session asked about may be the unread one), so :func:`cost_mcp.catchup.envelope` adds these to
     each answer, once, as it does the skipped-lines notes (not to a team member's: the server's
     own logs' calls are in no member's answer)."""
-    from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
+    return [log_read_warning(source, error) for source, error in unread_logs(conn)]
 
-    errors = source_state.errors_of(conn, ("claude_code", *agent_logs.SOURCES))
+
+def log_read_warning(source: str, error: str) -> str:
+    """The PARTIAL line for ``source``'s logs the last read could not open (:func:`unread_logs`)."""
     # A log reader has no key to fix nor sync to skip: what is missing is the files it could not
     # open, until the user running cost-mcp may read them (doctor says the same).
-    return [
+    return (
         f"PARTIAL: {source} logs: the last read could not open some files or folders ({error}); their "
         "calls are not in this answer until they can be read (where permission is denied: make them "
         "readable by the user running cost-mcp)"
-        for source, error in errors
-    ]
+    )
 
 
 def member_sources(statuses: Sequence[SourceStatus]) -> list[SourceStatus]:
@@ -1479,6 +1538,144 @@ def partial_lines(warnings: Iterable[str]) -> list[str]:
     """The warnings that say what an answer lacks (:data:`PARTIAL`): any makes its totals lower
     bounds, whatever shows them (money.bounded)."""
     return [w for w in warnings if w.startswith(PARTIAL)]
+
+
+@dataclass(frozen=True)
+class _Gap:
+    """What one PARTIAL line says an answer lacks, as far as it says which rows: a provider's bill
+    (over UTC days ``first``..``last``, else the whole period), a local-log source's calls, or
+    (neither) anything at all."""
+
+    provider: str | None = None
+    logs: str | None = None
+    first: date | None = None
+    last: date | None = None
+
+
+_GAP_DAYS = re.compile(
+    r"(?:\d+ day\(s\) of this period \(|\d+ days \()?(\d{4}-\d{2}-\d{2})(?: to (\d{4}-\d{2}-\d{2}))?"
+)
+"""How a provider's PARTIAL line names the days it lacks, right after its name (coverage.py's
+unsynced_warnings): "3 day(s) of this period (2026-11-01 to 2026-11-03)", "2026-11-01 of this
+period", "3 days (2026-11-01 to 2026-11-03) of this period"."""
+
+
+def _gap_of(line: str) -> list[_Gap]:
+    """The gaps a PARTIAL line (:data:`PARTIAL`) names: each begins "PARTIAL: <whom>: ", whom a
+    provider, providers (", ") or "<source> logs". A line naming no provider nor log source known
+    here (a reprice half done) may touch any row, and so may one read wrongly: never fewer marks."""
+    from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
+
+    whom, _, rest = line.removeprefix(PARTIAL).strip().partition(": ")
+    if whom.endswith(" logs") and whom[: -len(" logs")] in ("claude_code", *agent_logs.SOURCES):
+        return [_Gap(logs=whom[: -len(" logs")])]
+    names = whom.split(", ")
+    if not rest or not all(n in {spec.id for spec in registry.providers()} for n in names):
+        return [_Gap()]
+    days = _GAP_DAYS.match(rest)
+    first = date.fromisoformat(days[1]) if days else None
+    last = date.fromisoformat(days[2] or days[1]) if days else None
+    return [_Gap(provider=n, first=first, last=last) for n in names]
+
+
+def _touches(gap: _Gap, group: Mapping[str, str | None], bases: Sequence[str], settings: Settings) -> bool:
+    """Whether the calls or bill ``gap`` lacks may be in a part of ``group``'s values whose amounts
+    are of ``bases`` (a row: its one basis; a model of the month: each basis it has)."""
+
+    def only(dim: str) -> list[str | None]:
+        return [group[dim]] if dim in group else []
+
+    if gap.logs is not None:
+        return logs_can_touch(
+            gap.logs,
+            settings,
+            agents=only("agent"),
+            providers=only("provider"),
+            sources=only("source"),
+            bases=bases,
+            members=only("member"),
+        )
+    if gap.provider is not None:
+        provider = group.get("provider")
+        if provider is not None and provider != gap.provider:
+            return False
+        source = group.get("source")
+        if source is not None and source_provider(source) not in (None, gap.provider):
+            return False
+        if bases and all(b == "subscription" for b in bases):
+            return False  # seat fees are set by hand, not synced
+        if gap.first is not None and gap.last is not None:
+            span = _row_days(group)
+            # A local day holds parts of the UTC days on either side of it.
+            if span is not None and (span[1] + _ONE_DAY < gap.first or gap.last < span[0] - _ONE_DAY):
+                return False
+    return True
+
+
+_ONE_DAY = timedelta(days=1)
+
+
+def _row_days(group: Mapping[str, str | None]) -> tuple[date, date] | None:
+    """The local days a row of a day, week or month holds (the whole bucket: the period may hold
+    less), or None when its group has none."""
+    if day := group.get("day"):
+        first = date.fromisoformat(day)
+        return first, first
+    if week := group.get("week"):
+        first = date.fromisoformat(week)
+        return first, first + timedelta(days=6)
+    if month := group.get("month"):
+        first = date.fromisoformat(f"{month}-01")
+        after = (first + timedelta(days=31)).replace(day=1)
+        return first, after - _ONE_DAY
+    return None
+
+
+_S = TypeVar("_S", bound=SpendResult)
+
+
+@dataclass(frozen=True)
+class Lacking:
+    """What an answer lacks, part by part: its PARTIAL lines (:func:`partial_lines`), and whether
+    the logs are still being read, as the parts of it they may touch. Such a part's amount is a
+    lower bound, which every view marks (money.bounded): "2026-12-03  $1.20" read as the day's whole
+    while its Anthropic bill was missing. A part the gap cannot reach (another provider's, a bill
+    beside unread logs, a day outside the missing ones) keeps its plain figure; a line that names
+    no provider nor log source (a reprice half done) touches every part."""
+
+    gaps: tuple[_Gap, ...]
+    settings: Settings
+
+    @classmethod
+    def of(cls, warnings: Iterable[str], settings: Settings, *, reading: bool = False) -> Lacking:
+        """What ``warnings`` (an answer's, or its envelope's notes) say is lacking; ``reading``: the
+        logs are still being read, so any log's calls may be."""
+        gaps = [g for line in partial_lines(warnings) for g in _gap_of(line)]
+        if reading:
+            from cost_mcp.sources import agents as agent_logs  # local logs like Claude Code's
+
+            gaps += [_Gap(logs=s) for s in ("claude_code", *agent_logs.SOURCES)]
+        return cls(tuple(gaps), settings)
+
+    def __bool__(self) -> bool:
+        return bool(self.gaps)
+
+    def touches(self, group: Mapping[str, str | None], bases: Sequence[str]) -> bool:
+        """Whether a part of ``group``'s values, of amounts of ``bases``, may lack something."""
+        return any(_touches(g, group, bases, self.settings) for g in self.gaps)
+
+    def rows(self, result: _S) -> _S:
+        """``result`` with each row this may touch not ``complete``. Attribution rows, in no total,
+        are left as they are."""
+        if not self.gaps:
+            return result
+
+        def lacks(r: SpendRow) -> bool:
+            # An "(other)" row sums groups it does not name.
+            return bool(r.folded_rows) or self.touches(r.group, [r.basis])
+
+        rows = [r.model_copy(update={"complete": False}) if lacks(r) else r for r in result.rows]
+        return result.model_copy(update={"rows": rows})
 
 
 NO_SOURCE = "no data source is connected yet"
@@ -1917,6 +2114,7 @@ def _session_fields(group: dict[str, str | None], s: session_rows.SessionSums) -
         "unpriced_requests": s.unpriced,
         "model_ids": None,
         "folded_rows": None,
+        "complete": True,
     }
 
 

@@ -284,12 +284,17 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
             b.status.replace("_", " "),  # folds between its words
         )
     show(out, table, optional=("projected", "%", "left"))
-    if not all(b.complete for b in status.budgets):
-        out.print(
-            "[dim]≥ at least, ≤ at most: a provider's bill the budget counts is missing "
-            "(PARTIAL below)[/dim]",
-            highlight=False,
+    # Why the marked rows are bounds: with log files unreadable the note spoke only of a bill. One
+    # reason needs no names (the marks show whose); several say which budgets each is of.
+    lacking: dict[str, list[str]] = {}
+    for b in status.budgets:
+        for why in b.lacking:
+            lacking.setdefault(why, []).append(text(b.budget.name))
+    if lacking:
+        reasons = "; ".join(
+            why if len(lacking) == 1 else f"{', '.join(names)}: {why}" for why, names in lacking.items()
         )
+        out.print(f"[dim]≥ at least, ≤ at most: {reasons} (PARTIAL below)[/dim]", highlight=False)
     # Said because `cost-mcp forecast` projects the same month from another rate: a spike today
     # moved one figure ten times more than the other, with nothing saying why.
     out.print(

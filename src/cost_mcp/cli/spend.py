@@ -50,6 +50,7 @@ from cost_mcp.store.connection import Conn
 
 if TYPE_CHECKING:
     from cost_mcp.analytics.focus import FocusExport
+    from cost_mcp.analytics.spend import Lacking
     from cost_mcp.config import Settings
     from cost_mcp.models import (
         Comparison,
@@ -289,7 +290,7 @@ def report(
     out = Console()
     _render_report(out, result, parts, breakdown)
     if days is not None and days.rows:
-        _day_bars(out, days)
+        _day_bars(out, days, spend.Lacking.of(result.warnings, loaded, reading=result.reading is not None))
     _attribution_lines(out, result)
     if fresh := freshness(result):
         out.print(fresh, style="dim", markup=False, highlight=False)
@@ -348,7 +349,10 @@ def _report_csv(result: SpendResult) -> None:
     # a last column, so that scripts reading the earlier columns by position read them as before.
     ids = "model" in dims
     header = [*dims, "basis", "cost_usd", "requests", "total_tokens", "unpriced_requests"]
-    writer.writerow([*header, "model_ids"] if ids else header)
+    # Last, so that scripts reading the earlier columns by position read them as before: false when
+    # the answer's gap (a bill missing, logs unread) may be in the row, whose cost_usd is then at
+    # least (the table's "≥"; a number column cannot carry the mark).
+    writer.writerow([*header, *(["model_ids"] if ids else []), "complete"])
     for row in result.rows:
         cells = [
             *(csv_cell(row.group[d] or "") for d in dims),
@@ -361,7 +365,7 @@ def _report_csv(result: SpendResult) -> None:
         if ids:
             # Empty when the row is the one id shown, as model_ids is null in --json.
             cells.append(csv_cell(" ".join(row.model_ids or [])))
-        writer.writerow(cells)
+        writer.writerow([*cells, "true" if row.complete else "false"])
 
 
 def _render_report(
@@ -458,7 +462,9 @@ def _merged_note(out: Console, merged: dict[str, set[str]]) -> None:
 def _row_cells(row: SpendRow, compact: bool) -> list[str]:
     return [
         *_token_cells(row.tokens, compact),
-        format_cost(row.cost_usd, row.unpriced_requests),
+        # A row the answer's gap may be in (its provider's bill missing, its agent's logs unread) is
+        # at least, as the total above it: "2026-12-03 $0.0045" read as that day's whole.
+        bounded(format_cost(row.cost_usd, row.unpriced_requests), 0, complete=row.complete),
         "-" if row.requests is None else f"{row.requests:,}",
     ]
 
@@ -478,8 +484,9 @@ def _sub_rows(result: SpendResult, parts: SpendResult) -> dict[tuple[str | None,
     return under
 
 
-def _day_bars(out: Console, days: SpendResult) -> None:
-    """One bar per day of the period up to today (days to come have no spend yet), zero days included."""
+def _day_bars(out: Console, days: SpendResult, lacking: Lacking) -> None:
+    """One bar per day of the period up to today (days to come have no spend yet), zero days included;
+    a day ``lacking`` may touch (a bill missing over it, logs unread) is at least its amount."""
     per_day: dict[str, Decimal] = {}
     unpriced: dict[str, int] = {}
     for row in days.rows:
@@ -496,7 +503,10 @@ def _day_bars(out: Console, days: SpendResult) -> None:
         key = day.isoformat()
         amount = per_day.get(key, Decimal(0))
         blocks = int(amount / peak * width) if peak > 0 else 0
-        out.print(f"{key} {'█' * blocks:<{width}} {format_cost(amount, unpriced.get(key, 0))}")
+        # "2026-12-01 $0.00" read as nothing spent that day while its Anthropic bill was missing.
+        complete = not lacking.touches({"day": key}, ["billed", "estimated"])
+        shown = bounded(format_cost(amount, unpriced.get(key, 0)), 0, complete=complete)
+        out.print(f"{key} {'█' * blocks:<{width}} {shown}")
         day += timedelta(days=1)
 
 
@@ -823,9 +833,13 @@ def _render_forecast(out: Console, result: Forecast) -> None:
         f"[bold]{projected}[/bold] projected at the last 7 days' rate",
         highlight=False,
     )
+    # Rates of the amounts above: at least, as they are, when the answer lacks something.
+    period_rate = bounded(
+        format_cost(result.burn_rate_period_usd_per_day, unpriced), 0, complete=result.complete
+    )
+    week_rate = bounded(format_usd(result.burn_rate_7d_usd_per_day), 0, complete=result.complete)
     out.print(
-        f"burn rate: {format_cost(result.burn_rate_period_usd_per_day, unpriced)}/day over the period, "
-        f"{format_usd(result.burn_rate_7d_usd_per_day)}/day over the 7 days before today",
+        f"burn rate: {period_rate}/day over the period, {week_rate}/day over the 7 days before today",
         highlight=False,
     )
     if unpriced:

@@ -136,6 +136,12 @@
     return n ? h("span", { class: "badge unpriced", title: "calls with no known price: not in the amount", text: int(n) + " unpriced" }) : null;
   }
   function label(v, fallback) { return v === null || v === undefined || v === "" ? fallback : v; }
+  /* A table row's cost, at least when what the answer lacks may be in it (row.complete false: a
+     provider's bill missing, logs unread), as `cost-mcp report` marks its rows (money.bounded). */
+  function rowCost(row) {
+    var c = cost(row.cost_usd, row.unpriced_requests);
+    return row.complete === false ? h("span", { class: "row-partial" }, "≥", c) : c;
+  }
   function cost(x, unpriced) {
     // An amount made only of calls with no known price is unknown, never $0.
     // A null (every call unpriced) carries no amount at all: "null" or "0" would read as one.
@@ -238,10 +244,12 @@
      `cost-mcp budget status` shows it): the exact remainder rounded on its own read "$5.00 spent,
      $5.00 left" of $10.01, a cent short. ``n``: its place among the gauges, for the ids. */
   function gauge(st, pageZone, left, n) {
-    // A provider's bill the budget counts is missing (complete false, a PARTIAL note says which):
-    // every figure is then a bound, its spent and projection too, as `cost-mcp budget status`
-    // marks its row (money.bounded); "$0.00 spent (0%), $100.00 left" read as nothing spent.
+    // A provider's bill the budget counts is missing, or log files of its calls could not be opened
+    // (complete false; lacking says which, a PARTIAL note more): every figure is then a bound, its
+    // spent and projection too, as `cost-mcp budget status` marks its row (money.bounded); "$0.00
+    // spent (0%), $100.00 left" read as nothing spent.
     var missing = st.complete === false, marked = missing ? "≥" : "";
+    var why = (st.lacking && st.lacking.length ? st.lacking : ["a provider's bill the budget counts is missing"]).join("; ");
     var b = st.budget, limit = b.amount_usd, atLeast = st.unpriced_requests || missing ? "≥" : "";
     var projectedPct = limit ? (st.projected_usd / limit) * 100 : 0;
     var scale = Math.min(Math.max(110, st.percent * 1.05, projectedPct * 1.05), 300);
@@ -249,7 +257,7 @@
     var svg = s("svg", { viewBox: "0 0 " + W + " 34", role: "img", preserveAspectRatio: "none",
       "aria-label": b.name + ": " + (atLeast ? "at least " : "") + st.percent + "% of " + usd(limit) + " spent, projected " +
         (missing ? "at least " : "") + usd(st.projected_usd) + (st.unpriced_requests ? " and calls of no known price" : "") +
-        (missing ? "; a provider's bill it counts is missing" : "") });
+        (missing ? "; " + why : "") });
     svg.appendChild(s("rect", { class: "track", x: 0, y: 8, width: W, height: 18, rx: 3 }));
     svg.appendChild(s("rect", { class: "fill", x: 0, y: 8, width: x(st.percent), height: 18, rx: 3 }));
     b.thresholds.forEach(function (t) {
@@ -275,7 +283,7 @@
         " spent (" + atLeast + st.percent + "%), ", left < 0 ? h("span", { class: "left", "data-usd": String(-left), text: atLeast + usd(-left) + " over" })
           : h("span", { class: "left", "data-usd": String(left), text: (atLeast ? "≤" : "") + usd(left) + " left" })),
       missing ? h("p", { class: "bill-missing" }, h("span", { class: "badge partial", text: "partial" }),
-        " a provider's bill this budget counts is missing (see the notes): ≥ at least, ≤ at most") : null,
+        " " + why + " (see the notes): ≥ at least, ≤ at most") : null,
       // Calls with no known price count nothing against the budget: the projection lacks them too.
       // Not the forecast panel's rule (the last 7 whole days): this one reacts to today, as
       // `cost-mcp budget status` says; each figure names its own.
@@ -392,7 +400,7 @@
       if (i % step === 0 && L + i * bw + 32 <= W) svg.appendChild(s("text", { x: L + i * bw, y: H - 6 }, document.createTextNode(name)));
     });
     var rows = r.rows.map(function (row) {
-      return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests)];
+      return [row.group.day, label(row.group.provider, "(unknown)"), row.basis, rowCost(row), int(row.requests)];
     });
     fill("daily",
       h("p", {}, "Total " + periodText(r.period) + ": ", h("strong", { id: "period-total", "data-usd": String(r.total_usd), text: bounded(totalText(r.total_usd, unpricedIn(r.rows)), r, d) }),
@@ -495,7 +503,7 @@
         unpricedBeside: amount !== "unpriced" && row.unpriced_requests ? "+ " + int(row.unpriced_requests) + " unpriced" : "" };
     });
     var rows = r.rows.map(function (row) {
-      return [label(row.group[dim], row.basis === "subscription" ? SEAT_FEES : unknown), row.basis, cost(row.cost_usd, row.unpriced_requests), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
+      return [label(row.group[dim], row.basis === "subscription" ? SEAT_FEES : unknown), row.basis, rowCost(row), int(row.requests), row.tokens ? int(row.tokens.total_tokens) : "–"];
     });
     // Bounded rows say so: "(other)" alone did not say how much it folds.
     var shown = r.rows.filter(function (row) { return row.group[dim] !== "(other)"; }).length;
