@@ -416,9 +416,9 @@ def test_report_json_and_csv(home: Path) -> None:
         "report", "--start", "2026-11-01", "--end", "2026-11-07", "--csv", "--group-by", "day"
     ).stdout
     assert as_csv.splitlines() == [
-        "day,basis,cost_usd,requests,total_tokens,unpriced_requests",
-        "2026-11-02,estimated,0.018000000,1,2000,0",
-        "2026-11-03,estimated,0.018000000,1,2000,0",
+        "day,basis,cost_usd,requests,total_tokens,unpriced_requests,complete",
+        "2026-11-02,estimated,0.018000000,1,2000,0,true",
+        "2026-11-03,estimated,0.018000000,1,2000,0,true",
     ]
 
 
