@@ -226,8 +226,9 @@ def test_a_merged_model_row_names_the_ids_it_sums_in_csv(home: Path) -> None:
         done = at(200, "report", *PERIOD, *args, "--csv")
         assert done.returncode == 0, done.stderr
         header, *rows = csv.reader(io.StringIO(done.stdout))
-        assert header[-1] == "model_ids", args
-        ids = {row[header.index("model")]: row[-1] for row in rows}
+        # After the columns a reader had before: model_ids, then complete (added since).
+        assert header[-2:] == ["model_ids", "complete"], args
+        ids = {row[header.index("model")]: row[-2] for row in rows}
         assert ids == {
             "claude-sonnet-4.5": "claude-sonnet-4-5-20250929 claude-sonnet-4.5",
             "claude-haiku-4-5": "",  # the one id shown, as model_ids is null in --json
