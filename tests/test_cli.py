@@ -21,7 +21,13 @@ from cost_mcp import __version__
 from cost_mcp.cli import main
 from cost_mcp.config import load_settings
 from cost_mcp.store.connection import shown
-from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
+from tests.sources.claude_logs import (
+    a_call_and_a_project_to_hide,
+    assistant,
+    permissions_hold,
+    session_file,
+    write,
+)
 from tests.venvs import temporary_environment
 
 
@@ -921,14 +927,7 @@ def test_budgets_and_rows_unreadable_logs_may_be_in_read_as_bounds(home: Path) -
     claude-code row "$0.0045" under a total of "≥$0.0045". Those rows now say at least (≥, ≤), the
     note says why; a budget of OpenAI's bill, which those logs cannot touch, stays plain, and so
     does all once the folder is read."""
-    from datetime import UTC, datetime, timedelta
-
-    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1000, output=100))
-    hidden = write(
-        session_file(home / "claude", "s2", "-home-dev-secret"),
-        assistant("m2", "r2", now, input=1000, output=100),
-    ).parent
+    hidden = a_call_and_a_project_to_hide(home / "claude")
     for args in (
         ("all", "100"),
         ("local", "100", "--agent", "claude-code"),

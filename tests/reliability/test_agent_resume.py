@@ -11,7 +11,6 @@ inside files and databases.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -23,23 +22,7 @@ from cost_mcp.sources.agents import scanner
 from cost_mcp.store.connection import connect
 from tests.conftest import copy_migrated, isolation
 from tests.reliability.test_agent_fuzz import AGENTS, BY_NAME, Agent, scan, stored
-
-
-class _Killed(BaseException):
-    """The reading process dies (as SIGKILL would): nothing of the scan catches it."""
-
-
-def _killed_after(batches: int) -> Callable[[scanner._Writer], None]:
-    written = scanner._Writer.flush
-    done = [0]
-
-    def flush(self: scanner._Writer) -> None:
-        if done[0] == batches:
-            raise _Killed
-        done[0] += 1
-        written(self)
-
-    return flush
+from tests.sources.test_agents_worker import Killed, killed_after
 
 
 def _ledger(cfg: Settings) -> dict[str, list[tuple[Any, ...]]]:
@@ -82,10 +65,10 @@ def _read(cfg: Settings, agent: Agent) -> None:
 def _died_after(batches: int, cfg: Settings, agent: Agent) -> bool:
     """Read ``agent``'s layout into ``cfg``'s ledger, the reading process dying as it is about to
     write its batch ``batches + 1``, then read it again; False if the read was whole before that."""
-    with mock.patch.object(scanner._Writer, "flush", _killed_after(batches)):
+    with mock.patch.object(scanner._Writer, "flush", killed_after(batches)):
         try:
             _read(cfg, agent)
-        except _Killed:
+        except Killed:
             pass
         else:
             return False

@@ -105,6 +105,17 @@ def session_file(claude: Path, session: str, project: str = "-home-dev-app") -> 
     return claude / "projects" / project / f"{session}.jsonl"
 
 
+def a_call_and_a_project_to_hide(claude: Path) -> Path:
+    """Two sessions of one call each, a minute ago, the second in a project of its own: the folder
+    returned, for a test to make unreadable (``chmod(0)``) as a log the last read could not open."""
+    from datetime import UTC, datetime, timedelta
+
+    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(session_file(claude, "s1"), assistant("m1", "r1", now, input=1000, output=100))
+    hidden = session_file(claude, "s2", "-home-dev-secret")
+    return write(hidden, assistant("m2", "r2", now, input=1000, output=100)).parent
+
+
 def copy_fixture(name: str, claude: Path, project: str = "-home-dev-app") -> Path:
     """Put a static fixture file into a Claude folder as a session log."""
     dest = claude / "projects" / project / name

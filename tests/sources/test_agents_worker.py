@@ -233,17 +233,19 @@ def _unreset_home(root: Path) -> Path:
     return root
 
 
-class _Killed(BaseException):
-    """The process reading in turn dies (as SIGKILL would), between two of its writes."""
+class Killed(BaseException):
+    """The process reading in turn dies (as SIGKILL would), between two of its writes: nothing of
+    the scan catches it (also tests/reliability/test_agent_resume.py's)."""
 
 
-def _killed_after(batches: int) -> Callable[[scanner._Writer], None]:
+def killed_after(batches: int) -> Callable[[scanner._Writer], None]:
+    """A :meth:`scanner._Writer.flush` that raises :class:`Killed` instead of its ``batches + 1``-th write."""
     written = scanner._Writer.flush
     done = [0]
 
     def flush(self: scanner._Writer) -> None:
         if done[0] == batches:
-            raise _Killed
+            raise Killed
         done[0] += 1
         written(self)
 
@@ -267,7 +269,7 @@ def test_a_read_that_dies_mid_file_stores_each_plan_reading_once(
             with mock.patch.object(scanner, "_ship", _dies_after(2)):
                 resumed = _scan(worker_ledger, root, worker=True)[1]  # the rest read in turn
         else:
-            with mock.patch.object(scanner._Writer, "flush", _killed_after(2)), pytest.raises(_Killed):
+            with mock.patch.object(scanner._Writer, "flush", killed_after(2)), pytest.raises(Killed):
                 _scan(worker_ledger, root, worker=False)
             resumed = _scan(worker_ledger, root, worker=False)[1]
     assert resumed == alone

@@ -25,7 +25,13 @@ from cost_mcp.models import BudgetScope, Dashboard, SpendResult
 from cost_mcp.pricing import Pricer
 from cost_mcp.store import Ledger, connect, write_transaction
 from cost_mcp.web.app import create_app
-from tests.sources.claude_logs import assistant, permissions_hold, session_file, write
+from tests.sources.claude_logs import (
+    a_call_and_a_project_to_hide,
+    assistant,
+    permissions_hold,
+    session_file,
+    write,
+)
 from tests.sources.fake_providers import FakeOpenAI, Router
 from tests.test_complete import _big_tree
 from tests.web.conftest import Served, serve
@@ -353,12 +359,7 @@ def test_logs_that_could_not_be_opened_mark_the_pages_totals_and_hours_as_lower_
     from cost_mcp import catchup
     from cost_mcp.analytics.dashboard import build_dashboard, dashboard_text
 
-    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1000, output=100))
-    hidden = write(
-        session_file(home / "claude", "s2", "-home-dev-secret"),
-        assistant("m2", "r2", now, input=1000, output=100),
-    ).parent
+    hidden = a_call_and_a_project_to_hide(home / "claude")
     totals = (
         "#total-today",
         "#total-week",
@@ -425,12 +426,7 @@ def test_logs_that_could_not_be_opened_mark_the_gauges_of_budgets_they_count(
     spent (0%), $100.00 left" as sure (a budget's complete weighed bills only). A gauge whose budget
     counts those logs' calls now says at least and why; one of OpenAI's bill, which they cannot
     touch, stays plain."""
-    now = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    write(session_file(home / "claude", "s1"), assistant("m1", "r1", now, input=1000, output=100))
-    hidden = write(
-        session_file(home / "claude", "s2", "-home-dev-secret"),
-        assistant("m2", "r2", now, input=1000, output=100),
-    ).parent
+    hidden = a_call_and_a_project_to_hide(home / "claude")
     settings = load_settings()
     ledger = Ledger(settings.db)
     with ledger.use() as c:
