@@ -32,7 +32,12 @@ def opened(
 ) -> Iterator[Any]:
     """A page opened at ``url``, recording console errors and every request. ``fake_clock``: the
     page's timers run only when the test moves its clock on (``pg.clock.run_for``); ``timezone_id``:
-    the browser's own timezone (else the machine's)."""
+    the browser's own timezone (else the machine's).
+
+    ``pg.wait_for_function`` is given a function ("() => ..."), never a bare expression: Playwright
+    evaluates a bare expression again with ``eval`` on each poll after the first, which the page's
+    Content-Security-Policy (no 'unsafe-eval') refuses, so a wait not met at once failed with an
+    EvalError (a function is evaluated once and then called)."""
     context = browser.new_context(viewport={"width": width, "height": 900}, timezone_id=timezone_id)
     pg = context.new_page()
     pg.errors = []
@@ -346,7 +351,9 @@ def test_a_long_name_never_widens_the_page_past_the_window(browser: Any, served:
         pg.wait_for_selector("body[data-complete]", state="attached")
         for dim in ("model", "agent"):
             pg.click(f'#tabs button[data-dim="{dim}"]')
-            pg.wait_for_function(f"document.querySelector('#breakdown').textContent.includes('{long[:120]}')")
+            pg.wait_for_function(
+                "t => document.querySelector('#breakdown').textContent.includes(t)", arg=long[:120]
+            )
             assert pg.evaluate("document.documentElement.scrollWidth") <= width
         assert long in pg.locator("#notes").inner_text()
         assert pg.errors == []
@@ -394,14 +401,14 @@ def test_a_late_failure_of_an_earlier_choice_is_not_said_over_the_latest(
             ),
         )
         pg.select_option('select[name="period"]', "last_week")
-        pg.wait_for_function("document.getElementById('status').textContent.startsWith('Loading')")
+        pg.wait_for_function("() => document.getElementById('status').textContent.startsWith('Loading')")
         rendered_again(pg, lambda: pg.select_option('select[name="period"]', "today"))
         pg.wait_for_selector("body[data-complete]", state="attached")
         status = pg.locator("#status").inner_text()
         assert status.startswith("Figures of "), status
         assert len(held) == 1
         held[0].abort()
-        pg.wait_for_function("window.failedFetches === 1")
+        pg.wait_for_function("() => window.failedFetches === 1")
         assert pg.locator("#status").inner_text() == status
         assert pg.locator("#status.error").count() == 0
         assert "period=today" in pg.url
@@ -541,7 +548,7 @@ def test_a_cut_breakdown_says_how_many_rows_other_folds(browser: Any, served: Se
     with opened(browser, served.url) as pg:
         pg.wait_for_selector("body[data-complete]", state="attached")
         pg.click('#tabs button[data-dim="session"]')
-        pg.wait_for_function("document.querySelector('#breakdown').textContent.includes('By session')")
+        pg.wait_for_function("() => document.querySelector('#breakdown').textContent.includes('By session')")
         with served.ledger.use() as c:
             p = spend.resolve(served.settings, "this_month", None, None, None)
             want = dashboard.breakdown(c, served.settings, p, "session", spend.Filters())
