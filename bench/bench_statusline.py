@@ -151,8 +151,10 @@ def status_json(transcript: Path) -> str:
     )
 
 
-def add_budgets(db: Path) -> None:
-    """Two hard budgets the hook checks: this project's day and everything's month."""
+def add_budgets(db: Path, amount_nanos: int = 10**15) -> None:
+    """Two hard budgets the hook checks: this project's day and everything's month, of
+    ``amount_nanos`` each (the default leaves room: the hook answers from the rollup's glance; one
+    nano is used up: it runs check_budget in full and blocks)."""
     for budget in ("app-day", "all-month"):
         period = "day" if budget == "app-day" else "month"
         scope = '{"projects": ["-home-dev-app"]}' if budget == "app-day" else "{}"
@@ -160,7 +162,7 @@ def add_budgets(db: Path) -> None:
             conn.execute(
                 "INSERT INTO budgets (name, amount_nanos, period, scope, thresholds, hard, created_at, "
                 "updated_at) VALUES (?, ?, ?, ?, '[\"0.8\"]', 1, '2026-01-01', '2026-01-01')",
-                (budget, 10**15, period, scope),
+                (budget, amount_nanos, period, scope),
             )
             conn.commit()
 

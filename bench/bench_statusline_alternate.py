@@ -10,7 +10,7 @@ time: on a busy machine it is the closer estimate of the wall time on an idle on
 bench_statusline.py's ledger (1M events plus today's share and this session's 200-call transcript),
 one copy per tree (a tree may add a migration the other does not know). Per round and tree: the
 transcript unchanged, then one new line, then (``--hook``) the UserPromptSubmit hook with two hard
-budgets after one more new line.
+budgets after one more new line (``--used-up``: both budgets used up, the refusal's path).
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", required=True, help="the other tree's src/ folder")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--hook", action="store_true", help="also the hook with two budgets set")
+    parser.add_argument(
+        "--used-up",
+        action="store_true",
+        help="with --hook: the budgets used up, so the hook runs check_budget in full and blocks",
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(BENCH))
     from bench_spend import LedgerSpec, ensure_ledger
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             work.mkdir()
             db, transcript, env = prepare(work, spec.db)
             if args.hook:
-                add_budgets(db)
+                add_budgets(db, 1 if args.used_up else 10**15)
             ledgers[name] = (transcript, env)
         counter = [5000]
 

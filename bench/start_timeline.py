@@ -9,10 +9,13 @@ calls ``ingest`` in a process already started and connected. Here each run is th
 fresh ledger, in a child that wraps a few functions to note the time (``time.perf_counter``: the
 system's monotonic clock, shared by the processes) before the CLI runs as usual: Python up (this
 bootstrap's first line), the ledger connected (migrations included), ``ingest`` called, the worker
-forked, the first batch's write begun (the first batch arrived), the last write ended, ``ingest``
-returned, and the process gone. Each ``--src`` (a compiled copy of a commit's ``src/``) takes turns
-with the others, run by run. The wrapping imports ``sources.claude_code`` and ``store`` first, which
-the command imports anyway (the order moves, not the total).
+forked, the order sent to the worker forked early and the moment that worker had loaded
+genai-prices' data (noted by the worker itself), the first batch's write begun (the first batch
+arrived), the last write ended, ``ingest`` returned, and the process gone; and the parent's CPU up
+to the ``ingest`` call and from its return to the command's end. Each ``--src`` (a compiled copy
+of a commit's ``src/``) takes turns with the others, run by run. The wrapping imports
+``sources.claude_code`` and ``store`` first, which the command imports anyway (the order moves, not
+the total).
 """
 
 from __future__ import annotations
@@ -54,15 +57,29 @@ note(store, "connect", None, "ledger connected (migrated)", True)
 note(cc, "ingest", "ingest called", "ingest returned")
 note(cc, "_write", "first batch's write begins", "last write ends", True)
 note(multiprocessing.process.BaseProcess, "start", "worker forked", None, True)
+note(cc, "_take_standby", "order sent to the early worker", None, True)
+from cost_mcp import pricing
+_load = pricing.load_price_data
+def load_in_worker():
+    try:
+        return _load()
+    finally:
+        with open(os.environ["START_TIMELINE_OUT"] + ".worker", "w") as f:
+            json.dump({"worker's price data loaded": time.perf_counter()}, f)
+pricing.load_price_data = load_in_worker
 _ingest = cc.ingest
 def ingest_cpu(*a, **k):
     T["parent CPU at the ingest call"] = time.process_time()
-    return _ingest(*a, **k)
+    try:
+        return _ingest(*a, **k)
+    finally:
+        T["parent CPU at ingest's return"] = time.process_time()
 cc.ingest = ingest_cpu
 from cost_mcp.launcher import main
 try:
     code = main(["ingest", "--full", "--json"])
 finally:
+    T["parent CPU at the command's end"] = time.process_time()
     with open(os.environ["START_TIMELINE_OUT"], "w") as f:
         json.dump(T, f)
 sys.exit(code)
@@ -73,6 +90,8 @@ STEPS = [
     "ledger connected (migrated)",
     "ingest called",
     "worker forked",
+    "order sent to the early worker",
+    "worker's price data loaded",
     "first batch's write begins",
     "last write ends",
     "ingest returned",
@@ -102,11 +121,18 @@ def one(src: Path | None, tree: Path, tmp: Path) -> dict[str, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"run failed ({src})")
     times = json.loads(out.read_text())
+    worker = Path(f"{out}.worker")
+    if worker.exists():  # written by the early worker when it has loaded genai-prices' data
+        times.update(json.loads(worker.read_text()))
+        worker.unlink()
     cpu_at_call = times.pop("parent CPU at the ingest call")
+    cpu_at_return = times.pop("parent CPU at ingest's return")
+    cpu_at_end = times.pop("parent CPU at the command's end")
     rel = {k: v - t0 for k, v in times.items()}
     rel["process gone"] = gone - t0
     rel["CPU (process and worker)"] = usage.ru_utime + usage.ru_stime
     rel["parent CPU until the ingest call"] = cpu_at_call
+    rel["parent CPU from ingest's return to the command's end"] = cpu_at_end - cpu_at_return
     return rel
 
 
@@ -127,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"load after {os.getloadavg()[0]:.2f}")
-    names = [*STEPS, "parent CPU until the ingest call", "CPU (process and worker)"]
+    names = [
+        *STEPS,
+        "parent CPU until the ingest call",
+        "parent CPU from ingest's return to the command's end",
+        "CPU (process and worker)",
+    ]
     rows = []
     for name in names:
         row: list[object] = [name]

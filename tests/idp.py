@@ -25,13 +25,15 @@ AUDIENCE = "cost-mcp"
 class Idp:
     """An identity provider's signing keys (``k1`` and any more ``kids``), its JWKS served on
     127.0.0.1, and tokens it signs. ``published`` names the key ids the JWKS lists; while ``down``
-    is set, the JWKS URL answers 503 (the provider in an outage)."""
+    is set, the JWKS URL answers 503 (the provider in an outage); while ``garbage`` is set, it answers
+    200 with those bytes as its JSON (a provider answering with a broken page)."""
 
     def __init__(self, kids: tuple[str, ...] = ("k1",)) -> None:
         self.keys = {kid: rsa.generate_private_key(public_exponent=65537, key_size=2048) for kid in kids}
         self.key = self.keys["k1"]
         self.published = set(kids)
         self.down = threading.Event()
+        self.garbage: bytes | None = None
         self.fetches: list[float] = []
         """When the JWKS was fetched (monotonic seconds)."""
         idp = self
@@ -47,7 +49,7 @@ class Idp:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(idp.jwks())
+                self.wfile.write(idp.jwks() if idp.garbage is None else idp.garbage)
 
             def log_message(self, *_args: Any) -> None:
                 pass

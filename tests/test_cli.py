@@ -341,6 +341,26 @@ def test_estimate_json() -> None:
 
 
 @pytest.mark.usefixtures("home")
+def test_estimate_suggests_no_model_whose_context_window_cannot_take_the_prompt() -> None:
+    """A 300k-token prompt on gpt-4.1 (a 1M window) was offered gpt-oss-20b and gpt-4o-mini, whose
+    windows genai-prices gives as 131,072 and 128,000 tokens: cheaper, and unable to read it."""
+    from cost_mcp.pricing import provider_models
+
+    windows = {m.id: m.context_window for m in provider_models("openai")}
+    proc = run("estimate", "gpt-4.1", "--input", "300000", "--output", "1000", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["requests"] == 1 and result["cheaper"]
+    for alt in result["cheaper"]:
+        assert (windows[alt["model"]] or 300_000) >= 300_000, alt
+    [note] = [n for n in result["notes"] if n.startswith("Not suggested")]
+    assert "the call's 300,000 input tokens" in note
+    shown = run("estimate", "gpt-4.1", "--input", "300000", "--output", "1000", env={"COLUMNS": "300"})
+    assert shown.stdout.startswith("gpt-4.1 (openai), 1 call: "), shown.stdout
+    assert "gpt-4o-mini " not in shown.stdout.split("cheaper model", 1)[1]
+
+
+@pytest.mark.usefixtures("home")
 def test_estimate_prices_fast_mode_and_us_only_inference_like_the_ledger() -> None:
     # Opus 4.6 $5 / $25 per MTok, fast mode x6, US-only inference x1.1: (5 + 25) x 6.6 = $198.
     args = ("estimate", "claude-opus-4-6", "--input", "1000000", "--output", "1000000", "--requests", "1")
@@ -643,6 +663,31 @@ def test_session_and_blocks_of_unpriced_calls_only_show_unpriced_never_zero(cloc
     assert (active["cost_usd"], active["projection"]["cost_usd"]) == (None, None)
 
 
+def test_one_of_anything_is_counted_in_the_singular(clock: None, home: Path) -> None:
+    """A session of one call read "1 calls over 0 min", and its ingest "1 files (...), 1 new calls":
+    every count the CLI prints goes through one helper (output.counted)."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.sources.claude_logs import assistant, session_file, write
+
+    at = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write(
+        session_file(home / "claude", "solo"), assistant("m1", "r1", at, session="solo", input=10, output=10)
+    )
+    ingested = run("ingest")
+    assert ingested.returncode == 0, ingested.stderr
+    assert ingested.stdout.startswith("1 file (1 new, ")
+    assert "1 line, " in ingested.stdout
+    assert "1 new call, 0 duplicate lines collapsed" in ingested.stdout
+    shown = run("session", "solo", env={"COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr
+    [head] = [line for line in shown.stdout.splitlines() if line.startswith("session solo")]
+    assert ", 1 call over " in head
+    assert not re.search(r"\b1 [a-z ]*[a-z]s\b", ingested.stdout + shown.stdout), (
+        ingested.stdout + shown.stdout
+    )
+
+
 @pytest.mark.usefixtures("home")
 def test_serve_in_a_terminal_says_it_is_waiting_for_a_client() -> None:
     import pty
@@ -854,8 +899,8 @@ def test_report_and_compare_of_unpriced_calls_only_never_show_zero(clock: None, 
 @pytest.mark.usefixtures("home")
 @pytest.mark.sqlite_only  # about an SQLite file's and its folder's modes
 def test_a_new_data_folder_and_ledger_are_the_users_only(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The ledger holds webhook URLs (`budget set --webhook URL`: a Slack URL's path is its secret),
-    yet the data folder and ledger were made with the umask's modes (0755, 0644): any user of the
+    """The ledger holds who spent what on which projects (and held webhook URLs before m044), yet
+    the data folder and ledger were made with the umask's modes (0755, 0644): any user of the
     machine could read them. New ones are owner-only; doctor names an older one, with the fix."""
     monkeypatch.delenv("COST_MCP_DB")
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg"))
@@ -895,6 +940,9 @@ def test_a_new_data_folder_and_ledger_are_the_users_only(home: Path, monkeypatch
     env_file.parent.mkdir(parents=True, exist_ok=True)
     env_file.write_text("OPENAI_ADMIN_KEY=sk-admin-CANARY-0123456789\n", encoding="utf-8")
     env_file.chmod(0o640)
+    # `budget set --webhook` made its folder owner-only (where it keeps the URL), which keeps others
+    # out of a readable file in it too: opened up, as a folder made by hand with the umask's mode.
+    env_file.parent.chmod(0o755)
     assert f"the env file {env_file} can be read by other users" in one_line(
         run("doctor", env={"COLUMNS": "400"}).stdout
     )
@@ -926,12 +974,15 @@ def test_budgets_and_rows_unreadable_logs_may_be_in_read_as_bounds(home: Path) -
     figures (a budget's complete weighed bills only), and `report --group-by agent` read the
     claude-code row "$0.0045" under a total of "≥$0.0045". Those rows now say at least (≥, ≤), the
     note says why; a budget of OpenAI's bill, which those logs cannot touch, stays plain, and so
-    does all once the folder is read."""
+    does all once the folder is read. So does a budget of agent "Claude Code": agents' names match
+    exactly (budgets.applies), so it counts none of claude-code's calls, yet a local spelling rule
+    of the log-gap check read it as claude-code's and marked it."""
     hidden = a_call_and_a_project_to_hide(home / "claude")
     for args in (
         ("all", "100"),
         ("local", "100", "--agent", "claude-code"),
         ("openai", "100", "--provider", "openai"),
+        ("spelt", "100", "--agent", "Claude Code"),
     ):
         assert run("budget", "set", *args).returncode == 0
 
@@ -948,17 +999,18 @@ def test_budgets_and_rows_unreadable_logs_may_be_in_read_as_bounds(home: Path) -
         hidden.chmod(0o755)
     said = one_line(status.stdout)
     assert status.returncode == 0 and "PARTIAL: claude_code logs: the last read could not open" in said, said
-    budgets = rows(status.stdout, ("all", "local", "openai"))
+    budgets = rows(status.stdout, ("all", "local", "openai", "spelt"))
     # The projection (last) carries spent over the month from the hours so far: at least, too.
     assert budgets["all"][:4] == budgets["local"][:4] == ["$100.00", "≥$0.0045", "≤$100.00", "≥0.0"], budgets
     assert budgets["all"][4].startswith("≥$") and budgets["local"][4].startswith("≥$"), budgets
-    assert budgets["openai"] == ["$100.00", "$0.00", "$100.00", "0.0", "$0.00"], budgets
+    assert budgets["openai"] == budgets["spelt"] == ["$100.00", "$0.00", "$100.00", "0.0", "$0.00"], budgets
     assert "≥ at least, ≤ at most: claude_code log files the budget counts could not be opened" in said, said
     lacking = {b["budget"]["name"]: (b["complete"], b["lacking"]) for b in as_json["budgets"]}
     assert lacking == {
         "all": (False, ["claude_code log files the budget counts could not be opened"]),
         "local": (False, ["claude_code log files the budget counts could not be opened"]),
         "openai": (True, []),
+        "spelt": (True, []),
     }, lacking
     agent = next(line.split() for line in report.stdout.splitlines() if line.startswith(" claude-code"))
     assert report.stdout.splitlines()[0].endswith(": ≥$0.0045") and agent[6] == "≥$0.0045", report.stdout

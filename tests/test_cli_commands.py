@@ -586,7 +586,7 @@ def test_forecast_of_calls_with_no_known_price_never_reads_zero(
     )
     code, out, _ = run(capsys, "forecast", "--period", "today")
     said = " ".join(out.split())
-    assert code == 0 and "unpriced spent in 1 of 1 days; unpriced projected" in said, said
+    assert code == 0 and "unpriced spent in 1 of 1 day; unpriced projected" in said, said
     assert "burn rate: unpriced/day over the period" in said
     assert "3 call(s) of the period have no known price" in said
     code, out, _ = run(capsys, "forecast", "--period", "today", "--json")

@@ -69,9 +69,9 @@ def test_ingest_table(home: Path) -> None:
         r"2 files \(2 new, 0 grown, 0 re-read, 0 unchanged\), 5 lines, 0\.0 MB in \d+\.\d\ds", lines[0]
     )
     assert lines[1:] == [
-        "2 new calls, 1 duplicate lines collapsed",
+        "2 new calls, 1 duplicate line collapsed",
         "skipped: malformed 1",
-        f"no price for no-such-modèle (1 calls): add it to {os.environ['COST_MCP_PRICES_FILE']}",
+        f"no price for no-such-modèle (1 call): add it to {os.environ['COST_MCP_PRICES_FILE']}",
     ]
 
 

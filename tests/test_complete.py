@@ -287,9 +287,7 @@ def test_skipped_lines_are_kept_per_file_and_counted_once(settings: Settings, ho
 
     assert skipped.by_file(conn) == [(str(path), "claude_code", {"invalid_fields": 1, "malformed": 2})]
     warnings = skipped.warnings(conn, catchup.log_labels())
-    assert len(warnings) == 1 and warnings[0].startswith(
-        "3 Claude Code log line(s) in 1 file(s) were skipped"
-    )
+    assert len(warnings) == 1 and warnings[0].startswith("3 Claude Code log lines in 1 file were skipped")
 
 
 async def test_a_later_answer_and_doctor_say_what_was_skipped(settings: Settings, home: Path) -> None:

@@ -43,6 +43,19 @@ def test_a_ledger_url_s_password_is_in_no_repr_of_the_settings(tmp_path: Path) -
     assert "timezone='UTC'" in repr(core)
 
 
+def test_a_ledger_url_s_password_is_in_no_dump_of_the_settings(tmp_path: Path) -> None:
+    """QA (h-qasec5): ``Settings.model_dump()`` (and its JSON) held COST_MCP_DB whole, so a
+    PostgreSQL ledger's password was in whatever logged or returned the dump."""
+    env = {"COST_MCP_DB": "postgresql://cost:S3cretPw@db.example/ledger", "COST_MCP_TIMEZONE": "UTC"}
+    full = load_settings(env, env_file=tmp_path / "absent")
+    for shown in (str(full.model_dump()), full.model_dump_json(), str(full.model_dump(mode="json"))):
+        assert "S3cretPw" not in shown, shown
+    assert full.model_dump()["timezone"] == "UTC"
+    # What replaces the dump to make a variant keeps the ledger, and the provider values beside it.
+    copied = full.model_copy(update={"timezone": "Europe/Paris"})
+    assert copied.db == full.db and copied.timezone == "Europe/Paris"
+
+
 def test_env_file_fills_what_the_environment_leaves_unset(tmp_path: Path) -> None:
     env_file = tmp_path / "env"
     env_file.write_text(

@@ -57,9 +57,23 @@ def test_an_unusable_plan_limit_reset_time_leaves_the_status_line_whole(
     limits = f'{{"five_hour": {{"used_percentage": 50, "resets_at": {resets_at}}}}}'
     ran = _cli("statusline", env={"NO_COLOR": "1"}, stdin=f'{{"session_id": "s1", "rate_limits": {limits}}}')
     assert ran.returncode == 0 and ran.stderr == ""
-    assert ran.stdout.rstrip().endswith("5h 50%"), ran.stdout
+    assert ran.stdout.rstrip().endswith("5h limit 50% used"), ran.stdout
     readings = plan_limits(conn, days=1)
     assert [(w.window, w.used_percent, w.resets_at) for w in readings.windows] == [("five_hour", 50.0, None)]
+
+
+@pytest.mark.parametrize("used", ["-5", "-0.4", "-1e300"])
+def test_a_negative_plan_limit_reading_is_neither_shown_nor_kept(home: Path, conn: Conn, used: str) -> None:
+    """Claude Code's status-line JSON with a used percentage below zero showed "7d -5%", read as a
+    fall over seven days or an error: no share of a limit is used below nothing, so the window is
+    left out of the line and of the readings, and the other window still shows, in plain words."""
+    limits = f'{{"five_hour": {{"used_percentage": 12.9}}, "seven_day": {{"used_percentage": {used}}}}}'
+    ran = _cli("statusline", env={"NO_COLOR": "1"}, stdin=f'{{"session_id": "s1", "rate_limits": {limits}}}')
+    assert ran.returncode == 0 and ran.stderr == ""
+    assert ran.stdout.rstrip().endswith(" · 5h limit 12% used"), ran.stdout
+    assert "7d" not in ran.stdout and "-" not in ran.stdout.split("today", 1)[1], ran.stdout
+    readings = plan_limits(conn, days=1)
+    assert [(w.window, w.used_percent) for w in readings.windows] == [("five_hour", 12.9)]
 
 
 def test_ingesting_a_pipe_says_what_it_is_and_does_not_wait(home: Path, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from cost_mcp.periods import (
     Granularity,
     Period,
     baseline,
+    bucket_days,
     bucket_label,
     bucket_start,
     calendar_period,
@@ -543,25 +544,30 @@ def test_previous_period_counts_days_not_hours() -> None:
 
 
 @pytest.mark.parametrize(
-    ("day", "granularity", "week_start", "start", "label"),
+    ("day", "granularity", "week_start", "start", "label", "last"),
     [
-        ("2026-11-20", "day", "monday", "2026-11-20", "2026-11-20"),
-        ("2026-11-20", "week", "monday", "2026-11-16", "2026-11-16"),
-        ("2026-11-16", "week", "monday", "2026-11-16", "2026-11-16"),
-        ("2026-11-22", "week", "monday", "2026-11-16", "2026-11-16"),
-        ("2026-11-20", "week", "sunday", "2026-11-15", "2026-11-15"),
-        ("2026-11-20", "week", "saturday", "2026-11-14", "2026-11-14"),
-        ("2026-11-20", "week", "friday", "2026-11-20", "2026-11-20"),
-        ("2027-01-02", "week", "monday", "2026-12-28", "2026-12-28"),
-        ("2026-11-20", "month", "monday", "2026-11-01", "2026-11"),
-        ("2028-02-29", "month", "sunday", "2028-02-01", "2028-02"),
-        ("0999-05-05", "month", "monday", "0999-05-01", "0999-05"),
+        ("2026-11-20", "day", "monday", "2026-11-20", "2026-11-20", "2026-11-20"),
+        ("2026-11-20", "week", "monday", "2026-11-16", "2026-11-16", "2026-11-22"),
+        ("2026-11-16", "week", "monday", "2026-11-16", "2026-11-16", "2026-11-22"),
+        ("2026-11-22", "week", "monday", "2026-11-16", "2026-11-16", "2026-11-22"),
+        ("2026-11-20", "week", "sunday", "2026-11-15", "2026-11-15", "2026-11-21"),
+        ("2026-11-20", "week", "saturday", "2026-11-14", "2026-11-14", "2026-11-20"),
+        ("2026-11-20", "week", "friday", "2026-11-20", "2026-11-20", "2026-11-26"),
+        ("2027-01-02", "week", "monday", "2026-12-28", "2026-12-28", "2027-01-03"),
+        ("2026-11-20", "month", "monday", "2026-11-01", "2026-11", "2026-11-30"),
+        ("2028-02-29", "month", "sunday", "2028-02-01", "2028-02", "2028-02-29"),
+        ("2026-12-31", "month", "monday", "2026-12-01", "2026-12", "2026-12-31"),
+        ("0999-05-05", "month", "monday", "0999-05-01", "0999-05", "0999-05-31"),
     ],
 )
-def test_buckets(day: str, granularity: Granularity, week_start: WeekStart, start: str, label: str) -> None:
+def test_buckets(
+    day: str, granularity: Granularity, week_start: WeekStart, start: str, label: str, last: str
+) -> None:
+    """A day's bucket: its first day, its label, and back from the label its first and last days."""
     first = bucket_start(d(day), granularity, week_start)
     assert first == d(start)
     assert bucket_label(first, granularity) == label
+    assert bucket_days(label, granularity) == (d(start), d(last))
 
 
 @pytest.mark.parametrize(

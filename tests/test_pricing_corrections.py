@@ -154,7 +154,7 @@ def test_unknown_speed_tier_and_geo_are_warned_about_never_silently_standard(
     # Priced at standard rates, as the warning says: 1k x $5 + 10k x $25 + 100k x $0.50 per MTok.
     assert costs(conn) == {"msg_1": Decimal("0.305")}
     note = (
-        "1 call(s) priced with an assumption: unknown speed 'turbo'; priced at standard rates; "
+        "1 call priced with an assumption: unknown speed 'turbo'; priced at standard rates; "
         "unknown service_tier 'gold'; priced at standard rates; unknown inference_geo 'mars'; "
         "priced at standard rates"
     )
@@ -316,9 +316,8 @@ def test_an_unknown_iteration_type_is_warned_about(home: Path, conn: Conn, setti
     ingest(conn, settings, Pricer())
     p = resolve(settings, None, "2026-11-20", "2026-11-20", "UTC")
     warnings = get_spend(conn, settings, p, [], Filters()).warnings
-    assert (
-        "1 call(s) priced with an assumption: usage.iterations of unknown type oracle_message not priced"
-        in (warnings)
+    assert "1 call priced with an assumption: usage.iterations of unknown type oracle_message not priced" in (
+        warnings
     )
 
 
@@ -474,5 +473,5 @@ def test_record_usage_says_what_it_assumed_and_spend_repeats_it(conn: Conn, sett
     assert f"priced with an assumption: {note}" in result.warnings
     day = when.date().isoformat()
     spend = get_spend(conn, settings, resolve(settings, None, day, day, "UTC"), [], Filters())
-    assert f"1 call(s) priced with an assumption: {note}" in spend.warnings
+    assert f"1 call priced with an assumption: {note}" in spend.warnings
     assert OUTPUT_LOWER_BOUND not in spend.warnings  # no Claude Code log in this result

@@ -276,12 +276,23 @@ async def test_days_before_the_first_sync_are_named_as_missing_until_synced(
     assert after["total_usd"] == 14.5478912  # the $7 billed 35 days ago, fetched by the backfill
 
 
-async def test_rows_of_days_never_synced_are_lower_bounds_and_only_those(clock: None, fakes: Router) -> None:
+@pytest.mark.parametrize("worded", ["as shipped", "reworded"])
+async def test_rows_of_days_never_synced_are_lower_bounds_and_only_those(
+    clock: None, fakes: Router, monkeypatch: pytest.MonkeyPatch, worded: str
+) -> None:
     """Days before the first sync are missing from the providers' bills (the test above): the total
     said so (complete false) but by day every row read as sure. The rows of those days (and the
     local day on either side, which holds part of a UTC day) now say complete false, the others
-    true; once the backfill ran, every row is whole."""
+    true; once the backfill ran, every row is whole.
+
+    Which rows are marked is what the warning's builder says is missing (analytics.gaps), not read
+    back from its words: with its days written otherwise ("reworded"), the regex that parsed them
+    found none and marked every day of the providers' rows."""
+    from cost_mcp.analytics import coverage
     from cost_mcp.server import mcp
+
+    if worded == "reworded":
+        monkeypatch.setattr(coverage, "_iso", lambda day: f"day {day} after 1970-01-01")
 
     fakes.openai.reports[COSTS][ago(35).isoformat()] = [
         {"object": "organization.costs.result", "amount": {"value": 7, "currency": "usd"}}

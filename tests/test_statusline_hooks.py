@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -36,7 +37,7 @@ from cost_mcp.statusline import read_transcript
 from cost_mcp.store import status
 from cost_mcp.store.connection import Conn, connect, write_transaction
 from tests.pg_cluster import Cluster
-from tests.sources.claude_logs import SONNET, assistant, permissions_hold, session_file, write
+from tests.sources.claude_logs import SONNET, assistant, read_without, session_file, write
 from tests.test_cli import process
 from tests.venvs import CACHE_TAG, environment, temporary_environment
 
@@ -89,6 +90,34 @@ def _at_evening(request: pytest.FixtureRequest) -> datetime:
 
 def _stamp(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
+
+
+class _OneCall(NamedTuple):
+    """A session of project -home-dev-app whose log holds one Sonnet call (:func:`_one_call`)."""
+
+    evening: datetime
+    transcript: Path
+    spent: Decimal
+    """What the call cost."""
+    base: dict[str, object]
+    """What each of the session's hook events carries."""
+    prompt: dict[str, object]
+    """The session's UserPromptSubmit event."""
+
+
+def _one_call(home: Path, request: pytest.FixtureRequest) -> _OneCall:
+    """The budget tests' session: one Sonnet call (1,000 input and 100,000 output tokens, about
+    $1.50) five minutes before the test, which then runs at 21:00 UTC today (:func:`_at_evening`),
+    so that day budgets count it whatever the hour CI runs at."""
+    evening = _at_evening(request)
+    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
+    at = evening - timedelta(minutes=5)
+    write(transcript, assistant("m1", "r1", _stamp(at), session="s1", input=1000, output=100_000))
+    priced = Pricer().price(Tokens(input=1000, output=100_000), SONNET, "anthropic", at)
+    assert isinstance(priced, Price)
+    base: dict[str, object] = {"session_id": "s1", "transcript_path": str(transcript), "cwd": "/home/dev/app"}
+    prompt = {**base, "hook_event_name": "UserPromptSubmit", "prompt": "go on"}
+    return _OneCall(evening, transcript, from_nanos(priced.total_nanos), base, prompt)
 
 
 def run_cli(
@@ -280,7 +309,8 @@ def test_statusline_records_plan_limits_once_per_change_and_colours_them(
         )
         code, out = run_cli(monkeypatch, capsys, reading, "statusline", "--fields", "limits")
         assert code == 0
-    assert "\033[" in out and "5h 35%" in out and "7d 82%" in out
+    # 81.5% read "7d 82%": rounded up, and with no word of what it is a share of.
+    assert "\033[" in out and "5h limit 35% used" in out and "7d limit 81% used" in out
     monkeypatch.setenv("NO_COLOR", "1")
     _, plain = run_cli(monkeypatch, capsys, reading, "statusline", "--fields", "limits")
     assert "\033[" not in plain
@@ -605,18 +635,7 @@ def test_hooks_block_at_a_hard_budget_and_warn_at_a_soft_one(
     capsys: pytest.CaptureFixture[str],
     request: pytest.FixtureRequest,
 ) -> None:
-    evening = _at_evening(request)  # day budgets: the call and the hooks on one day, whatever the hour
-    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
-    at = evening - timedelta(minutes=5)
-    write(
-        transcript,
-        assistant("m1", "r1", _stamp(at), session="s1", input=1000, output=100_000),
-    )
-    priced = Pricer().price(Tokens(input=1000, output=100_000), SONNET, "anthropic", at)
-    assert isinstance(priced, Price)
-    spent = from_nanos(priced.total_nanos)
-    base = {"session_id": "s1", "transcript_path": str(transcript), "cwd": "/home/dev/app"}
-    prompt = {**base, "hook_event_name": "UserPromptSubmit", "prompt": "go on"}
+    _, _, spent, base, prompt = _one_call(home, request)
     tool = {**base, "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}}
     assert _hook(monkeypatch, capsys, prompt) is None  # no budgets: nothing to say
     conn = connect(settings.db)
@@ -660,30 +679,18 @@ def test_a_blocked_prompt_gives_the_command_that_raises_the_budget_and_when_it_s
     budget, they are the one to ask, and it said neither how nor when. It now gives the command that
     raises the budget keeping its period, scope and hardness, and when its period starts again; that
     command, with a bigger amount, lets the next prompt through."""
-    evening = _at_evening(request)  # a day budget: the call and the hooks on one day, whatever the hour
-    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
-    at = evening - timedelta(minutes=5)
-    write(transcript, assistant("m1", "r1", _stamp(at), session="s1", input=1000, output=100_000))
-    priced = Pricer().price(Tokens(input=1000, output=100_000), SONNET, "anthropic", at)
-    assert isinstance(priced, Price)
+    evening, _, spent, _, prompt = _one_call(home, request)
     assert run_cli(monkeypatch, capsys, "", "report")[0] == 0  # every log read once
     conn = connect(settings.db)
     set_budget(conn, "app-hard", Decimal("0.50"), "day", BudgetScope(agents=["claude-code"]), hard=True)
     conn.close()
-    prompt = {
-        "session_id": "s1",
-        "transcript_path": str(transcript),
-        "cwd": "/home/dev/app",
-        "hook_event_name": "UserPromptSubmit",
-        "prompt": "go on",
-    }
     blocked = _hook(monkeypatch, capsys, prompt)
     assert blocked is not None and blocked["decision"] == "block"
     command = "cost-mcp budget set app-hard AMOUNT --period day --agent claude-code --hard"
     tomorrow = (evening + timedelta(days=1)).date()  # the tests' timezone is UTC
-    spent = format_usd(from_nanos(priced.total_nanos))  # in cents, as the status line shows it
+    cents = format_usd(spent)  # in cents, as the status line shows it
     assert blocked["reason"] == (
-        f"cost-mcp: refused: hard budget 'app-hard' is used up ({spent} spent of $0.50); to go on, raise "
+        f"cost-mcp: refused: hard budget 'app-hard' is used up ({cents} spent of $0.50); to go on, raise "
         f"it: {command} (AMOUNT in US dollars, above $0.50), or wait for its next day, from {tomorrow} "
         "00:00 (UTC)"
     )
@@ -702,12 +709,7 @@ def test_a_refusal_whose_budget_lacks_a_bill_says_its_spent_is_at_least(
     call "≥" (h-tidy9), yet the hook's refusal said "is used up ($1.50 spent of $0.50)" as the
     whole, and check_budget's "allowed: $x left" as sure. The refusal now says "≥$1.50 spent"; a
     budget that lacks nothing keeps its plain figure (the test above)."""
-    evening = _at_evening(request)  # a day budget: the call and the hooks on one day, whatever the hour
-    transcript = session_file(home / "claude", "s1", project="-home-dev-app")
-    at = evening - timedelta(minutes=5)
-    write(transcript, assistant("m1", "r1", _stamp(at), session="s1", input=1000, output=100_000))
-    priced = Pricer().price(Tokens(input=1000, output=100_000), SONNET, "anthropic", at)
-    assert isinstance(priced, Price)
+    _, _, spent, _, prompt = _one_call(home, request)
     monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-" + "a" * 40)
     monkeypatch.setenv("COST_MCP_ANTHROPIC_BASE_URL", "http://127.0.0.1:9")  # offline: never synced
     code, out = run_cli(monkeypatch, capsys, "", "report")  # every log read once, the sync failed
@@ -715,18 +717,11 @@ def test_a_refusal_whose_budget_lacks_a_bill_says_its_spent_is_at_least(
     conn = connect(settings.db)
     set_budget(conn, "app-hard", Decimal("0.50"), "day", BudgetScope(), hard=True)
     conn.close()
-    prompt = {
-        "session_id": "s1",
-        "transcript_path": str(transcript),
-        "cwd": "/home/dev/app",
-        "hook_event_name": "UserPromptSubmit",
-        "prompt": "go on",
-    }
     blocked = _hook(monkeypatch, capsys, prompt)
-    spent = format_usd(from_nanos(priced.total_nanos))
     assert blocked is not None and blocked["decision"] == "block", blocked
+    cents = format_usd(spent)
     assert str(blocked["reason"]).startswith(
-        f"cost-mcp: refused: hard budget 'app-hard' is used up (≥{spent} spent of $0.50); to go on"
+        f"cost-mcp: refused: hard budget 'app-hard' is used up (≥{cents} spent of $0.50); to go on"
     ), blocked
 
 
@@ -1386,13 +1381,7 @@ def test_statusline_and_hook_say_when_some_logs_could_not_be_read(
     assert run_cli(monkeypatch, capsys, "", *budget)[0] == 0
     line = status_input(mine, "s-mine")
     prompt = _prompt(mine)
-    hidden.chmod(0)
-    try:  # a reader checks every log, as a process for which the folder's mode holds
-        subprocess.run(
-            [*permissions_hold(), sys.executable, "-m", "cost_mcp", "report"], check=True, capture_output=True
-        )
-    finally:
-        hidden.chmod(0o755)
+    read_without(hidden)
     mine_cost = price(Tokens(output=1000), 10).quantize(Decimal("0.01"))
     _, out = run_cli(monkeypatch, capsys, line, "statusline", "--fields", "session,today,budget")
     assert out == f"${mine_cost} session · ≥${mine_cost} today · cap ≥0% of $10.00 · ⚠ logs unreadable\n"
@@ -1654,6 +1643,60 @@ def test_statusline_budget_is_a_lower_bound_until_the_other_logs_are_read(
     # $18.075: 40 calls of 150k input at $3/M and 100 output at $15/M, and this session's $0.015:
     # 180.75%, rounded down as every budget percent is (100% only once the limit is reached).
     assert out == "cap 180% of $10.00\n"
+
+
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+def test_statusline_marks_only_the_budgets_an_unreadable_folder_can_touch(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Codex folder the last read could not open marked every budget "≥" on the status line,
+    a Claude Code budget too, which budget_status keeps whole (spend.logs_can_touch): Codex's calls
+    cannot be in it. It now marks only a budget they may be in, here one over every agent."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    mine = session_file(home / "claude", "s-mine")
+    write(mine, assistant("m1", "r1", stamp(10), session="s-mine", output=1000))
+    closed = home / "codex" / "sessions" / "2026" / "11"
+    closed.mkdir(parents=True)
+    budget = ("budget", "set", "local", "10", "--period", "month", "--agent", "claude-code")
+    assert run_cli(monkeypatch, capsys, "", *budget)[0] == 0
+    line = status_input(mine, "s-mine")
+    read_without(closed)
+    _, out = run_cli(monkeypatch, capsys, line, "statusline", "--fields", "budget")
+    assert out == "local 0% of $10.00 · ⚠ logs unreadable\n"
+    # A tighter budget over every agent may lack Codex's calls: at least.
+    assert run_cli(monkeypatch, capsys, "", "budget", "set", "all", "1", "--period", "month")[0] == 0
+    _, out = run_cli(monkeypatch, capsys, line, "statusline", "--fields", "budget")
+    assert out == "all ≥1% of $1.00 · ⚠ logs unreadable\n"  # $0.015 of Sonnet output
+
+
+def test_statusline_marks_a_budget_whose_provider_bill_never_synced(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Anthropic's admin key set and its bill never synced (a wrong key): budget_status says a budget
+    over Anthropic's spend lacks that bill ("≥"), the status line showed it as whole. It now marks
+    it, and still not a Claude Code budget, which counts local calls only."""
+    from cost_mcp.store import source_state
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-" + "x" * 40)
+    mine = session_file(home / "claude", "s-mine")
+    write(mine, assistant("m1", "r1", stamp(10), session="s-mine", output=1000))
+    assert run_cli(monkeypatch, capsys, "", "ingest")[0] == 0  # every log read
+    conn = connect(load_core_settings().db)
+    try:
+        source_state.record_failure(conn, "anthropic", datetime.now(UTC).isoformat(), "HTTP 401: bad key")
+        set_budget(conn, "local", Decimal(10), "month", BudgetScope(agents=["claude-code"]))
+    finally:
+        conn.close()
+    line = status_input(mine, "s-mine")
+    _, out = run_cli(monkeypatch, capsys, line, "statusline", "--fields", "budget")
+    assert out == "local 0% of $10.00\n"
+    assert run_cli(monkeypatch, capsys, "", "budget", "set", "all", "1", "--period", "month")[0] == 0
+    _, out = run_cli(monkeypatch, capsys, line, "statusline", "--fields", "budget")
+    assert out == "all ≥1% of $1.00\n"
+    status = json.loads(run_cli(monkeypatch, capsys, "", "budget", "status", "--json")[1])
+    lacking = {b["budget"]["name"]: b["complete"] for b in status["budgets"]}
+    assert lacking == {"all": False, "local": True}
 
 
 @pytest.mark.parametrize("full_path", [False, True])
@@ -2037,7 +2080,7 @@ def test_a_reset_in_the_hour_a_clock_repeats_names_its_zone(
         at = reset.astimezone(tz)
         wall = f"{at:%H:%M}" if reset - now < timedelta(days=1) else f"{at:%a %H:%M}"
         twice = _times_the_clock_shows(at, tz) > 1
-        assert line == f"5h 40% (resets {wall}{f' {at.tzname()}' if twice else ''})", reset
+        assert line == f"5h limit 40% used (resets {wall}{f' {at.tzname()}' if twice else ''})", reset
     if zone == "America/New_York" and len(resets) == 4:  # the oracle's answer, spelt out once
         assert [_times_the_clock_shows(r.astimezone(tz), tz) for r in resets] == [1, 2, 2, 1]
 

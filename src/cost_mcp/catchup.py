@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import BaseModel
 
 from cost_mcp import tokens
+from cost_mcp.analytics import gaps
 from cost_mcp.analytics.budgets import Unread
 from cost_mcp.analytics.spend import (
     NO_SOURCE,
@@ -272,11 +273,12 @@ def reprice_warnings(conn: Conn) -> list[str]:
     started = meta.reprice_all_unfinished(conn)
     if started is None:
         return []
-    return [
+    line = (
         f"{PARTIAL} a `cost-mcp reprice --all` started at {started} has not finished (it is still "
         "running, or was stopped): some stored calls have today's prices and the others their old "
         "ones, so totals mix both. If it is not running, run `cost-mcp reprice --all` again"
-    ]
+    )
+    return [gaps.said(line, gaps.ANY)]  # any stored call's price: every row
 
 
 @functools.cache

@@ -30,6 +30,7 @@ from cost_mcp.core_settings import (
     is_zone,
     ledger_target,
     merged_env,
+    set_env_value,
 )
 from cost_mcp.core_settings import ClaudeCodeBilling as ClaudeCodeBilling  # noqa: PLC0414
 from cost_mcp.core_settings import CostMode as CostMode  # noqa: PLC0414
@@ -66,7 +67,10 @@ class Settings(BaseSettings, AgentFolderPaths):
     db: Path | str = Field(
         default_factory=default_db,
         description="The ledger (COST_MCP_DB): an SQLite file's path, or a postgresql:// URL.",
-        repr=False,  # a URL may carry a password
+        # A postgresql:// URL may carry its password: in no repr and no dump (model_dump fed logs
+        # and results, password included). Copy settings with model_copy(update=...), which keeps it.
+        repr=False,
+        exclude=True,
     )
     timezone: str = Field(default_factory=system_timezone, description="IANA timezone for days and weeks.")
     week_start: WeekStart = "monday"
@@ -420,21 +424,7 @@ class Settings(BaseSettings, AgentFolderPaths):
 
         Parsed when used rather than at start-up, so a typo here breaks only alerts, not every answer.
         """
-        text = self.webhooks.get_secret_value().strip()
-        if not text:
-            return {}
-        example = 'e.g. COST_MCP_WEBHOOKS=\'{"ops": "https://hooks.example.com/x"}\''
-        try:
-            value = json.loads(text)
-        except ValueError:
-            raise InvalidInputError(
-                f"COST_MCP_WEBHOOKS is not a JSON object of name -> URL ({example})"
-            ) from None
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
-            raise InvalidInputError(f"COST_MCP_WEBHOOKS must map names to URL strings ({example})")
-        return {k.strip(): v.strip() for k, v in value.items()}
+        return parse_webhooks(self.webhooks.get_secret_value())
 
     def claude_roots(self) -> list[Path]:
         """Configured Claude Code folders: CLAUDE_CONFIG_DIR entries, else the two default places."""
@@ -495,6 +485,79 @@ def provider_env_names() -> list[str]:
 
 
 USING_DEFAULT = "; its default is used until it is fixed"
+
+
+def parse_webhooks(text: str) -> dict[str, str]:
+    """A COST_MCP_WEBHOOKS value as name -> URL; InvalidInputError when it is not a JSON object of
+    strings (its message quotes none of the value: the URLs are secrets)."""
+    if not text.strip():
+        return {}
+    example = 'e.g. COST_MCP_WEBHOOKS=\'{"ops": "https://hooks.example.com/x"}\''
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise InvalidInputError(
+            f"COST_MCP_WEBHOOKS is not a JSON object of name -> URL ({example})"
+        ) from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidInputError(f"COST_MCP_WEBHOOKS must map names to URL strings ({example})")
+    return {k.strip(): v.strip() for k, v in value.items()}
+
+
+def keep_webhook_urls(
+    wanted: Mapping[str, str], environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> dict[str, str]:
+    """The name each URL of ``wanted`` (URL -> the name it would like) goes by in COST_MCP_WEBHOOKS,
+    added to the env file's under that name (or the name with -2, -3... when taken) if no name
+    holds it yet. The ledger then keeps the name only: a Slack or Discord webhook's path is its
+    secret, and secrets live where the provider keys do, never in the database.
+
+    SettingsError, naming the fix and no URL, when it cannot be kept: COST_MCP_WEBHOOKS set in the
+    environment (which hides the env file's) without it, a malformed value, an env file not writable.
+    """
+    env = os.environ if environ is None else environ
+    path = env_file if env_file is not None else default_env_file()
+    urls = {url.strip(): name for url, name in wanted.items()}
+    if "COST_MCP_WEBHOOKS" in env:
+        try:
+            held = {url: name for name, url in parse_webhooks(env["COST_MCP_WEBHOOKS"]).items()}
+        except InvalidInputError as exc:
+            raise SettingsError(f"{exc}; mend it in the environment") from None
+        if missing := sorted(name for url, name in urls.items() if url not in held):
+            raise SettingsError(
+                f"the webhook URL of {', '.join(repr(n) for n in missing)} cannot be kept in the env file "
+                f"{path}: COST_MCP_WEBHOOKS is set in the environment, which hides the env file's. Move "
+                f"COST_MCP_WEBHOOKS from the environment into {path} (cost-mcp adds to it there), or add "
+                "each URL to it under a name yourself and give that name to --webhook"
+            )
+        return {url: held[url] for url in urls}
+    try:
+        configured = parse_webhooks(read_env_file(path).get("COST_MCP_WEBHOOKS", ""))
+    except InvalidInputError as exc:
+        raise SettingsError(f"{exc}; mend it in {path}") from None
+    held = {url: name for name, url in configured.items()}
+    added = False
+    for url, name in sorted(urls.items(), key=lambda pair: pair[1]):
+        if url in held:
+            continue
+        free, number = name, 2
+        while free in configured:
+            free, number = f"{name}-{number}", number + 1
+        configured[free], held[url], added = url, free, True
+    if added:
+        # \u0027 for a quote: the value is written single-quoted, and reads back as the same JSON.
+        text = json.dumps(configured, ensure_ascii=True).replace("'", "\\u0027")
+        try:
+            set_env_value(path, "COST_MCP_WEBHOOKS", text)
+        except OSError as exc:
+            raise SettingsError(
+                f"the webhook URL of {', '.join(sorted(repr(urls[u]) for u in urls))} cannot be kept in the "
+                f"env file {path} ({exc.strerror or type(exc).__name__}): make it writable by you, then "
+                "run the command again"
+            ) from None
+    return {url: held[url] for url in urls}
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:

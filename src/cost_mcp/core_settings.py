@@ -156,6 +156,47 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def set_env_value(path: Path, name: str, value: str) -> None:
+    """Set ``name`` to ``value`` in the env file at ``path`` (created, with its folder, if missing):
+    the line that set it replaced in place (any later repeats dropped), every other line kept as
+    it was. Written whole to a file beside it, then renamed over it, so a crash leaves the old file
+    or the new one; owner-only (0600), as a file of secrets must be. ``value`` must hold no ``'``
+    nor line break (it is written single-quoted, read back as :func:`read_env_file` reads it)."""
+    if "'" in value or "\n" in value or "\r" in value:
+        raise ValueError("an env file value written here holds no quote nor line break")
+    target = path.resolve() if path.is_symlink() else path
+    try:
+        lines = read_regular_file(target).decode("utf-8-sig", errors="replace").splitlines()
+    except FileNotFoundError:
+        lines = []
+    line = f"{name}='{value}'"
+    kept: list[str] = []
+    placed = False
+    for raw in lines:
+        key = raw.strip().removeprefix("export ").partition("=")[0].strip()
+        if "=" in raw and not raw.strip().startswith("#") and key == name:
+            if not placed:
+                kept.append(line)
+                placed = True
+            continue
+        kept.append(raw)
+    if not placed:
+        kept.append(line)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fresh = target.with_name(f".{target.name}.{os.getpid()}.new")
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write("\n".join(kept) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(fresh, 0o600)
+        os.replace(fresh, target)
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        raise
+
+
 _INLINE_COMMENT = re.compile(r"\s#")
 
 

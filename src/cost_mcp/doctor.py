@@ -218,9 +218,7 @@ def diagnose(
         otel_senders=[_otel_sender(s) for s in otel_from],
         # Listed, not warned about: OTel sends only while someone works, so a quiet week may be a
         # holiday; an admin who expected their usage asks them (a per-answer warning would be noise).
-        otel_quiet=[
-            _otel_sender(s) for s in health.quiet_otel_senders(settings.db, quiet_since_ms, otel_since_ms)
-        ],
+        otel_quiet=[_otel_sender(s) for s in health.otel_senders(settings.db, quiet_since_ms, otel_since_ms)],
         problems=problems,
         warnings=cleanup_warnings(settings.claude_roots())
         + exposure_warnings(settings.db, env_file)
@@ -246,9 +244,10 @@ def _otel_sender(sender: otel_store.Sender) -> OtelSender:
 
 def exposure_warnings(db: Path | str, env_file: Path) -> list[str]:
     """A warning for the ledger, its folder and the env file where other users of the machine can
-    read them: the ledger holds webhook URLs (a Slack or Discord URL's path is its secret) and the env
-    file may hold admin keys. cost-mcp creates new ones owner-only but never changes an existing
-    one's mode unasked, so this is where an older or hand-made one is named, with the fix."""
+    read them: the ledger holds who spent what, and the env file may hold admin keys and webhook
+    URLs (a Slack or Discord URL's path is its secret). cost-mcp creates new ones owner-only but never
+    changes an existing one's mode unasked, so this is where an older or hand-made one is named, with
+    the fix."""
     if os.name == "nt":  # Windows guards files with ACLs, not these mode bits
         return []
     paths: list[tuple[Path, str, str]] = []

@@ -101,6 +101,12 @@ def _cold_ingest(args: Sequence[str]) -> None:
     from cost_mcp.sources import claude_code
 
     claude_code.stand_by()
+    if "--full" in args and not paths:
+        # After Claude Code's read, `ingest --full` reads the other agents' folders (cli/data.py):
+        # importing their readers (~0.03 s of CPU) was on the command's tail, after the last write,
+        # where nothing runs beside it. Here it runs while the worker loads its price data, which
+        # takes longer than this process's start (bench/README, issue 18, eighteenth round).
+        from cost_mcp.sources import agents  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None) -> int:

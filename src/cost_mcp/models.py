@@ -233,7 +233,10 @@ class Estimate(Result):
     cost_by_kind: CostByKind
     long_context: bool = Field(description="True when a long-context (e.g. >200k input) rate applied.")
     price_source: str = Field(description="'override' (your price file) or 'genai-prices <version>'.")
-    cheaper: list[Alternative] = Field(description="Cheaper models of the same provider, cheapest first.")
+    cheaper: list[Alternative] = Field(
+        description="Cheaper models of the same provider, cheapest first; none whose context window is "
+        "known to be smaller than a call's input (notes name those left out)."
+    )
     notes: list[str]
 
 
@@ -387,9 +390,9 @@ class SilentToken(Result):
     created: str = Field(description="When the token was made (UTC, ISO 8601).")
     otel_calls: int = Field(
         0,
-        description="Calls of this token's member that arrived over OTLP in the otel_days window: "
-        "when not 0 the token may be the one their agent sends OTLP with (OTel rows do not record "
-        "the token), and that usage is counted.",
+        description="Calls of this token's member the OTLP receiver accepted, when the latest arrived "
+        "in the otel_days window: when not 0 the token may be the one their agent sends OTLP with "
+        "(OTel rows do not record the token), and that usage is counted.",
     )
 
 
@@ -400,8 +403,16 @@ class OtelSender(Result):
     member: str = Field(
         description="The events' user.email or user.account_id, or the token's member; may be empty."
     )
-    events: int = Field(description="Calls received in the window (those also read from a log included).")
-    last_event: str = Field(description="The latest call's time (UTC, ISO 8601).")
+    events: int = Field(
+        description="Calls the receiver accepted from them (those also read from a log included; an "
+        "exporter's retry counted again)."
+    )
+    last_event: str = Field(
+        description="When the receiver last accepted a call of theirs (UTC, ISO 8601): its arrival, "
+        "not the call's own time (a laptop that sent last week's calls today was heard from today). "
+        "On a ledger the server has not upgraded yet, and for calls held before it kept arrivals: "
+        "the latest call's time."
+    )
     departed: bool = Field(
         False,
         description="Every token made for the member is revoked (removed from the team): what they sent "
@@ -453,12 +464,13 @@ class DoctorReport(Result):
     otel_days: int = Field(7, description="The window otel_senders covers, in days up to now.")
     otel_senders: list[OtelSender] = Field(
         default_factory=list,
-        description="Whose calls arrived over OTLP (the HTTP server's /v1/*) in the window, latest first.",
+        description="Whose calls arrived over OTLP (the HTTP server's /v1/*) in the window, by arrival, "
+        "latest first.",
     )
     otel_quiet: list[OtelSender] = Field(
         default_factory=list,
-        description="Whose calls arrived over OTLP in the 30 days before now but none in the window "
-        "(events: calls in those 30 days), latest first: their telemetry stopped, or they did not work.",
+        description="Whose calls last arrived over OTLP in the 30 days before now but none in the "
+        "window, latest first: their telemetry stopped, or they did not work.",
     )
     problems: list[str]
     warnings: list[str] = Field(default_factory=list, description="Not wrong now, but worth knowing.")

@@ -1,7 +1,8 @@
 """Budget alerts POSTed as JSON to a configured webhook: reliably, and only where the user said.
 
 Where an alert may go is the user's decision, never a model's: budgets name one of the webhooks in
-``COST_MCP_WEBHOOKS`` (a person at the CLI may also give a URL, with an explicit confirmation flag).
+``COST_MCP_WEBHOOKS`` (a person at the CLI may also give a URL, with an explicit confirmation flag: it
+is kept in the env file's COST_MCP_WEBHOOKS under a name, and the ledger keeps the name only).
 Whatever the source, link-local and cloud-metadata addresses are refused, before and after DNS
 resolution, and the POST connects to the very addresses that were checked (never a second answer
 of a name pointed elsewhere between check and connection; an HTTP_PROXY the environment names
@@ -164,31 +165,28 @@ def configured(settings: Settings, name: str) -> str:
 
 @dataclass(frozen=True)
 class Destination:
-    """Where a budget's alerts go: a configured webhook's name, or a URL a person confirmed."""
+    """Where a budget's alerts go: a webhook configured in COST_MCP_WEBHOOKS, by name (a URL a person
+    typed at the CLI is kept there first: the ledger never holds a URL, whose path may be its secret)."""
 
-    name: str | None
-    url: str | None
+    name: str
 
     def encode(self) -> str:
         """As stored with a fired alert."""
-        return f"name:{self.name}" if self.name is not None else f"url:{self.url}"
+        return f"name:{self.name}"
 
     @staticmethod
     def decode(text: str) -> Destination:
         """The inverse of :meth:`encode`."""
-        kind, _, value = text.partition(":")
-        return Destination(value, None) if kind == "name" else Destination(None, value)
+        return Destination(text.removeprefix("name:"))
 
     def resolve(self, settings: Settings) -> str:
-        """The URL to POST to now (a configured name is looked up in today's settings)."""
-        return configured(settings, self.name) if self.name is not None else check_url(self.url or "")
+        """The URL to POST to now (the name looked up in today's settings)."""
+        return configured(settings, self.name)
 
     def label(self, settings: Settings) -> str:
         """A secret-free name for messages."""
-        if self.name is not None:
-            url = settings.webhook_urls().get(self.name) if _parses(settings) else None
-            return f"webhook '{self.name}'" + (f" ({display_url(url)})" if url else "")
-        return f"webhook {display_url(self.url or '')}"
+        url = settings.webhook_urls().get(self.name) if _parses(settings) else None
+        return f"webhook '{self.name}'" + (f" ({display_url(url)})" if url else "")
 
 
 def _parses(settings: Settings) -> bool:

@@ -31,3 +31,10 @@ def csv_cell(value: object) -> object:
     if not text.startswith(_FORMULA_START) or _NUMBER.fullmatch(text):
         return text
     return "'" + text
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``count`` and ``noun``, plural unless the count is one: "1 call", "2,410 calls" (``plural``
+    for a noun not made plural by an s: "1 copy", "3 copies"). Every count the CLI or a tool prints
+    goes through here: "1 calls" and "1 call(s)" read as a program that did not look."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

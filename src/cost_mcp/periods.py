@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cost_mcp.core_settings import WeekStart
 from cost_mcp.errors import InvalidInputError
+from cost_mcp.output import counted
 
 Granularity = Literal["day", "week", "month"]
 
@@ -262,6 +263,14 @@ def bucket_label(d: date, granularity: Granularity) -> str:
     return d.isoformat()
 
 
+def bucket_days(label: str, granularity: Granularity) -> tuple[date, date]:
+    """The first and last local dates of the bucket :func:`bucket_label` labels ``label``
+    (``"2026-11"``, a month: 2026-11-01 and 2026-11-30)."""
+    _check_granularity(granularity)
+    first = date.fromisoformat(f"{label}-01" if granularity == "month" else label)
+    return first, _bucket_after(first, granularity) - _ONE_DAY
+
+
 def calendar_period(granularity: Granularity, at: datetime, *, tz: ZoneInfo, week_start: WeekStart) -> Period:
     """The whole calendar day, week or month (in ``tz``) containing the aware instant ``at``.
 
@@ -315,9 +324,9 @@ def baseline(p: Period, now: datetime) -> Baseline:
     days = so_far.day_count
     return Baseline(
         prev,
-        f"{p.name} is in progress: its {days} day{'s' if days != 1 else ''} so far "
+        f"{p.name} is in progress: its {counted(days, 'day')} so far "
         f"({p.first_day.isoformat()} to {today.isoformat()}, today not over) are compared with the "
-        f"{days} day{'s' if days != 1 else ''} before "
+        f"{counted(days, 'day')} before "
         f"({prev.first_day.isoformat()} to {prev.last_day.isoformat()}), not with a whole "
         f"{p.day_count}-day period",
     )

@@ -51,7 +51,6 @@ import re
 import sqlite3
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -66,6 +65,7 @@ from cost_mcp.access import Caller
 from cost_mcp.config import Settings, source_provider, url_problem
 from cost_mcp.errors import CostMcpError, InvalidInputError
 from cost_mcp.notify import display_url
+from cost_mcp.output import counted
 from cost_mcp.periods import arrival_time, iso_second
 from cost_mcp.pricing import DayPrices, Pricer, claude_provider
 from cost_mcp.store import otel as otel_store
@@ -277,13 +277,16 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
         )
     coding = content_encoding.strip().lower() or "identity"
     if coding == "gzip":
+        from cost_mcp.sources.otel import PayloadError, TooLargeError, inflate
+
+        # Every member, and a truncated one or trailing bytes refused: the first member alone was
+        # read, and what followed it dropped unsaid.
         try:
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            raw = inflater.decompress(body, MAX_DECODED_BYTES)
-            if inflater.unconsumed_tail:
-                raise PushRejected(f"push body over {MAX_DECODED_BYTES:,} bytes once decompressed", 413)
-        except zlib.error as exc:
-            raise PushRejected(f"Content-Encoding gzip, but the body is not gzip: {exc}") from None
+            raw = inflate(body, MAX_DECODED_BYTES)
+        except TooLargeError:
+            raise PushRejected(f"push body over {MAX_DECODED_BYTES:,} bytes once decompressed", 413) from None
+        except PayloadError as exc:
+            raise PushRejected(f"push body is not gzip as its Content-Encoding says: {exc}") from None
     elif coding == "identity":
         raw = body
     else:
@@ -1241,7 +1244,7 @@ def http_sender(
             notice.cancel()
 
     def gave_up(attempt: int) -> str:
-        tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+        tries = counted(attempt + 1, "attempt")
         return f"gave up after {tries} in {time.monotonic() - started:.0f} s"
 
     with httpx2.Client(timeout=TIMEOUT, follow_redirects=False) as client:

@@ -897,7 +897,7 @@ async def get_spend(
             member=member,
         )
         if member is not None:
-            result.warnings.append(spend.team_total_note(conn, settings, p, member))
+            result.warnings.append(spend.team_total_note(conn, settings, p, member, filters))
         return result
 
     return await _query(ctx, answer)
@@ -1143,6 +1143,7 @@ async def set_budget(
     Example: set_budget(name="agents-daily", amount_usd=5, period="day", agents=["researcher"], hard=true,
     webhook="ops")
     """
+    emails, teams = budgets.members_and_teams(members or [])
     scope = BudgetScope(
         providers=providers or [],
         models=models or [],
@@ -1150,8 +1151,8 @@ async def set_budget(
         projects=projects or [],
         sources=sources or [],
         basis=basis or [],
-        members=[m.lower() for m in members or [] if not m.startswith("team:")],
-        teams=[m.removeprefix("team:") for m in members or [] if m.startswith("team:")],
+        members=emails,
+        teams=teams,
     )
 
     def work(conn: Conn, state: AppState) -> BudgetSet:

@@ -189,7 +189,7 @@ def _record_rate_limits(conn: Conn, reading: StatusInput, now: datetime) -> int:
         value = reading.rate_limits.get(window)
         if not isinstance(value, dict):
             continue
-        used, resets = _number(value.get("used_percentage")), _resets_at(value.get("resets_at"))
+        used, resets = _used(value.get("used_percentage")), _resets_at(value.get("resets_at"))
         if used is not None:
             resets_ms = int(resets * 1000) if resets is not None else None
             with write_transaction(conn):
@@ -208,6 +208,13 @@ def _number(value: object) -> float | None:
         return None
     number = float(value) if abs(value) < 1e308 else math.inf
     return number if math.isfinite(number) else None
+
+
+def _used(value: object) -> float | None:
+    """A window's used percentage; None for anything but a number of 0 or more: no share of a
+    limit is used below nothing, so "-5" is no reading to show or to store."""
+    number = _number(value)
+    return number if number is not None and number >= 0 else None
 
 
 def _resets_at(value: object) -> float | None:
@@ -250,6 +257,9 @@ def render(
     marks = source_state.log_marks(conn, LOG_SOURCES)
     read, unreadable = marks.read, marks.unreadable
     partial = not read or unreadable or behind is not None
+    # Logs never read (or this transcript not stored) may hold any budget's calls; an unreadable
+    # folder only those of the budgets its calls can count, weighed in _budget as budget_status does.
+    unsettled = not read or behind is not None
     unread = "" if read else " (other logs unread)" if marks.reading is None else " (other logs being read)"
     parts: list[str] = []
     for name in fields:
@@ -283,7 +293,7 @@ def render(
                 for block in _block(conn, settings, moment)
             )
         elif name == "budget":
-            parts.extend(_budget(conn, settings, moment, colour, reading.cwd, partial))
+            parts.extend(_budget(conn, settings, moment, colour, reading.cwd, unsettled, unreadable))
         elif name == "limits":
             parts.extend(_limits(reading, settings, moment, colour))
     # The session's own figure is whole (this line read its transcript); the others are not.
@@ -340,10 +350,19 @@ def _today(conn: Conn, start_ms: int, now_ms: int, mode: CostMode) -> tuple[int,
 
 
 def _budget(
-    conn: Conn, settings: HasCoreSettings, now: datetime, colour: bool, cwd: str, partial: bool = False
+    conn: Conn,
+    settings: HasCoreSettings,
+    now: datetime,
+    colour: bool,
+    cwd: str,
+    partial: bool = False,
+    unreadable: bool = False,
 ) -> list[str]:
     """The tightest budget that counts this session; its percent a lower bound ("≥0%") when
-    ``partial``: the period's other calls may be in logs not read yet, as today's are."""
+    ``partial`` (the period's other calls may be in logs not read yet, as today's are), or when it
+    lacks what budget_status says it lacks (:func:`budgets.with_missing_bills`): a provider's bill
+    it counts that is missing, or calls it counts in log folders that could not be opened
+    (``unreadable``: some could not)."""
     if not status.has_budgets(conn):
         return []
     from cost_mcp.analytics.budget_glance import counts_claude_code, glance
@@ -351,19 +370,32 @@ def _budget(
 
     provider = session_provider()
 
-    # (share spent, percent, name, status, amount, unpriced calls, estimates set aside) of each
-    # budget that can count this session
+    # (share spent, percent, name, status, amount, unpriced calls, estimates set aside, whole) of
+    # each budget that can count this session
     # (a Codex-only budget is not this line's): from the rollup when that is exact, else from the
     # full budget path (billed data, seat fees, teams), which imports pydantic and the models.
-    glanced = glance(conn, settings, now)
+    # A folder that could not be opened, or a provider ever synced (its bill may be missing), takes
+    # the full path too: it weighs which budgets the gap can touch. Every budget was marked "≥" for
+    # another agent's unreadable folder, and none for a bill that never synced.
+    gaps = unreadable or source_state.others_known(conn, LOG_SOURCES)
+    glanced = None if gaps else glance(conn, settings, now)
     if glanced is not None:
         states = [
-            (g.spent / g.amount, g.percent, g.name, g.status(to_ms(now)), g.amount, g.unpriced, Decimal(0))
+            (
+                g.spent / g.amount,
+                g.percent,
+                g.name,
+                g.status(to_ms(now)),
+                g.amount,
+                g.unpriced,
+                Decimal(0),
+                True,
+            )
             for g in glanced
             if counts_claude_code(g.scope, cwd, CLAUDE_CODE_SOURCES, provider)
         ]
     else:
-        from cost_mcp.analytics.budgets import list_budgets, state_of
+        from cost_mcp.analytics.budgets import list_budgets, state_of, with_missing_bills
         from cost_mcp.config import Settings, load_settings_leniently
 
         full = settings if isinstance(settings, Settings) else load_settings_leniently()[0]
@@ -371,6 +403,7 @@ def _budget(
         budgets = [
             b for b in every if counts_claude_code(b.scope.model_dump(), cwd, CLAUDE_CODE_SOURCES, provider)
         ]
+        weighed, _ = with_missing_bills(conn, full, [state_of(conn, full, b, now) for b in budgets], now)
         # A budget scoped by project, model or source counts nothing of its calls' estimates on days
         # a provider's bill is the total (a bill by workspace names no project): set_aside_notes.
         states = [
@@ -384,21 +417,20 @@ def _budget(
                 s.estimates_set_aside_usd
                 if s.budget.scope.projects or s.budget.scope.models or s.budget.scope.sources
                 else Decimal(0),
+                s.complete,
             )
-            for s in (state_of(conn, full, b, now) for b in budgets)
+            for s in weighed
         ]
     if not states:
         return []
     # The tightest by its exact share, not its shown percent: $0.075 of $100 and of $1,000 both
     # read 0.0% (rounded down), and the $100 budget is the one nearer its limit.
-    _, percent, name, state, amount, unpriced, aside = max(states, key=lambda s: (s[0], s[2]))
+    _, percent, name, state, amount, unpriced, aside, whole = max(states, key=lambda s: (s[0], s[2]))
     tone = {"ok": "ok", "warning": "warning", "forecast_exceeded": "warning"}.get(state, "exceeded")
     # Calls with no known price count nothing against the budget: "0%" alone would read as none.
     # Whole percents rounded down, as percent_of rounds tenths: "{:.0f}" showed 99.6% as "100%".
-    shown = (
-        f"{name} {bounded(f'{math.floor(percent)}%', 0, complete=not partial)} of {format_usd(amount)}"
-        + (" + unpriced calls" if unpriced else "")
-    )
+    spent = bounded(f"{math.floor(percent)}%", 0, complete=whole and not partial)
+    shown = f"{name} {spent} of {format_usd(amount)}" + (" + unpriced calls" if unpriced else "")
     if aside > 0:  # those calls cost this much and count nothing against it: "3%" alone hid them
         shown += f" + {format_usd(aside)} set aside"
     return [_paint(shown, tone, colour)]
@@ -408,11 +440,14 @@ def _limits(reading: StatusInput, settings: HasCoreSettings, now: datetime, colo
     out: list[str] = []
     for window, label in (("five_hour", "5h"), ("seven_day", "7d")):
         value = reading.rate_limits.get(window)
-        used = _number(value.get("used_percentage")) if isinstance(value, dict) else None
+        used = _used(value.get("used_percentage")) if isinstance(value, dict) else None
         if not isinstance(value, dict) or used is None:
             continue
         tone = "ok" if used < 50 else "warning" if used < 80 else "exceeded"
-        text = f"{label} {used:.0f}%"
+        # "7d 82%" beside "$1.20 today" read as a change over seven days (and "7d -5%" as a fall, or
+        # an error): it is the share of the plan's 7-day limit used, so the line says so. Rounded
+        # down, as the budget's percent is: 99.6% used is not the limit reached.
+        text = f"{label} limit {math.floor(used)}% used"
         resets = _resets_at(value.get("resets_at"))
         if resets is not None:
             at = datetime.fromtimestamp(resets, UTC).astimezone(settings.tz)

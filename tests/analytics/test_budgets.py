@@ -14,6 +14,7 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import SecretStr
 
 from cost_mcp import notify, sync
 from cost_mcp.analytics import agents, budgets
@@ -500,11 +501,13 @@ def test_check_needs_a_cost_or_a_model(conn: Conn, settings: Settings) -> None:
         )
 
 
-def test_bad_budgets_are_refused(conn: Conn) -> None:
+def test_bad_budgets_are_refused(conn: Conn, settings: Settings) -> None:
     with pytest.raises(InvalidInputError, match="thresholds"):
         budgets.set_budget(conn, "x", Decimal(1), "day", BudgetScope(), thresholds=[Decimal(0)])
-    with pytest.raises(InvalidInputError, match="webhook_url"):
-        budgets.set_budget(conn, "x", Decimal(1), "day", BudgetScope(), webhook_url="ftp://x")
+    with pytest.raises(InvalidInputError, match="http:// or https://"):
+        budgets.set_budget(
+            conn, "x", Decimal(1), "day", BudgetScope(), webhook="x", settings=_hooks(settings, x="ftp://x")
+        )
     with pytest.raises(NotFoundError, match="no budgets exist yet"):
         budgets.delete_budget(conn, "x")
 
@@ -789,8 +792,10 @@ def test_webhook_receives_the_alert_as_json(conn: Conn, settings: Settings) -> N
     _Hook.received.clear()
     try:
         url = f"http://127.0.0.1:{server.server_port}/hooks/SECRET-TOKEN"
-        budgets.set_budget(conn, "daily", Decimal(2), "day", BudgetScope(), webhook_url=url)
-        assert budgets.get_budget(conn, "daily").webhook_url == f"http://127.0.0.1:{server.server_port}/…"
+        settings = _hooks(settings, hook=url)
+        budgets.set_budget(conn, "daily", Decimal(2), "day", BudgetScope(), webhook="hook", settings=settings)
+        shown = budgets.get_budget(conn, "daily", settings).webhook_url
+        assert shown == f"http://127.0.0.1:{server.server_port}/…"
         spend_usd(conn, Pricer(), Decimal(3), datetime.now(UTC))
         thread = sync.fire_alerts(conn, settings)
         assert thread is not None
@@ -811,25 +816,24 @@ def test_failing_webhook_is_logged_and_blocks_nothing(
     # Nothing listens on this port: the connection is refused.
     with socket_port() as port:
         pass
-    budgets.set_budget(
-        conn,
-        "daily",
-        Decimal(1),
-        "day",
-        BudgetScope(thresholds=None) if False else BudgetScope(),
-        webhook_url=f"http://127.0.0.1:{port}/secret-path",
-    )
+    settings = _hooks(settings, hook=f"http://127.0.0.1:{port}/secret-path")
+    budgets.set_budget(conn, "daily", Decimal(1), "day", BudgetScope(), webhook="hook", settings=settings)
     spend_usd(conn, Pricer(), Decimal(2), datetime.now(UTC))
     with caplog.at_level("WARNING"):
         thread = sync.fire_alerts(conn, settings)
         assert thread is not None
         notify.drain()
-    assert f"not delivered to webhook http://127.0.0.1:{port}/…" in caplog.text
+    assert f"not delivered to webhook 'hook' (http://127.0.0.1:{port}/…)" in caplog.text
     assert "secret-path" not in caplog.text
     assert len(take_alerts(conn)) == 1  # the alert itself is kept (100%, covering 50% and 80%)
     # ... and so are their deliveries: shown in budget_status, retried later
     warnings = budgets.budget_status(conn, settings).warnings
     assert len(warnings) == 1 and "retrying with backoff" in warnings[0] and "ConnectError" in warnings[0]
+
+
+def _hooks(settings: Settings, **urls: str) -> Settings:
+    """``settings`` with these webhooks configured (COST_MCP_WEBHOOKS), by name."""
+    return settings.model_copy(update={"webhooks": SecretStr(json.dumps(urls))})
 
 
 class socket_port:
@@ -1105,7 +1109,7 @@ def test_a_member_is_not_told_of_another_members_budget_alert_that_failed_to_del
     fire("all")
     for delivery in deliveries.claim_due(conn, 1_000, lease_ms=60_000):
         deliveries.mark_failed(conn, delivery, "HTTP 500", None)
-    failed = "alert at 50% was never delivered (gave up after 1 attempts): HTTP 500"
+    failed = "alert at 50% was never delivered (gave up after 1 attempt): HTTP 500"
     admin = budgets.budget_status(conn, settings, take_alerts=False).warnings
     assert [w for w in admin if failed in w] == [f"budget 'all' {failed}", f"budget 'bob-cap' {failed}"]
     ana = budgets.budget_status(conn, settings, take_alerts=False, member="ana@x.io").warnings

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cost_mcp.analytics.estimate import estimate_cost
 from cost_mcp.errors import UnknownModelError
-from cost_mcp.pricing import Pricer, Tokens, Workload, fewest_calls
+from cost_mcp.pricing import Pricer, Tokens, Workload, fewest_calls, provider_models
 
 AT = datetime(2026, 11, 1, tzinfo=UTC)
 counts = st.integers(min_value=0, max_value=5_000_000)
@@ -73,3 +73,24 @@ def test_a_call_over_the_context_window_is_split_and_says_how_to_price_it_whole(
     assert "pass requests=1 (--requests 1 on the command line)" in split.notes[0]
     whole = estimate_cost(Pricer(), Tokens(input=250_000, output=2000), "claude-sonnet-4-5", None, 1, at=AT)
     assert whole.requests == 1 and whole.cost_usd > split.cost_usd  # the long-context rate applies
+
+
+def test_no_alternative_has_a_context_window_smaller_than_a_call() -> None:
+    """Claude 3 Haiku (a 200k window) was offered for a 500k-token call on Opus 4.6 (1M): it cannot
+    read it. A model priced at a long-context rate past its window is kept, and the split into calls
+    is what counts: two calls of 150k each fit a 200k window."""
+    windows = {m.id: m.context_window for m in provider_models("anthropic")}
+    whole = estimate_cost(Pricer(), Tokens(input=500_000, output=1_000), "claude-opus-4-6", at=AT)
+    assert whole.requests == 1 and whole.cheaper
+    for alt in whole.cheaper:
+        window = windows[alt.model]
+        if window is not None and window < 500_000:
+            # Only at a long-context rate, which its price table has for input past its window.
+            priced = estimate_cost(Pricer(), Tokens(input=500_000, output=1_000), alt.model, None, 1, at=AT)
+            assert priced.long_context, alt.model
+    assert "claude-3-haiku" not in [a.model for a in whole.cheaper]
+    [note] = [n for n in whole.notes if n.startswith("Not suggested")]
+    assert "the call's 500,000 input tokens" in note
+    split = estimate_cost(Pricer(), Tokens(input=300_000, output=1_000), "claude-opus-4-6", None, 2, at=AT)
+    assert "claude-3-haiku" in [a.model for a in split.cheaper]
+    assert not [n for n in split.notes if n.startswith("Not suggested")]

@@ -48,6 +48,7 @@ def call(
     session: str | None = None,
     project: str | None = None,
     pricer: Pricer | None = None,
+    speed: str | None = None,
     **tokens: int,
 ) -> None:
     """Record one call the way an agent would (record_usage), at an ISO time (UTC)."""
@@ -62,6 +63,7 @@ def call(
         project=project,
         timestamp=datetime.fromisoformat(at).replace(tzinfo=UTC),
         now=NOW,
+        speed=speed,
     )
 
 
@@ -411,6 +413,26 @@ def test_before_after_difference_decomposes_exactly(conn: Conn, settings: Settin
     assert result.after.models[0].call_share_percent == 83.3
     opus = next(r for r in result.rows if r.group == {"model": "claude-opus-4-1"})
     assert (opus.before_calls, opus.after_calls, opus.change_usd) == (2, 1, Decimal("-0.225"))
+
+
+def test_a_period_compared_with_itself_has_no_part_of_any_change(conn: Conn, settings: Settings) -> None:
+    """`compare` of a period with itself split its $0 change into +$1.64 of tokens_per_call and
+    -$1.64 of caching (over bench/gen_claude_logs.py's ledger): each call was priced with its model's
+    cache shares pooled over fast calls (6x the price) and long-context ones (past 200k input, a
+    dearer tier) alike, so the calls that cost more per token were given other calls' shares."""
+    # Opus 4.6: a fast call with no cache and a standard one reading nearly all from cache.
+    call(conn, "2026-11-10T10:00:00", "claude-opus-4-6", "a", speed="fast", input=40_000, output=500)
+    call(conn, "2026-11-10T11:00:00", "claude-opus-4-6", "a", input=1_000, cache_read=90_000, output=500)
+    # Sonnet 4.5: a long-context call mostly uncached and a short one mostly written to cache.
+    call(conn, "2026-11-11T10:00:00", "claude-sonnet-4-5", "a", input=210_000, cache_read=5_000, output=900)
+    call(conn, "2026-11-11T11:00:00", "claude-sonnet-4-5", "a", input=2_000, cache_write_1h=30_000, output=90)
+    week = resolve(settings, None, *WEEK, None)
+    result = compare_periods(conn, settings, Pricer(), week, week, ["model"])
+    assert result.before.cost_usd == result.after.cost_usd > 0
+    assert {p.part: p.usd for p in result.parts} == dict.fromkeys(
+        ("volume", "mix", "tokens_per_call", "caching", "price"), Decimal(0)
+    )
+    assert result.change_usd == 0 and all(r.change_usd == 0 for r in result.rows)
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +116,18 @@ def a_call_and_a_project_to_hide(claude: Path) -> Path:
     write(session_file(claude, "s1"), assistant("m1", "r1", now, input=1000, output=100))
     hidden = session_file(claude, "s2", "-home-dev-secret")
     return write(hidden, assistant("m2", "r2", now, input=1000, output=100)).parent
+
+
+def read_without(hidden: Path) -> None:
+    """A reader checks every log (`cost-mcp report`, as a process for which folders' modes hold)
+    while ``hidden`` cannot be opened: the ledger then says the last read could not open it, which
+    this process (root, in CI) would not find. ``hidden`` is readable again after."""
+    hidden.chmod(0)
+    try:
+        command = [*permissions_hold(), sys.executable, "-m", "cost_mcp", "report"]
+        subprocess.run(command, check=True, capture_output=True)
+    finally:
+        hidden.chmod(0o755)
 
 
 def copy_fixture(name: str, claude: Path, project: str = "-home-dev-app") -> Path:

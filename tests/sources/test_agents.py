@@ -1095,9 +1095,7 @@ async def test_a_compressed_codex_archive_that_cannot_be_read_is_named(home: Pat
     result = await client.call_tool("get_spend", {"period": "this_month", "group_by": ["agent"]})
     warnings = result.structured_content["warnings"] if result.structured_content else []
     [warning] = [w for w in warnings if "Codex" in w]
-    assert warning.startswith(
-        "1 Codex log line(s) in 1 file(s) were skipped and are not counted (malformed 1)"
-    )
+    assert warning.startswith("1 Codex log line in 1 file was skipped and is not counted (malformed 1)")
 
 
 def test_a_gemini_response_recorded_without_its_model_counts_as_the_sessions_model(
@@ -2404,13 +2402,13 @@ def test_other_agents_skipped_lines_are_kept_per_file_as_claude_codes_are(
         str(database): ("opencode", {"malformed": 1}),
         str(claude_file): ("claude_code", {"malformed": 1}),
     }
-    said = "were skipped and are not counted"
+    one, said = "was skipped and is not counted", "were skipped and are not counted"
     tail = "`cost-mcp doctor` lists the files"
     assert _notes(settings) == [
-        f"1 Claude Code log line(s) in 1 file(s) {said} (malformed 1); {tail}",
-        f"2 Codex log line(s) in 1 file(s) {said} (invalid_fields 1, malformed 1); {tail}",
-        f"2 Gemini CLI log line(s) in 2 file(s) {said} (invalid_fields 2); {tail}",
-        f"1 OpenCode log line(s) in 1 file(s) {said} (malformed 1); {tail}",
+        f"1 Claude Code log line in 1 file {one} (malformed 1); {tail}",
+        f"2 Codex log lines in 1 file {said} (invalid_fields 1, malformed 1); {tail}",
+        f"2 Gemini CLI log lines in 2 files {said} (invalid_fields 2); {tail}",
+        f"1 OpenCode log line in 1 file {one} (malformed 1); {tail}",
     ]
     # Appended: the new bad line adds to the file's counts. Rewritten (Gemini resumes a session
     # through a temp file and a rename, and rewrites a legacy document whole): counts replaced.
@@ -2441,7 +2439,7 @@ async def test_an_answer_names_the_codex_call_it_could_not_read(home: Path, clie
     assert result.structured_content is not None
     assert [r["requests"] for r in result.structured_content["rows"]] == [2]
     assert [w for w in result.structured_content["warnings"] if "skipped" in w] == [
-        "2 Codex log line(s) in 1 file(s) were skipped and are not counted (invalid_fields 1, malformed 1); "
+        "2 Codex log lines in 1 file were skipped and are not counted (invalid_fields 1, malformed 1); "
         "`cost-mcp doctor` lists the files"
     ]
 
@@ -2801,7 +2799,7 @@ def test_another_agents_log_reached_through_a_link_too_is_read_and_named_once(
     conn.close()
     assert (scan.files_read, scan.events_added, sum(scan.skipped.values())) == (1, 2, 2)
     assert list(_skipped_files(settings)) == [str(rollout)]
-    assert next(n for n in _notes(settings) if "Codex" in n).startswith("2 Codex log line(s) in 1 file(s)")
+    assert next(n for n in _notes(settings) if "Codex" in n).startswith("2 Codex log lines in 1 file")
 
 
 def test_a_log_folder_that_does_not_exist_is_said_so_in_the_source_list(

@@ -327,7 +327,7 @@ def test_a_log_reached_through_a_link_too_is_read_and_named_once(
     assert (result.lines_read, result.skipped["malformed"], result.events_added) == (2, 1, 1)
     assert [p for p, _source, _reasons in skipped.by_file(conn)] == [str(path)]
     assert skipped.warnings(conn, {"claude_code": "Claude Code"})[0].startswith(
-        "1 Claude Code log line(s) in 1 file(s) were skipped"
+        "1 Claude Code log line in 1 file was skipped"
     )
 
     # A link read by its own path (its target kept under a name the walk does not read), in a tree
@@ -352,7 +352,7 @@ def test_a_log_reached_through_a_link_too_is_read_and_named_once(
     assert {p for p, _source, _reasons in skipped.by_file(conn)} == {str(path), str(own)}
     assert str(link) not in {row[0] for row in claude_logs.known_files(conn)}
     assert skipped.warnings(conn, {"claude_code": "Claude Code"})[0].startswith(
-        "2 Claude Code log line(s) in 2 file(s) were skipped"
+        "2 Claude Code log lines in 2 files were skipped"
     )
     assert totals(conn) == before
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -260,6 +262,40 @@ def test_the_command_forks_its_worker_early_only_for_a_read_of_every_file(
         monkeypatch.setenv("COST_MCP_DB", "postgresql://localhost/none")  # not known empty
         launcher._cold_ingest([])
         assert stand_by.call_count == 2
+
+
+def test_a_full_read_imports_the_other_agents_readers_while_its_worker_starts(tmp_path: Path) -> None:
+    """`ingest --full` reads the other agents' folders after Claude Code's: their readers' import
+    (~0.03 s) was on the command's tail. A full read of every folder imports them at its start, beside
+    the early worker; a read of given paths (no other agent is read) does not."""
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    script = (
+        "import sys\n"
+        "from cost_mcp import launcher\n"
+        "launcher._cold_ingest(sys.argv[1:])\n"
+        "print('cost_mcp.sources.agents' in sys.modules)\n"
+    )
+    env = {
+        **os.environ,
+        "COST_MCP_ENV_FILE": str(tmp_path / "absent"),
+        "COST_MCP_DB": str(tmp_path / "cost.db"),
+        "CLAUDE_CONFIG_DIR": str(tmp_path / "claude"),
+    }
+
+    def imported(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    assert imported("--full", "--json") == "True"
+    assert imported("--full", str(tmp_path / "claude")) == "False"
+    assert imported("--json") == "False"  # a first read without --full reads no other agent
 
 
 def test_a_worker_and_a_bulk_load_store_claude_on_bedrock_and_vertex_under_their_cloud(

@@ -182,5 +182,5 @@ async def test_codebuff_spend_is_answered_by_agent_with_its_note(home: Path, cli
     by_agent = {r["group"]["agent"]: (Decimal(str(r["cost_usd"])), r["unpriced_requests"]) for r in rows}
     assert by_agent == {"codebuff": (Decimal("1.5725"), 0)}
     assert (
-        f"2 call(s) priced with an assumption: {codebuff.PRICE_NOTE}" in result.structured_content["warnings"]
+        f"2 calls priced with an assumption: {codebuff.PRICE_NOTE}" in result.structured_content["warnings"]
     )

@@ -287,7 +287,7 @@ async def test_crush_spend_is_answered_by_agent_with_its_note(home: Path, client
     by_agent = {r["group"]["agent"]: (Decimal(str(r["cost_usd"])), r["unpriced_requests"]) for r in rows}
     assert by_agent == {"crush": (Decimal("0.75"), 1)}
     warnings = result.structured_content["warnings"]
-    assert f"2 call(s) priced with an assumption: {crush.PRICE_NOTE}" in warnings
+    assert f"2 calls priced with an assumption: {crush.PRICE_NOTE}" in warnings
     assert (
         f"{SONNET}: 1 call(s) (0 tokens) have no known price and are not in the total; the agent that "
         "logged them gave neither tokens nor a cost (as Crush does for a flat-rate model or usage it "
@@ -315,7 +315,7 @@ def test_cost_mcp_ingest_says_which_crush_sessions_logged_no_cost(
     monkeypatch.setenv("COLUMNS", "300")
     assert main(["ingest"]) == 0
     out = capsys.readouterr().out
-    assert f"  1 calls of {SONNET} logged neither tokens nor a cost: unpriced, shown as" in out, out
+    assert f"  1 call of {SONNET} logged neither tokens nor a cost: unpriced, shown as" in out, out
     assert "no price for" not in out
 
 

@@ -340,7 +340,7 @@ async def test_droid_spend_is_answered_by_agent_with_its_assumption(home: Path, 
     by_agent = {r["group"]["agent"]: Decimal(str(r["cost_usd"])) for r in content["rows"]}
     rows = [Tokens(input=32_000), Tokens(input=8_000), Tokens(cache_read=10_000), Tokens(output=2_500)]
     assert by_agent == {"droid": from_nanos(sum(_price(t, SONNET, "anthropic") for t in rows))}
-    assert f"4 call(s) priced with an assumption: {droid.PRICE_NOTE}" in content["warnings"]
+    assert f"4 calls priced with an assumption: {droid.PRICE_NOTE}" in content["warnings"]
 
 
 def test_a_session_whose_settings_name_no_model_is_priced_by_its_transcripts(

@@ -296,9 +296,7 @@ async def test_a_goose_database_of_another_schema_is_named_in_answers(home: Path
     result = await client.call_tool("get_spend", {"period": "this_month", "group_by": ["agent"]})
     warnings = result.structured_content["warnings"] if result.structured_content else []
     [warning] = [w for w in warnings if "Goose" in w]
-    assert warning.startswith(
-        "1 Goose log line(s) in 1 file(s) were skipped and are not counted (unknown_schema 1)"
-    )
+    assert warning.startswith("1 Goose log line in 1 file was skipped and is not counted (unknown_schema 1)")
 
 
 def test_a_goose_database_replaced_by_an_older_copy_is_neither_lost_nor_counted_twice(

@@ -597,7 +597,7 @@ async def test_a_hermes_database_of_another_schema_is_named_in_answers(home: Pat
     warnings = result.structured_content["warnings"] if result.structured_content else []
     [warning] = [w for w in warnings if "Hermes" in w]
     assert warning.startswith(
-        "1 Hermes Agent log line(s) in 1 file(s) were skipped and are not counted (unknown_schema 1)"
+        "1 Hermes Agent log line in 1 file was skipped and is not counted (unknown_schema 1)"
     )
 
 

@@ -578,3 +578,207 @@ def test_otlp_senders_start_from_the_calls_received_over_otlp_already_held(
         assert otel_store.received_from(conn, []) == []
     finally:
         conn.close()
+
+
+def test_agent_calls_held_both_ways_before_count_once_after_the_upgrade(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """m042: a release before it counted a Codex or Gemini CLI call read from its log and received
+    over OTLP twice. After the upgrade the log copy alone counts, the rollup rebuilt to match; the OTel copy
+    of a session with no log copy, or whose log copy is another member's, still counts."""
+    from tests.sources.test_claude_code import assert_rollup_is_rebuilt_from_events
+
+    columns = "source, message_id, ts_ms, provider, model, session_id, agent, member, origin, cost_nanos"
+    with _ledger_before(settings, monkeypatch, "m042_agent_calls_once") as old:
+        calls = [
+            ("codex", "k1", 1_000_000, "openrouter", "openai/gpt-5", "s-both", "codex", "", "/r.jsonl", 7),
+            ("otel", "o1", 1_000_500, "openai", "openai/gpt-5", "s-both", "codex", "ana@x", "otel", 7),
+            ("otel", "o2", 2_000_000, "openai", "gpt-5", "s-otel", "codex", "", "otel", 5),
+            ("codex", "k3", 3_000_000, "openai", "gpt-5", "s-bob", "codex", "bob@x", "push", 3),
+            ("otel", "o3", 3_000_100, "openai", "gpt-5", "s-bob", "codex", "ana@x", "otel", 3),
+            ("gemini_cli", "g1", 4_000_000, "google", "gemini-2.5-pro", "s-gem", "gemini-cli", "", "/c", 2),
+            ("otel", "o4", 4_000_100, "google", "gemini-2.5-pro", "s-gem", "gemini-cli", "", "otel", 2),
+            ("otel", "o5", 4_000_200, "google", "gemini-2.5-pro", "s-both", "gemini-cli", "", "otel", 2),
+        ]
+        with write_transaction(old):
+            old.executemany(f"INSERT INTO usage_events ({columns}) VALUES ({', '.join('?' * 10)})", calls)
+            rollup.mark_dirty(old, [c[2] for c in calls])
+        rollup.refresh(old)  # as that release left it: every copy counted
+    conn = connect(settings.db)
+    try:
+        counted = conn.execute("SELECT message_id FROM usage_events WHERE counted = 1 ORDER BY 1")
+        # o5: a Gemini CLI session with the id of a Codex one is not that session.
+        assert [str(r[0]) for r in counted] == ["g1", "k1", "k3", "o2", "o3", "o5"]
+        rollup.refresh(conn)
+        assert_rollup_is_rebuilt_from_events(conn)
+    finally:
+        conn.close()
+
+
+def test_otel_metric_points_take_the_member_whose_session_they_count(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """m043: the metric points a ledger already holds take the member of their session's events,
+    so a member is warned of their own session's gap whoever asks; a session of no events or of two
+    members' events names no one, and is warned of as before (to a member only with events of
+    theirs in it)."""
+    with _ledger_before(settings, monkeypatch, "m043_otel_metric_members") as old, write_transaction(old):
+        old.executemany(
+            "INSERT INTO usage_events (source, message_id, ts_ms, provider, model, session_id, member, "
+            "total_tokens, origin) VALUES (?, ?, ?, 'anthropic', 'claude-sonnet-4-5', ?, ?, 10, 'otel')",
+            [
+                ("claude_code_otel", "r1", 1_000, "s-ana", "ana@x"),
+                ("claude_code_otel", "r2", 2_000, "s-ana", "ana@x"),
+                ("claude_code_otel", "r3", 3_000, "s-both", "ana@x"),
+                ("claude_code_otel", "r4", 4_000, "s-both", "bob@x"),
+                ("claude_code_otel", "r5", 5_000, "s-nobody", ""),
+            ],
+        )
+        old.executemany(
+            "INSERT INTO otel_metric_points (stream, point, metric, session_id, time_ms, tokens) "
+            "VALUES (?, 1, 'claude_code.token.usage', ?, 1500, 500)",
+            [(f"st-{s}", s) for s in ("s-ana", "s-both", "s-nobody", "s-no-events")],
+        )
+    conn = connect(settings.db)
+    try:
+        rows = conn.execute(
+            "SELECT session_id, member FROM otel_metric_points ORDER BY session_id"
+        ).fetchall()
+        assert [tuple(r) for r in rows] == [
+            ("s-ana", "ana@x"),
+            ("s-both", ""),
+            ("s-no-events", ""),
+            ("s-nobody", ""),
+        ]
+        sessions = {"ana@x": ["s-ana", "s-both"], "bob@x": ["s-both"], "cy@x": []}
+        for member, expected in sessions.items():
+            told = otel_store.gap_warnings(conn, 0, 10_000, [member])
+            assert [w.split()[3].rstrip(":") for w in told] == expected, member
+        assert len(otel_store.gap_warnings(conn, 0, 10_000)) == 4
+    finally:
+        conn.close()
+
+
+def test_doctor_lists_otlp_senders_by_call_time_on_a_ledger_from_before_their_record(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Doctor lists OTLP senders by arrival (m041's record); on a ledger not upgraded that far, which
+    it reads as it is, by the calls' times as before, not as if nobody had sent anything."""
+    import time
+
+    from cost_mcp.doctor import diagnose
+
+    now = int(time.time() * 1000)
+    with _ledger_before(settings, monkeypatch, "m041_otlp_senders") as old, write_transaction(old):
+        old.executemany(
+            "INSERT INTO usage_events (source, message_id, ts_ms, provider, model, agent, member, origin) "
+            "VALUES ('claude_code_otel', ?, ?, 'anthropic', 'claude-sonnet-4-5', 'claude-code', ?, 'otel')",
+            [("r1", now - 3_600_000, "ana@x"), ("r2", now - 12 * 86_400_000, "bob@x")],
+        )
+    report = diagnose(settings)
+    assert [(s.member, s.events) for s in report.otel_senders] == [("ana@x", 1)]
+    assert [(s.member, s.events) for s in report.otel_quiet] == [("bob@x", 1)]
+
+
+_SLACK = "https://hooks.slack.com/services/T0/B0/S3CRET-PATH"
+_OLD = "https://old.example.com/hooks/0LD-S3CRET"
+
+
+def _budgets_with_urls(old: Conn) -> None:
+    """As `budget set --webhook URL --confirm-webhook-url` left them before m044: the URL in the
+    budget's row and in its alerts' destinations (an older URL in one fired before it changed)."""
+    budget = (
+        "INSERT INTO budgets (name, amount_nanos, period, scope, thresholds, hard, webhook_url, created_at, "
+        "updated_at, webhook) VALUES (?, 2000000000, 'day', '{}', '[\"1\"]', 0, ?, 'x', 'x', ?)"
+    )
+    alert = (
+        "INSERT INTO budget_alerts (budget, period_start_ms, threshold, fired_at, spent_nanos, message, "
+        "destination, payload, delivery) VALUES (?, ?, '1', 'x', 1, 'm', ?, '{}', ?)"
+    )
+    with write_transaction(old):
+        old.execute(budget, ("daily", _SLACK, None))
+        old.execute(budget, ("ops-too", "https://ops.example.com/x", None))
+        old.execute(budget, ("named", None, "ops"))
+        old.execute(alert, ("daily", 1, f"url:{_SLACK}", "pending"))
+        old.execute(alert, ("daily", 0, f"url:{_OLD}", "delivered"))
+        old.execute(alert, ("named", 0, "name:ops", "delivered"))
+
+
+def test_webhook_urls_the_ledger_held_move_to_the_env_file(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """m044 (QA h-qasec5): a webhook URL typed at the CLI was kept in the ledger, where a Slack or
+    Discord URL's secret path is anyone's who reads the database. The upgrade moves each to the env
+    file's COST_MCP_WEBHOOKS (named after its budget; one already there keeps its name), the rows
+    keep the name, and the pending alert is still delivered to it; the column is gone."""
+    from cost_mcp import notify
+    from cost_mcp.config import load_settings
+    from cost_mcp.store import budgets, migrations
+
+    env_file = tmp_path / "env"
+    env_file.write_text('COST_MCP_TIMEZONE=UTC\nCOST_MCP_WEBHOOKS=\'{"ops": "https://ops.example.com/x"}\'\n')
+    monkeypatch.setenv("COST_MCP_ENV_FILE", str(env_file))
+    monkeypatch.delenv("COST_MCP_WEBHOOKS", raising=False)
+    with _ledger_before(settings, monkeypatch, "m044_webhook_urls_out_of_ledger") as old:
+        _budgets_with_urls(old)
+    conn = connect(settings.db)
+    try:
+        assert "m044_webhook_urls_out_of_ledger" in migrations.applied(conn)
+        kept = load_settings().webhook_urls()
+        assert kept == {"ops": "https://ops.example.com/x", "daily": _SLACK, "daily-2": _OLD}
+        assert [(b.name, b.webhook) for b in budgets.all_budgets(conn)] == [
+            ("daily", "daily"),
+            ("named", "ops"),
+            ("ops-too", "ops"),
+        ]
+        rows = conn.execute("SELECT budget, destination FROM budget_alerts ORDER BY budget, period_start_ms")
+        assert rows.fetchall() == [("daily", "name:daily-2"), ("daily", "name:daily"), ("named", "name:ops")]
+        everything = repr(
+            [conn.execute(f"SELECT * FROM {t}").fetchall() for t in ("budgets", "budget_alerts")]
+        )
+        assert "S3CRET" not in everything
+        (destination,) = conn.execute(
+            "SELECT destination FROM budget_alerts WHERE delivery = 'pending'"
+        ).fetchone()
+        assert notify.Destination.decode(destination).resolve(load_settings()) == _SLACK
+        assert (
+            env_file.read_text().startswith("COST_MCP_TIMEZONE=UTC\n")
+            and env_file.stat().st_mode & 0o777 == 0o600
+        )
+    finally:
+        conn.close()
+
+
+def test_webhook_urls_the_env_file_cannot_take_stop_the_upgrade_with_the_fix(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """m044: where the URL cannot go to the env file (COST_MCP_WEBHOOKS set in the environment, which
+    hides the file's), the upgrade stops and says how to proceed, naming no URL, and changes nothing:
+    the budget keeps its alerts. Once the setting is moved to the file, the upgrade goes through."""
+    from cost_mcp.config import load_settings
+    from cost_mcp.errors import SettingsError
+    from cost_mcp.store import migrations
+
+    env_file = tmp_path / "env"
+    monkeypatch.setenv("COST_MCP_ENV_FILE", str(env_file))
+    monkeypatch.setenv("COST_MCP_WEBHOOKS", '{"ops": "https://ops.example.com/x"}')
+    with _ledger_before(settings, monkeypatch, "m044_webhook_urls_out_of_ledger") as old:
+        _budgets_with_urls(old)
+    with pytest.raises(SettingsError) as refused:
+        connect(settings.db).close()
+    told = str(refused.value)
+    assert "'daily'" in told and "set in the environment, which hides the env file's" in told, told
+    assert f"Move COST_MCP_WEBHOOKS from the environment into {env_file}" in told, told
+    assert "S3CRET" not in told and "hooks.slack.com" not in told
+    assert not env_file.exists()
+    same = connect(settings.db, migrate_schema=False)
+    try:
+        assert "m044_webhook_urls_out_of_ledger" not in migrations.applied_read_only(same)
+        row = same.execute("SELECT webhook_url FROM budgets WHERE name = 'daily'").fetchone()
+        assert tuple(row) == (_SLACK,)
+    finally:
+        same.close()
+    env_file.write_text('COST_MCP_WEBHOOKS=\'{"ops": "https://ops.example.com/x"}\'\n')
+    monkeypatch.delenv("COST_MCP_WEBHOOKS")
+    connect(settings.db).close()
+    assert load_settings().webhook_urls()["daily"] == _SLACK

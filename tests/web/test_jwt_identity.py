@@ -206,7 +206,7 @@ def idp_app(
         "jwt_jwks_url": idp.jwks_url,
         "jwt_admins": ADMIN,
     }
-    configured = Settings(**{**settings.model_dump(), **jwts})
+    configured = settings.model_copy(update=jwts)
     ledger = Ledger(configured.db)
     try:
         with TestClient(create_http_app(ledger, configured, Pricer()), base_url="http://127.0.0.1") as http:
@@ -254,6 +254,45 @@ def test_an_identity_provider_outage_is_ridden_out_with_its_last_keys_for_a_whil
     assert _budgets(http, idp.token(ADMIN, kid="k2")) == 200
 
 
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"<html><body>Down for maintenance</body></html>",  # not JSON: was a 500
+        b"\xff\xfe not text",  # not UTF-8 either
+        b"[1, 2]",  # JSON, not an object: was a 401, "wrong token"
+        b"{}",  # an object without keys
+        b'{"keys": []}',
+        b'{"keys": [{"kty": "none-such"}]}',  # no key PyJWT can use
+        b'{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}',  # a key, but none with a kid to sign with
+    ],
+)
+def test_an_identity_provider_answering_garbage_is_an_outage_not_a_wrong_token(
+    idp_app: tuple[Idp, TestClient], caplog: pytest.LogCaptureFixture, garbage: bytes
+) -> None:
+    """QA (h-qasec5): a JWKS URL answering 200 with something that is no key set (a proxy's
+    maintenance page, an empty set) told every valid JWT it was wrong (401), or failed the request
+    (500) for a page that is not JSON: the provider is at fault, so 503 as for a provider that does
+    not answer, the reason in the log; the keys once it answers well again. The last good key set
+    still serves meanwhile (checked after)."""
+    idp, http = idp_app
+    idp.garbage = garbage
+    answer = http.get(
+        "/api/budgets",
+        headers={"Authorization": f"Bearer {idp.token(ADMIN)}", "Accept": "application/json"},
+    )
+    assert answer.status_code == 503, answer.text
+    assert "identity provider did not answer with its keys" in answer.text, answer.text
+    assert "answered with no usable key set" in caplog.text or "could not be fetched" in caplog.text
+    idp.garbage = None
+    time.sleep(0.3)  # the failed fetch's retry pause
+    assert _budgets(http, idp.token(ADMIN)) == 200
+    # Garbage after a good answer: the good keys go on checking tokens while it lasts.
+    idp.garbage = b"{}"
+    time.sleep(1.2)  # the key set's lifespan is over: fetched again, and garbage
+    assert _budgets(http, idp.token(ADMIN, kid="k2")) == 200
+    assert "answered with no usable key set" in caplog.text, caplog.text
+
+
 def test_a_key_the_identity_provider_removed_checks_no_more_tokens(
     idp_app: tuple[Idp, TestClient],
 ) -> None:
@@ -267,3 +306,41 @@ def test_a_key_the_identity_provider_removed_checks_no_more_tokens(
     time.sleep(1.2)
     assert _budgets(http, idp.token(ADMIN, kid="k1")) == 200
     assert _budgets(http, idp.token(ADMIN, kid="k2")) == 401
+
+
+def test_the_first_jwts_at_once_share_one_key_set_and_one_fetch(
+    settings: Settings, ledger_made: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI (ci57d): 45 JWTs sent at once to a server whose identity provider hung made it open two
+    connections to the provider, not one. The first JWTs are checked on several threads at once and
+    each found no JWKS client yet, so each made one of its own, with its own lock and key set cache:
+    two (or four) fetches of the provider. Now the client is made once; the making is slowed here
+    so that every thread is inside it together."""
+    idp = Idp()
+    made: list[str] = []
+    real = auth._jwks_client
+
+    def slow_client(url: str) -> object:
+        made.append(url)
+        time.sleep(0.2)
+        return real(url)
+
+    monkeypatch.setattr(auth, "_jwks_client", slow_client)
+    configured = Settings(
+        **{
+            **settings.model_dump(),
+            "jwt_issuer": ISSUER,
+            "jwt_audience": AUDIENCE,
+            "jwt_jwks_url": idp.jwks_url,
+        }
+    )
+    verifier = auth.TeamTokenVerifier(Ledger(configured.db), configured)
+    try:
+        with ThreadPoolExecutor(auth.JWT_CHECKS_AT_ONCE) as pool:
+            checked = list(pool.map(verifier._jwt, [idp.token(f"m{n}@example.com") for n in range(8)]))
+        assert [c.client_id if c else None for c in checked] == [f"jwt:m{n}@example.com" for n in range(8)]
+        assert made == [idp.jwks_url], f"{len(made)} JWKS clients for the first JWTs"
+        assert len(idp.fetches) == 1, f"{len(idp.fetches)} fetches of the JWKS for 8 JWTs"
+    finally:
+        verifier.close()
+        idp.close()

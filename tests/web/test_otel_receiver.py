@@ -47,7 +47,7 @@ from cost_mcp.money import from_nanos
 from cost_mcp.periods import to_ms
 from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import claude_code
-from cost_mcp.store import connect
+from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.connection import Conn
 from tests import servers
 from tests.servers import ServerProcess
@@ -181,6 +181,22 @@ def _send_logs(
             LogRecord(body="claude_code.api_request", attributes=attrs, event_name="claude_code.api_request")
         )
     provider.shutdown()
+
+
+def arrived(db: Path | str, member: str, when: datetime) -> None:
+    """As if the OTLP receiver had last heard from ``member`` at ``when`` (and first then, if
+    later): what days of nothing more sent since leave in the ledger, for doctor's lists by arrival."""
+    conn = connect(db)
+    try:
+        with write_transaction(conn):
+            at = to_ms(when)
+            conn.execute(
+                "UPDATE otlp_senders SET last_ms = ?, "
+                "first_ms = CASE WHEN first_ms > ? THEN ? ELSE first_ms END WHERE member = ?",
+                (at, at, at, member),
+            )
+    finally:
+        conn.close()
 
 
 def _rows(settings: Settings, where: str = "1 = 1") -> list[dict[str, Any]]:
@@ -647,6 +663,92 @@ def test_metrics_flag_gaps_and_never_add(server: str, settings: Settings) -> Non
     assert result.total_usd == before + from_nanos(added)
 
 
+def _metric_points(name: str, points: list[dict[str, Any]], session: str) -> bytes:
+    """An OTLP/JSON metrics request: ``points`` of the cumulative sum ``name`` for ``session``."""
+    attrs = [
+        {"key": "session.id", "value": {"stringValue": session}},
+        {"key": "type", "value": {"stringValue": "input"}},
+    ]
+    data = {"dataPoints": [{**p, "attributes": attrs} for p in points], "aggregationTemporality": 2}
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "claude-code"}}]}
+    request = {
+        "resourceMetrics": [
+            {"resource": resource, "scopeMetrics": [{"metrics": [{"name": name, "sum": data}]}]}
+        ]
+    }
+    return json.dumps(request).encode()
+
+
+def test_metric_points_no_session_can_have_are_counted_and_skipped(server: str, settings: Settings) -> None:
+    """QA (h-qasec5): a metric point dated 2^64 - 1 ns, or of a cost of 1e308, failed its whole batch
+    with a 500 (the ledger's 64-bit columns hold neither), and two token points of 2^62 each were
+    stored, after which every answer's gap check overflowed SQLite's SUM. Each is now rejected
+    with its reason, the batch's other points kept, and the answers go on."""
+    t = Tokens(input=100, output=50)
+    _send_logs(server, [_api_request("req_q", _ago(10), t, **{"session.id": "sess-q"})])
+    now_ns = time.time_ns() - 60_000_000_000
+    start = str(now_ns - 3_600_000_000_000)
+    good = {"startTimeUnixNano": start, "timeUnixNano": str(now_ns), "asInt": "5150"}
+    batches: list[tuple[str, dict[str, Any], str]] = [
+        ("claude_code.token.usage", {**good, "timeUnixNano": str(2**64 - 1)}, "2554-07-21"),
+        ("claude_code.token.usage", {**good, "timeUnixNano": "1"}, "1970-01-01"),
+        (
+            "claude_code.cost.usage",
+            {**good, "asInt": None, "asDouble": 1e308},
+            "more than a session can count",
+        ),
+        ("claude_code.token.usage", {**good, "asInt": str(2**62)}, "more than a session can count"),
+        ("claude_code.token.usage", {**good, "startTimeUnixNano": str(now_ns + 1)}, "start time is after"),
+    ]
+    for name, bad, why in batches:
+        point = {k: v for k, v in bad.items() if v is not None}
+        body = _metric_points(name, [point, good], "sess-q")
+        answer = httpx2.post(
+            f"{server}/v1/metrics", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 200, (name, bad, answer.text)
+        partial = answer.json()["partialSuccess"]
+        assert partial["rejectedDataPoints"] == "1" and why in partial["errorMessage"], (why, partial)
+    body = _metric_points("claude_code.token.usage", [{**good, "asInt": str(2**62)}] * 2, "sess-q")
+    httpx2.post(f"{server}/v1/metrics", content=body, headers={"Content-Type": "application/json"})
+    conn = connect(settings.db)
+    try:
+        p = spend.resolve(settings, "last_7_days", None, None, None)
+        result = spend.get_spend(conn, settings, p, [], None, take_alerts=False)
+    finally:
+        conn.close()
+    # The good point (5,150 tokens for a session whose events count 150) is the gap told.
+    assert [w for w in result.warnings if "OTel metrics report" in w and "5,000 more tokens" in w], (
+        result.warnings
+    )
+
+
+def test_every_gzip_member_of_a_body_is_read_and_trailing_bytes_refused(
+    server: str, settings: Settings
+) -> None:
+    """QA (h-qasec5): a gzip body of two members (RFC 1952 allows any number; pigz and streaming
+    writers make them) had its first member read and the rest dropped unsaid: protobuf messages
+    concatenated are one request, so the second member's calls were silently missing from every
+    total. Every member is read now; bytes after the last that are no member are a 400."""
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    def member(request_id: str) -> bytes:
+        attrs = {"_ns": 1, **_api_request(request_id, _ago(5), Tokens(input=1, output=2))}
+        request = json_format.Parse(
+            json.dumps(_otlp_json_logs([attrs], {"service.name": "claude-code"})), ExportLogsServiceRequest()
+        )
+        return gzip.compress(request.SerializeToString())
+
+    headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}
+    answer = httpx2.post(f"{server}/v1/logs", content=member("req_m1") + member("req_m2"), headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert [r["request_id"] for r in _rows(settings)] == ["req_m1", "req_m2"]
+    junk = httpx2.post(f"{server}/v1/logs", content=member("req_m3") + b"junk", headers=headers)
+    assert junk.status_code == 400 and "what follows gzip member 1" in junk.text, junk.text
+    assert [r["request_id"] for r in _rows(settings)] == ["req_m1", "req_m2"]
+
+
 def test_bad_payloads(server: str, settings: Settings) -> None:
     garbage = httpx2.post(
         f"{server}/v1/logs",
@@ -1050,7 +1152,7 @@ def _doctor(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_doctor_lists_who_sends_over_otlp(server: str, settings: Settings, home: Path) -> None:
     """`cost-mcp doctor` tells whether OTel events arrive, from which agent and member, and when the
-    last call was; calls read from the logs are not OTLP senders."""
+    last arrived; calls read from the logs are not OTLP senders."""
     assert "otlp          no calls received in the last 7 days" in _doctor().stdout
     write(
         session_file(home / "claude", "sess-log"),
@@ -1061,22 +1163,26 @@ def test_doctor_lists_who_sends_over_otlp(server: str, settings: Settings, home:
         claude_code.ingest(conn, settings, Pricer())
     finally:
         conn.close()
-    last, ana = _ago(2), _ago(6)
     _send_logs(
         server,
         [
             _api_request("req_S1", _ago(8), Tokens(input=1, output=1)),
-            _api_request("req_S2", last, Tokens(input=1, output=1)),
-            _api_request("req_S3", ana, Tokens(input=1, output=1), **{"user.email": "ana@example.com"}),
+            _api_request("req_S2", _ago(2), Tokens(input=1, output=1)),
+            _api_request("req_S3", _ago(6), Tokens(input=1, output=1), **{"user.email": "ana@example.com"}),
         ],
     )
+    ana = _ago(60)
+    arrived(settings.db, "ana@example.com", ana)
     report = json.loads(_doctor("--json").stdout)
+    [dev] = [s for s in report["otel_senders"] if s["member"] == "dev@example.com"]
+    # Its time is the arrival's (seconds ago), not the latest call's, two minutes before it.
+    assert datetime.fromisoformat(dev["last_event"]) > _ago(1)
     assert report["otel_senders"] == [
         {
             "agent": "claude-code",
             "member": "dev@example.com",
             "events": 2,
-            "last_event": last.isoformat(),
+            "last_event": dev["last_event"],
             "departed": False,
         },
         {
@@ -1089,10 +1195,11 @@ def test_doctor_lists_who_sends_over_otlp(server: str, settings: Settings, home:
     ]
     table = _doctor().stdout
     assert "no calls received" not in table
-    assert f"claude-code  dev@example.com  2               {last.isoformat()[:16].replace('T', ' ')}" in table
+    shown = dev["last_event"][:16].replace("T", " ")
+    assert f"claude-code  dev@example.com  2               {shown}" in table, table
 
 
-def test_doctor_names_whose_otlp_calls_stopped(server: str) -> None:
+def test_doctor_names_whose_otlp_calls_stopped(server: str, settings: Settings) -> None:
     # Someone who sent only over OTel and then stopped dropped out of doctor's 7-day list with
     # nothing said: a team total lacking them read as complete.
     day = 24 * 60
@@ -1106,6 +1213,9 @@ def test_doctor_names_whose_otlp_calls_stopped(server: str) -> None:
             _api_request("req_gone", _ago(40 * day), one, **{"user.email": "gil@example.com"}),
         ],
     )
+    # Received then: the lists are by arrival.
+    arrived(settings.db, "fay@example.com", fay)
+    arrived(settings.db, "gil@example.com", _ago(40 * day))
     report = json.loads(_doctor("--json").stdout)
     assert [s["member"] for s in report["otel_senders"]] == ["dev@example.com"]
     assert report["otel_quiet"] == [
@@ -1119,8 +1229,9 @@ def test_doctor_names_whose_otlp_calls_stopped(server: str) -> None:
     ]
     assert not any("fay@" in line for line in report["problems"] + report["warnings"])
     assert (
-        f"otlp quiet    fay@example.com (claude-code): last call {fay.isoformat()[:16].replace('T', ' ')} "
-        "UTC, none in the last 7 days (their telemetry stopped, or they did not work)"
+        f"otlp quiet    fay@example.com (claude-code): last received "
+        f"{fay.isoformat()[:16].replace('T', ' ')} UTC, none in the last 7 days "
+        "(their telemetry stopped, or they did not work)"
     ) in _doctor().stdout
 
 

@@ -28,7 +28,7 @@ from cost_mcp.web.app import create_app
 from tests.sources.claude_logs import (
     a_call_and_a_project_to_hide,
     assistant,
-    permissions_hold,
+    read_without,
     session_file,
     write,
 )
@@ -86,7 +86,9 @@ def test_a_long_history_is_labelled_partial_until_it_is_read(
         assert final.complete is True and final.reading is None, "the reading never ended"
         assert final.total_usd == truth
         assert not any(w.startswith(INCOMPLETE) for w in final.warnings)
-        assert any("were skipped and are not counted" in w for w in final.warnings)
+        assert any(
+            "1 Claude Code log line in 1 file was skipped and is not counted" in w for w in final.warnings
+        )
         # Every partial answer said so, the reading grew (counted from the first), and so did the totals.
         assert all(a.warnings[0].startswith(INCOMPLETE) for a in answers[:-1])
         read = [a.reading.bytes_read for a in answers[:-1] if a.reading is not None]
@@ -392,17 +394,11 @@ def test_logs_that_could_not_be_opened_mark_the_pages_totals_and_hours_as_lower_
             ledger.close()
         return said
 
-    def report(*prefix: str) -> None:
-        subprocess.run([*prefix, sys.executable, "-m", "cost_mcp", "report"], check=True, capture_output=True)
-
-    hidden.chmod(0)
-    try:  # a reader checks every log, as a process for which the folder's mode holds
-        report(*permissions_hold())
-    finally:
-        hidden.chmod(0o755)
+    read_without(hidden)
     try:
         marked = shown()
-        report()  # the folder can be read now
+        # The folder can be read now: the next read counts its calls.
+        subprocess.run([sys.executable, "-m", "cost_mcp", "report"], check=True, capture_output=True)
         plain = shown()
     finally:
         context.close()
@@ -432,13 +428,7 @@ def test_logs_that_could_not_be_opened_mark_the_gauges_of_budgets_they_count(
     with ledger.use() as c:
         budgets.set_budget(c, "all", Decimal(100), "month", BudgetScope())
         budgets.set_budget(c, "openai", Decimal(100), "month", BudgetScope(providers=["openai"]))
-    hidden.chmod(0)
-    try:  # a reader checks every log, as a process for which the folder's mode holds
-        subprocess.run(
-            [*permissions_hold(), sys.executable, "-m", "cost_mcp", "report"], check=True, capture_output=True
-        )
-    finally:
-        hidden.chmod(0o755)
+    read_without(hidden)
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     try:
         # No refresh of its own: this process (root) would read the folder and close the gap.

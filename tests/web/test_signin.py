@@ -292,7 +292,7 @@ def test_a_refused_origin_is_not_repeated_and_no_site_is_let_read(team: Team) ->
 
 def test_the_cookie_is_secure_behind_https(home: Any, settings: Settings) -> None:
     # Behind a TLS proxy that rewrites Host, the public URL says where browsers are.
-    public = Settings(**{**settings.model_dump(), "public_url": "https://cost.example.com"})
+    public = settings.model_copy(update={"public_url": "https://cost.example.com"})
     tokens = _tokens(public)
     ledger = Ledger(public.db)
     try:

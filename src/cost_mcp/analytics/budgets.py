@@ -46,6 +46,7 @@ from cost_mcp.models import (
     checked,
 )
 from cost_mcp.money import bounded, format_usd, from_nanos, to_nanos
+from cost_mcp.output import counted
 from cost_mcp.periods import Period, calendar_period, iso_utc, local_date, ms_to_datetime, to_ms, wall_clock
 from cost_mcp.pricing import CLAUDE_PROVIDERS
 from cost_mcp.store import alerts as alert_store
@@ -74,6 +75,17 @@ class Unread:
 # --- storing budgets ----------------------------------------------------------------------------
 
 
+def members_and_teams(values: Sequence[str]) -> tuple[list[str], list[str]]:
+    """A budget's member values (emails, or ``team:NAME``) as its scope keeps them: emails as tokens,
+    teams and identities keep a member (trimmed, lower-cased), team names trimmed, each once, in the
+    order given. ``" Ana@Example.COM"`` pasted into set_budget was kept as " ana@example.com": a
+    member no call names, so Ana's own budget_status showed no budget, and her spend none."""
+    cleaned = [v.strip() for v in values]
+    teams = [v.removeprefix("team:").strip() for v in cleaned if v.startswith("team:")]
+    emails = [v.lower() for v in cleaned if not v.startswith("team:")]
+    return list(dict.fromkeys(emails)), list(dict.fromkeys(teams))
+
+
 def set_budget(
     conn: Conn,
     name: str,
@@ -82,7 +94,6 @@ def set_budget(
     scope: BudgetScope,
     thresholds: Sequence[Decimal] | None = None,
     hard: bool = False,
-    webhook_url: str | None = None,
     *,
     webhook: str | None = None,
     settings: Settings | None = None,
@@ -91,9 +102,9 @@ def set_budget(
     webhook that cannot work. Replacing keeps the alerts already fired this period, except those a
     new amount or scope puts out of reach again (with ``settings``): each alerts when crossed anew.
 
-    ``webhook`` names a webhook configured in ``settings`` (COST_MCP_WEBHOOKS): the only kind a
-    tool may choose. ``webhook_url`` is a URL a person typed and confirmed at the CLI. Either way a
-    link-local or cloud-metadata destination is refused.
+    ``webhook`` names a webhook configured in ``settings`` (COST_MCP_WEBHOOKS; a URL a person typed
+    at the CLI is kept there first): the ledger keeps the name, never a URL, whose path may be its
+    secret. A link-local or cloud-metadata destination is refused.
     """
     name = checked(BudgetName, name, "budget name")
     scope = checked(BudgetScope, scope.model_dump(), "budget scope")
@@ -103,17 +114,10 @@ def set_budget(
         raise InvalidInputError(
             f"thresholds are fractions of the amount above 0 and at most {MAX_THRESHOLD}, e.g. [0.5, 0.8, 1]"
         )
-    if webhook is not None and webhook_url is not None:
-        raise InvalidInputError("give a configured webhook name or a URL, not both")
     if webhook is not None:
         if settings is None:
             raise InvalidInputError("a webhook name needs the settings that configure it")
         notify.configured(settings, webhook)
-    if webhook_url is not None:
-        try:
-            notify.check_url(webhook_url)
-        except InvalidInputError as exc:
-            raise InvalidInputError(f"webhook_url: {exc}") from None
     row = budget_store.BudgetRow(
         name=name,
         amount_nanos=to_nanos(amount_usd),
@@ -121,7 +125,6 @@ def set_budget(
         scope_json=scope.model_dump_json(),
         thresholds_json=json.dumps([str(t) for t in levels]),
         hard=hard,
-        webhook_url=webhook_url,
         webhook=webhook,
     )
     before = budget_store.get(conn, name)
@@ -171,8 +174,6 @@ def set_command(budget: Budget, amount: str = "AMOUNT") -> str:
         parts.append("--hard")
     if budget.webhook:
         parts += ["--webhook", shlex.quote(budget.webhook)]
-    elif budget.webhook_url:
-        parts += ["--webhook", "URL", "--confirm-webhook-url"]
     told = " ".join(parts)
     if budget.scope.basis and sorted(budget.scope.basis) != every_basis:
         told += f" (the CLI cannot give its basis {', '.join(budget.scope.basis)}: the set_budget tool can)"
@@ -231,8 +232,8 @@ def replaced_note(before: Budget | None, made: Budget, *, cli: bool) -> str | No
 
 
 def _webhook_of(budget: Budget) -> str | None:
-    """Where a budget's alerts go, as a name, "a URL" (never shown: it may hold a token) or None."""
-    return budget.webhook or ("a URL" if budget.webhook_url else None)
+    """Where a budget's alerts go: the configured webhook's name, or None."""
+    return budget.webhook
 
 
 def _named(webhook: str | None) -> str:
@@ -294,7 +295,7 @@ def _unknown(conn: Conn, name: str) -> str:
 
 def from_row(row: budget_store.BudgetRow, settings: Settings | None = None) -> Budget:
     """A stored budget as results show it (a configured webhook's URL resolved with ``settings``)."""
-    url = row.webhook_url
+    url = None
     if row.webhook and settings is not None:
         try:
             url = settings.webhook_urls().get(row.webhook)
@@ -315,11 +316,7 @@ def from_row(row: budget_store.BudgetRow, settings: Settings | None = None) -> B
 
 def destination(row: budget_store.BudgetRow) -> notify.Destination | None:
     """Where a stored budget's alerts go, if anywhere."""
-    if row.webhook:
-        return notify.Destination(row.webhook, None)
-    if row.webhook_url:
-        return notify.Destination(None, row.webhook_url)
-    return None
+    return notify.Destination(row.webhook) if row.webhook else None
 
 
 def get_budget(conn: Conn, name: str, settings: Settings | None = None) -> Budget:
@@ -780,9 +777,7 @@ def departed_notes(conn: Conn, budget: Budget) -> list[str]:
     if not budget.scope.members:
         return []
 
-    tokens = team_store.list_tokens(conn)
-    live = {t.member.lower() for t in tokens if t.revoked_at is None}
-    revoked = {t.member.lower() for t in tokens if t.revoked_at is not None} - live
+    revoked = team_store.departed_members(conn)
     return [
         f"member {m!r} has no live token (each one made for them is revoked), so their laptop can "
         "push no more and this budget's spend will not grow from it; delete the budget if they "
@@ -978,8 +973,7 @@ def check_budget(
         count = held_by[binding.name]
         reason += (
             f"; {format_usd(binding.held_usd, totals)} of its {format_usd(binding.limit_usd)} is held by "
-            f"{count} "
-            f"allowed call{'s' if count != 1 else ''} not recorded yet, released when recorded or after "
+            f"{counted(count, 'allowed call')} not recorded yet, released when recorded or after "
             f"{settings.budget_hold_seconds} s"
         )
     if unsure and unread is not None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
+from cost_mcp.analytics import gaps
 from cost_mcp.models import CoverageDay, SourceCoverage, SourceStatus
 from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.sources.billing import REFETCH_DAYS
@@ -357,12 +358,13 @@ def unsynced_warnings(
             continue  # never synced: a warning of its own says so
         missing = [d for d in range(first_day, min(end_day, last)) if (provider, d) not in found]
         if missing and provider in no_history:
-            out.append(
+            line = (
                 f"PARTIAL: {provider}: {_days(missing)} of this period are not in its data, so spend on "
                 f"them is only what local logs and record_usage estimate: {openrouter.INFERENCE_KEY_NOTE}. "
                 f"A management key ({openrouter.MANAGEMENT_KEYS_URL}) in OPENROUTER_API_KEY syncs the "
                 "account's daily history"
             )
+            out.append(gaps.said(line, gaps.bill(provider, _date(missing[0]), _date(missing[-1]))))
             continue
         # The sync that reached ``last`` asked again for the days just before it: one it left out
         # is a day the report does not list yet (OpenRouter's activity lists yesterday only once
@@ -380,13 +382,14 @@ def unsynced_warnings(
             alike[(len(missing), missing[0], missing[-1])].append(provider)
     for (count, first, last_missing), names in alike.items():
         days = min(today - first + 1, max_days)
-        out.append(
+        line = (
             f"PARTIAL: {', '.join(names)}: {count} day(s) of this period ({_iso(first)} to "
             f"{_iso(last_missing)}) were never synced from the provider's API, so spend on them is only "
             "what local logs and record_usage estimate; "
             f"`cost-mcp sync --provider {' '.join(names)} --days {days}` (or sync_providers with "
             f"days={days}) fetches them, as far back as the provider keeps them"
         )
+        out.append(gaps.said(line, *(gaps.bill(n, _date(first), _date(last_missing)) for n in names)))
     return out
 
 
@@ -398,7 +401,11 @@ def _days(days: Sequence[int]) -> str:
 
 
 def _iso(day: int) -> str:
-    return date.fromordinal(date(1970, 1, 1).toordinal() + day).isoformat()
+    return _date(day).isoformat()
+
+
+def _date(day: int) -> date:
+    return date.fromordinal(_EPOCH + day)
 
 
 def partial_report_lines(sources: Sequence[SourceStatus]) -> list[str]:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from cost_mcp.errors import UnknownModelError
 from cost_mcp.models import Alternative, CostByKind, Estimate
+from cost_mcp.output import counted
 from cost_mcp.pricing import (
     GENAI_PRICES_VERSION,
     Price,
@@ -68,6 +69,20 @@ def estimate_cost(
         notes.append("Priced from your price override file.")
     notes += [f"Price correction beside genai-prices: {c}." for c in priced.corrections]
     notes += [f"Priced with an assumption: {a}." for a in priced.assumptions]
+    cheaper, too_small = _alternatives(pricer, work, priced, when, **mods)
+    if too_small:
+        per_call = max(shape.total_input for shape, _ in work.calls())
+        notes.append(
+            f"Not suggested, though cheaper: {counted(len(too_small), 'model')} whose context window "
+            f"(in tokens) is smaller than {'the' if n == 1 else 'each'} call's {per_call:,} input tokens: "
+            f"{', '.join(too_small[:MAX_ALTERNATIVES])}"
+            + (
+                f" and {len(too_small) - MAX_ALTERNATIVES:,} more"
+                if len(too_small) > MAX_ALTERNATIVES
+                else ""
+            )
+            + "."
+        )
     return Estimate(
         model=model,
         matched_model=priced.model_id,
@@ -77,7 +92,7 @@ def estimate_cost(
         cost_by_kind=_cost_by_kind(priced),
         long_context=priced.long_context,
         price_source="override" if priced.source == "override" else f"genai-prices {GENAI_PRICES_VERSION}",
-        cheaper=cheaper_alternatives(pricer, work, priced, when, **mods),
+        cheaper=cheaper,
         notes=notes,
     )
 
@@ -91,15 +106,27 @@ def _cost_by_kind(priced: Price) -> CostByKind:
 def cheaper_alternatives(
     pricer: Pricer, work: Workload, priced: Price, at: datetime, **mods: str | None
 ) -> list[Alternative]:
-    """Current chat models of the same provider that price every kind of token used here for less.
+    """Current chat models of the same provider that price every kind of token used here for less,
+    and whose context window (where genai-prices knows it) takes each call's input.
 
     On a router (OpenRouter) "the same provider" means the same upstream vendor prefix, such as
     ``anthropic/``: a user comparing Claude models there does not want a list of unknown models.
     """
+    return _alternatives(pricer, work, priced, at, **mods)[0]
+
+
+def _alternatives(
+    pricer: Pricer, work: Workload, priced: Price, at: datetime, **mods: str | None
+) -> tuple[list[Alternative], list[str]]:
+    """:func:`cheaper_alternatives`, and the cheaper models left out because a call's input is more
+    than their context window (each named with its window)."""
     if priced.total <= 0 or not priced.provider_id:
-        return []
+        return [], []
     vendor = priced.model_id.split("/", 1)[0] + "/" if "/" in priced.model_id else ""
+    # The largest call of the workload: a model that cannot read it cannot take the workload.
+    largest = max(shape.total_input for shape, _ in work.calls())
     found: list[Alternative] = []
+    too_small: list[tuple[int, str]] = []
     for info in provider_models(priced.provider_id):
         if info.id == priced.model_id or info.deprecated or _NOT_A_SUBSTITUTE.search(info.id):
             continue
@@ -111,6 +138,12 @@ def cheaper_alternatives(
             continue
         if not _prices_what_is_used(alt, work.tokens) or alt.total >= priced.total:
             continue
+        # gpt-4o-mini (128k) was offered for a 300k-token prompt on gpt-4.1: cheaper, and unable to
+        # take it. A model whose window genai-prices does not know is kept (no limit is invented),
+        # as is one priced at a long-context rate past its window (Sonnet 4.5's 1M-token beta).
+        if info.context_window is not None and largest > info.context_window and not alt.long_context:
+            too_small.append((info.context_window, info.id))
+            continue
         saving = priced.total - alt.total
         found.append(
             Alternative(
@@ -121,7 +154,9 @@ def cheaper_alternatives(
             )
         )
     found.sort(key=lambda a: (a.cost_usd, a.model))
-    return found[:MAX_ALTERNATIVES]
+    return found[:MAX_ALTERNATIVES], [
+        f"{m} ({w:,})" for w, m in sorted(too_small, key=lambda t: (-t[0], t[1]))
+    ]
 
 
 def _prices_what_is_used(alt: Price, tokens: Tokens) -> bool:

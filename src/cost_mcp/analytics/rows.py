@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from cost_mcp.errors import InvalidInputError
+from cost_mcp.output import counted
 
 T = TypeVar("T")
 
@@ -123,7 +124,7 @@ class Window:
         if self.offset and all(self.offset >= c.total_rows for c in cuts):
             rows = max((c.total_rows for c in cuts), default=0)
             raise InvalidInputError(
-                f"cursor points past the last row (there are {rows:,} rows now): ask again without "
+                f"cursor points past the last row (there are {counted(rows, 'row')} now): ask again without "
                 "cursor for the first rows"
             )
         warnings = []

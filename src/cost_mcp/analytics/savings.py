@@ -53,13 +53,13 @@ from cost_mcp.models import (
     SavingsReport,
     SessionSaving,
 )
-from cost_mcp.money import format_usd, from_nanos, known_cost, pico_to_nanos
+from cost_mcp.money import PICOS_PER_NANO, format_usd, from_nanos, known_cost, pico_to_nanos
 from cost_mcp.periods import Period, ms_to_datetime
-from cost_mcp.pricing import Price, Pricer, Tokens, Workload, price_workload
+from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Workload, price_workload
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.events import Call, calls_between, count_between, reported_costs_between
 from cost_mcp.store.spend import bucket_sums
-from cost_mcp.tokens import NAMES
+from cost_mcp.tokens import KINDS, NAMES, of_call
 
 # --- the rules, stated once (the README and the results' assumptions quote them) -----------------
 
@@ -804,10 +804,11 @@ METHOD = (
     "S0 = before's calls at before prices; S1 = S0 x after calls / before calls (volume = S1 - S0); "
     "S2 = sum over models of after's calls on the model x before's cost per call on it, a model new "
     "in after counting at its S3 value (mix = S2 - S1); S3 = after's calls at before prices with each "
-    "model's before cache shares (reads, 5-minute and 1-hour writes, of total input; tokens_per_call "
-    "= S3 - S2); S4 = after's calls at before prices (caching = S4 - S3); A = after's cost as "
-    "recorded (price = A - S4 + S0 - B). Before prices are those in effect on the before period's last "
-    "day, from the current price data."
+    "model's before cache shares (reads, 5-minute and 1-hour writes, of total input), taken over the "
+    "before calls at the same input prices (speed, long-context tier) where there are any "
+    "(tokens_per_call = S3 - S2); S4 = after's calls at before prices (caching = S4 - S3); A = "
+    "after's cost as recorded (price = A - S4 + S0 - B). Before prices are those in effect on the "
+    "before period's last day, from the current price data."
 )
 
 
@@ -897,45 +898,77 @@ def _decompose(
     if not b.calls or not a.calls:
         return [("volume", s5 - s0), ("mix", 0), ("tokens_per_call", 0), ("caching", 0), ("price", 0)]
     ref = ms_to_datetime(before.end_ms - 1)
+    plans: dict[tuple[str, str, str], CallRates | None] = {}
 
-    def at_before(c: Call, tokens: Tokens) -> int | None:
-        return _nanos(pricer, tokens, c.model, c.provider, ref, c.speed)
+    def at_before(c: Call) -> int | None:
+        return _nanos(pricer, c.tokens, c.model, c.provider, ref, c.speed)
 
-    # Before's calls at before prices as priced now; equal to s0 unless prices moved inside the
-    # before period or since its calls were priced (that difference is price, not volume).
-    b_models: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    def input_rates(c: Call) -> tuple[int, ...] | None:
+        """Pico-USD per token of each input kind for ``c`` at before prices, at its own speed and
+        long-context tier; None for a table genai-prices prices itself (no rates per kind)."""
+        k = (c.provider, c.model, c.speed)
+        if k not in plans:
+            plan = pricer.rates(c.model, c.provider or None, ref, speed=c.speed or None)
+            plans[k] = plan if isinstance(plan, CallRates) else None
+        plan = plans[k]
+        if plan is None:
+            return None
+        picos, _ = plan.rates.price_counts(_ONES, c.tokens.total_input)
+        return tuple(picos[i] for i in _INPUT_KINDS)
+
+    # Per model: calls and their cost at before prices. Cache shares (input counts by kind) per model
+    # and per model at one set of input rates: a model's fast calls, or those past a long-context
+    # tier, cost more per token, so shares pooled over them and applied call by call moved money
+    # between tokens_per_call and caching (a period compared with itself split $0 into +$1.64 and
+    # -$1.64). Within one set of rates the caching part is linear, and exactly 0 for equal shares.
+    b_models: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    model_shares: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(_INPUT_KINDS))
+    rate_shares: dict[tuple[str, str, tuple[int, ...]], list[int]] = defaultdict(
+        lambda: [0] * len(_INPUT_KINDS)
+    )
     s0_ref = 0
     for c in b.calls:
-        m = b_models[(c.provider, names.key(c.model))]
-        t = c.tokens
-        repriced = at_before(c, t)
+        key = (c.provider, names.key(c.model))
+        repriced = at_before(c)
+        # Before's calls at before prices as priced now; equal to s0 unless prices moved inside
+        # the before period or since its calls were priced (that difference is price, not volume).
         cost = (c.cost_nanos or 0) if repriced is None else repriced
         s0_ref += cost
+        m = b_models[key]
         m[0] += 1
         m[1] += cost
-        m[2] += t.total_input
-        m[3] += t.cache_read
-        m[4] += t.cache_write_5m
-        m[5] += t.cache_write_1h
+        counts = _input_counts(c.tokens)
+        _add_into(model_shares[key], counts)
+        rates = input_rates(c) if repriced is not None else None
+        if rates is not None:
+            _add_into(rate_shares[(*key, rates)], counts)
     s1 = _round(Fraction(s0_ref * len(a.calls), len(b.calls)))
     mix_known = Fraction(0)
-    mix_new = 0
-    s3 = s4 = 0
+    mix_new = s4 = 0
+    caching_picos = Fraction(0)
     for c in a.calls:
-        repriced = at_before(c, c.tokens)
+        repriced = at_before(c)
         p4 = (c.cost_nanos or 0) if repriced is None else repriced
-        seen = b_models.get((c.provider, names.key(c.model)))
-        p3 = p4
-        if seen is not None and seen[2] > 0:
-            shared = at_before(c, _with_shares(c.tokens, seen))
-            p3 = p4 if shared is None else shared
-        if seen is not None:
-            mix_known += Fraction(seen[1], seen[0])
-        else:
-            mix_new += p3
-        s3 += p3
+        key = (c.provider, names.key(c.model))
+        seen = b_models.get(key)
         s4 += p4
+        if seen is None:
+            mix_new += p4
+            continue
+        mix_known += Fraction(seen[1], seen[0])
+        rates = input_rates(c) if repriced is not None else None
+        if rates is None:
+            continue
+        shares = rate_shares.get((*key, rates)) or model_shares[key]
+        whole = sum(shares)
+        if whole:
+            # The call's input at its own split less the same input in before's shares, exactly.
+            total = c.tokens.total_input
+            own = _input_counts(c.tokens)
+            diff = sum(r * (n * whole - total * s) for r, n, s in zip(rates, own, shares, strict=True))
+            caching_picos += Fraction(diff, whole)
     s2 = _round(mix_known) + mix_new
+    s3 = s4 - _round(caching_picos / PICOS_PER_NANO)
     return [
         ("volume", s1 - s0_ref),
         ("mix", s2 - s1),
@@ -945,13 +978,19 @@ def _decompose(
     ]
 
 
-def _with_shares(t: Tokens, m: Sequence[int]) -> Tokens:
-    """The call's total input split between uncached, cache reads and writes in the shares ``m`` had."""
-    total = t.total_input
-    cr = total * m[3] // m[2]
-    w5 = total * m[4] // m[2]
-    w1 = total * m[5] // m[2]
-    return replace(t, input=total - cr - w5 - w1, cache_read=cr, cache_write_5m=w5, cache_write_1h=w1)
+_INPUT_KINDS = tuple(i for i, k in enumerate(KINDS) if k.is_input)
+"""Where the input kinds (uncached, cache reads and writes) sit in a call's counts."""
+_ONES = (1,) * len(KINDS)
+
+
+def _input_counts(t: Tokens) -> list[int]:
+    counts = of_call(t)
+    return [counts[i] for i in _INPUT_KINDS]
+
+
+def _add_into(acc: list[int], counts: Sequence[int]) -> None:
+    for i, n in enumerate(counts):
+        acc[i] += n
 
 
 def _figures(p: Period, s: _Side, names: vocabulary.ModelNames, unpriced: int) -> PeriodFigures:

@@ -13,16 +13,16 @@ local date in the requested timezone.
 from __future__ import annotations
 
 import functools
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Generic, Literal, TypeGuard, TypeVar
+from typing import Any, Final, Generic, Literal, TypeGuard, TypeVar
 
 from cost_mcp import tokens
-from cost_mcp.analytics import coverage, rows, subscriptions, vocabulary
+from cost_mcp.analytics import coverage, gaps, rows, subscriptions, vocabulary
+from cost_mcp.analytics.gaps import Gap
 from cost_mcp.analytics.usage import log_notes, price_note_warnings, unpriced_warnings
 from cost_mcp.config import Settings, source_provider
 from cost_mcp.errors import InvalidInputError
@@ -39,10 +39,13 @@ from cost_mcp.models import (
     trusted,
 )
 from cost_mcp.money import format_cost, format_usd, from_nanos, known_cost
+from cost_mcp.output import counted
 from cost_mcp.periods import (
     TOOL_ARGUMENTS,
+    Granularity,
     Period,
     PeriodArguments,
+    bucket_days,
     bucket_start,
     calendar_period,
     iso_utc,
@@ -295,6 +298,8 @@ def get_spend(
             max_days=MAX_SYNC_DAYS,
         )
     warnings += unmatched
+    if member is None and ("member" in dims or filters.members):
+        warnings += departed_member_notes(conn, shown.rows, filters.members)
     # By session the priced local calls are rows, not slices (_session_rows): a Codex or Gemini CLI
     # user's sessions were listed under "no calls are recorded" in the same answer.
     empty = not slices and not shown.total_rows
@@ -1359,6 +1364,21 @@ def stale_push_warnings(
     return quiet_laptop_warnings(team_store.push_senders(conn, members), end_ms, now)
 
 
+def departed_member_notes(
+    conn: Conn, shown: Sequence[SpendRow], asked: Sequence[str] | None = None
+) -> list[str]:
+    """A note for each member of ``shown`` rows (or ``asked`` for) removed from the team (every
+    token of theirs revoked): their row reads as a current member's otherwise. What they sent
+    still counts; the team's spend while they were on it is what it was."""
+    named = {str(r.group.get("member") or "") for r in shown} | {m.lower() for m in asked or ()}
+    gone = named & team_store.departed_members(conn) if named - {""} else set()
+    return [
+        f"{m} has no live token (each one made for them is revoked: removed from the team): their "
+        "usage until then still counts in this answer"
+        for m in sorted(gone)
+    ]
+
+
 def quiet_laptop_warnings(
     senders: Sequence[team_store.PushSender], end_ms: int, now: datetime | None = None
 ) -> list[str]:
@@ -1443,7 +1463,8 @@ def logs_can_touch(
         return False
     agent = _log_agent(source)
     limits: list[tuple[set[str | None], set[str | None] | None]] = [
-        ({_agent_key(a) for a in agents}, None if agent is None else {_agent_key(agent)}),
+        # Agents' names match exactly, as a budget's scope and a filter match them (budgets.applies).
+        (set(agents), None if agent is None else {agent}),
         ({p.lower() if p else p for p in providers}, {"anthropic"} if source == "claude_code" else None),
         (set(sources), {source}),
         (set(bases), {"estimated"}),
@@ -1456,17 +1477,9 @@ def logs_can_touch(
 def _log_agent(source: str) -> str | None:
     """The agent a local-log source's calls are recorded under (``claude_code``: ``claude-code``);
     asked per row of an answer, so looked up once."""
-    from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
-    from cost_mcp.sources import claude_code
+    from cost_mcp.analytics.claude_code import agent_sources
 
-    if source == "claude_code":
-        return claude_code.AGENT
-    return next((a.agent for a in agent_logs.AGENTS if a.source == source), None)
-
-
-def _agent_key(name: str | None) -> str | None:
-    """An agent's name as logs and scopes may spell it (``Claude Code``, ``claude_code``)."""
-    return None if name is None else name.lower().replace("_", "-").replace(" ", "-")
+    return next((agent for agent, its in agent_sources().items() if its == source), None)
 
 
 def log_read_warnings(conn: Conn) -> list[str]:
@@ -1482,11 +1495,12 @@ def log_read_warning(source: str, error: str) -> str:
     """The PARTIAL line for ``source``'s logs the last read could not open (:func:`unread_logs`)."""
     # A log reader has no key to fix nor sync to skip: what is missing is the files it could not
     # open, until the user running cost-mcp may read them (doctor says the same).
-    return (
+    line = (
         f"PARTIAL: {source} logs: the last read could not open some files or folders ({error}); their "
         "calls are not in this answer until they can be read (where permission is denied: make them "
         "readable by the user running cost-mcp)"
     )
+    return gaps.said(line, gaps.logs(source) if _is_log_source(source) else gaps.ANY)
 
 
 def member_sources(statuses: Sequence[SourceStatus]) -> list[SourceStatus]:
@@ -1540,54 +1554,29 @@ def partial_lines(warnings: Iterable[str]) -> list[str]:
     return [w for w in warnings if w.startswith(PARTIAL)]
 
 
-@dataclass(frozen=True)
-class _Gap:
-    """What one PARTIAL line says an answer lacks, as far as it says which rows: a provider's bill
-    (over UTC days ``first``..``last``, else the whole period), a local-log source's calls, or
-    (neither) anything at all."""
-
-    provider: str | None = None
-    logs: str | None = None
-    first: date | None = None
-    last: date | None = None
+def _bill_gap(source: str) -> Gap:
+    """What a PARTIAL line about ``source``'s sync lacks: its bill, when it is a provider's; else
+    (no provider's bill, so no rows to tell it by) anything."""
+    return gaps.bill(source) if source in {spec.id for spec in registry.providers()} else gaps.ANY
 
 
-_GAP_DAYS = re.compile(
-    r"(?:\d+ day\(s\) of this period \(|\d+ days \()?(\d{4}-\d{2}-\d{2})(?: to (\d{4}-\d{2}-\d{2}))?"
-)
-"""How a provider's PARTIAL line names the days it lacks, right after its name (coverage.py's
-unsynced_warnings): "3 day(s) of this period (2026-11-01 to 2026-11-03)", "2026-11-01 of this
-period", "3 days (2026-11-01 to 2026-11-03) of this period"."""
-
-
-def _gap_of(line: str) -> list[_Gap]:
-    """The gaps a PARTIAL line (:data:`PARTIAL`) names: each begins "PARTIAL: <whom>: ", whom a
-    provider, providers (", ") or "<source> logs". A line naming no provider nor log source known
-    here (a reprice half done) may touch any row, and so may one read wrongly: never fewer marks."""
+def _is_log_source(source: str) -> bool:
+    """Whether ``source`` is a local-log source (Claude Code, Codex...), whose calls' rows are known."""
     from cost_mcp.sources import agents as agent_logs  # Codex, Gemini CLI...: local logs like Claude Code's
 
-    whom, _, rest = line.removeprefix(PARTIAL).strip().partition(": ")
-    if whom.endswith(" logs") and whom[: -len(" logs")] in ("claude_code", *agent_logs.SOURCES):
-        return [_Gap(logs=whom[: -len(" logs")])]
-    names = whom.split(", ")
-    if not rest or not all(n in {spec.id for spec in registry.providers()} for n in names):
-        return [_Gap()]
-    days = _GAP_DAYS.match(rest)
-    first = date.fromisoformat(days[1]) if days else None
-    last = date.fromisoformat(days[2] or days[1]) if days else None
-    return [_Gap(provider=n, first=first, last=last) for n in names]
+    return source in ("claude_code", *agent_logs.SOURCES)
 
 
-def _touches(gap: _Gap, group: Mapping[str, str | None], bases: Sequence[str], settings: Settings) -> bool:
+def _touches(gap: Gap, group: Mapping[str, str | None], bases: Sequence[str], settings: Settings) -> bool:
     """Whether the calls or bill ``gap`` lacks may be in a part of ``group``'s values whose amounts
     are of ``bases`` (a row: its one basis; a model of the month: each basis it has)."""
 
     def only(dim: str) -> list[str | None]:
         return [group[dim]] if dim in group else []
 
-    if gap.logs is not None:
+    if gap.kind == "logs" and gap.source is not None:
         return logs_can_touch(
-            gap.logs,
+            gap.source,
             settings,
             agents=only("agent"),
             providers=only("provider"),
@@ -1595,7 +1584,7 @@ def _touches(gap: _Gap, group: Mapping[str, str | None], bases: Sequence[str], s
             bases=bases,
             members=only("member"),
         )
-    if gap.provider is not None:
+    if gap.kind == "bill" and gap.provider is not None:
         provider = group.get("provider")
         if provider is not None and provider != gap.provider:
             return False
@@ -1618,17 +1607,13 @@ _ONE_DAY = timedelta(days=1)
 def _row_days(group: Mapping[str, str | None]) -> tuple[date, date] | None:
     """The local days a row of a day, week or month holds (the whole bucket: the period may hold
     less), or None when its group has none."""
-    if day := group.get("day"):
-        first = date.fromisoformat(day)
-        return first, first
-    if week := group.get("week"):
-        first = date.fromisoformat(week)
-        return first, first + timedelta(days=6)
-    if month := group.get("month"):
-        first = date.fromisoformat(f"{month}-01")
-        after = (first + timedelta(days=31)).replace(day=1)
-        return first, after - _ONE_DAY
+    for granularity in _BUCKETS:
+        if label := group.get(granularity):
+            return bucket_days(label, granularity)
     return None
+
+
+_BUCKETS: tuple[Granularity, ...] = ("day", "week", "month")
 
 
 _S = TypeVar("_S", bound=SpendResult)
@@ -1636,26 +1621,27 @@ _S = TypeVar("_S", bound=SpendResult)
 
 @dataclass(frozen=True)
 class Lacking:
-    """What an answer lacks, part by part: its PARTIAL lines (:func:`partial_lines`), and whether
-    the logs are still being read, as the parts of it they may touch. Such a part's amount is a
+    """What an answer lacks, part by part: the gaps its PARTIAL lines name (:func:`partial_lines`,
+    as their builders said them: :mod:`cost_mcp.analytics.gaps`), and whether the logs are still
+    being read, as the parts of it they may touch. Such a part's amount is a
     lower bound, which every view marks (money.bounded): "2026-12-03  $1.20" read as the day's whole
     while its Anthropic bill was missing. A part the gap cannot reach (another provider's, a bill
     beside unread logs, a day outside the missing ones) keeps its plain figure; a line that names
     no provider nor log source (a reprice half done) touches every part."""
 
-    gaps: tuple[_Gap, ...]
+    gaps: tuple[Gap, ...]
     settings: Settings
 
     @classmethod
     def of(cls, warnings: Iterable[str], settings: Settings, *, reading: bool = False) -> Lacking:
         """What ``warnings`` (an answer's, or its envelope's notes) say is lacking; ``reading``: the
         logs are still being read, so any log's calls may be."""
-        gaps = [g for line in partial_lines(warnings) for g in _gap_of(line)]
+        lacking = [g for line in partial_lines(warnings) for g in gaps.of(line)]
         if reading:
             from cost_mcp.sources import agents as agent_logs  # local logs like Claude Code's
 
-            gaps += [_Gap(logs=s) for s in ("claude_code", *agent_logs.SOURCES)]
-        return cls(tuple(gaps), settings)
+            lacking += [gaps.logs(s) for s in ("claude_code", *agent_logs.SOURCES)]
+        return cls(tuple(lacking), settings)
 
     def __bool__(self) -> bool:
         return bool(self.gaps)
@@ -1737,11 +1723,12 @@ def _not_usd_warnings(statuses: Sequence[SourceStatus], settings: Settings, p: P
             if first.toordinal() - _EPOCH_ORDINAL < hi and last.toordinal() - _EPOCH_ORDINAL >= lo
         ]
         if left_out:
-            out.append(
+            line = (
                 f"PARTIAL: {status.source}: its bill has {', '.join(left_out)} billed in another currency, "
                 "left out of these US-dollar totals (cost-mcp does not convert without the bill's own "
                 f"rate). Count it from the invoice, or set {azure.SCOPE_ENV} to a scope billed in USD"
             )
+            out.append(gaps.said(line, _bill_gap(status.source)))
     return out
 
 
@@ -1808,6 +1795,10 @@ def _warnings(
     )
     warnings += _seat_and_api_value(slices, settings)
     warnings += _chatgpt_seat_and_codex(slices)
+
+    def lacks_bill(status: SourceStatus, line: str) -> None:
+        warnings.append(gaps.said(line, _bill_gap(status.source)))
+
     for status in statuses:
         if not settings.has_key_for(status.source) or settings.skips_sync(status.source):
             continue  # no longer synced: its old errors and age are not news on every report
@@ -1822,17 +1813,19 @@ def _warnings(
         elif status.status == "error" and status.last_success is None:
             # Never synced (a wrong key, a rate limit on the first sync): there is no earlier data
             # to show, and the total lacks this provider's bill; saying "earlier data" would hide that.
-            warnings.append(
+            lacks_bill(
+                status,
                 f"PARTIAL: {status.source}: never synced ({status.last_error}); its {_what(status)} is "
-                f"not in this answer, only what local logs and record_usage estimate.{_sync_advice(status)}"
+                f"not in this answer, only what local logs and record_usage estimate.{_sync_advice(status)}",
             )
         elif status.status == "error" and _stale_in_period(status, period_end_ms):
             # Its bill since the last sync that worked (and the days still settling then) is not
             # in the ledger: an answer reaching past that is a lower bound, never "complete".
-            warnings.append(
+            lacks_bill(
+                status,
                 f"PARTIAL: {status.source}: last refresh failed ({status.last_error}); showing data "
                 f"synced at {status.last_success}: its {_what(status)} since is not in this answer, "
-                f"only what local logs and record_usage estimate.{_sync_advice(status)}"
+                f"only what local logs and record_usage estimate.{_sync_advice(status)}",
             )
         elif status.status == "error":
             warnings.append(
@@ -1841,17 +1834,19 @@ def _warnings(
             )
         elif status.status == "never" and status.kind != "logs":
             # Configured, yet no sync has finished (the first one outran the refresh budget).
-            warnings.append(
+            lacks_bill(
+                status,
                 f"PARTIAL: {status.source}: not synced yet; its billed spend is not in this answer. "
-                "Ask again shortly, or run `cost-mcp sync`"
+                "Ask again shortly, or run `cost-mcp sync`",
             )
         elif status.status == "stale" and _stale_in_period(status, period_end_ms):
             # Not refreshed for days (its syncs outran the refresh budget, or were skipped while
             # another process wrote): its bill since is not in the ledger, as after a failure.
-            warnings.append(
+            lacks_bill(
+                status,
                 f"PARTIAL: {status.source}: not refreshed since {status.last_success}: its {_what(status)} "
                 "since is not in this answer, only what local logs and record_usage estimate. Run "
-                "`cost-mcp sync` (or sync_providers)"
+                "`cost-mcp sync` (or sync_providers)",
             )
         elif status.status == "stale" and status.kind != "push":  # stale_push_warnings says whose
             warnings.append(f"{status.source}: not refreshed since {status.last_success}")
@@ -2118,16 +2113,40 @@ def _session_fields(group: dict[str, str | None], s: session_rows.SessionSums) -
     }
 
 
-def team_total_note(conn: Conn, settings: Settings, p: Period, member: str) -> str:
+_NOTE_FILTERS: Final = (
+    ("providers", "provider"),
+    ("models", "model"),
+    ("projects", "project"),
+    ("agents", "agent"),
+    ("sessions", "session"),
+    ("sources", "source"),
+    ("basis", "basis"),
+)
+"""The filters a member's question may narrow their own usage by, as the team note names them."""
+
+
+def team_total_note(
+    conn: Conn, settings: Settings, p: Period, member: str, filters: Filters | None = None
+) -> str:
     """What a member's scoped answer says about the whole team: its total for the same period (a
-    member sees their own detail and the team's total, never another member's detail)."""
+    member sees their own detail and the team's total, never another member's detail).
+
+    The total is of everything, whatever ``filters`` the member's question has: narrowed by them it
+    would be another member's detail (a session or agent filter naming theirs). With filters, the
+    note says they apply to the member's own usage only: their $3 on one project beside the team's
+    $120 read as what the whole team spent on that project."""
     team = get_spend(conn, settings, p, (), Filters(), take_alerts=False)
+    given = [name for field, name in _NOTE_FILTERS if filters is not None and getattr(filters, field)]
+    narrowed = (
+        f"; not narrowed by your filters ({', '.join(given)}): they apply to your own usage" if given else ""
+    )
     unpriced = sum(r.unpriced_requests for r in team.rows)
     # The team's total lacks what laptops gone quiet used since: said, never whose. The member's
     # own are named to them in their own warnings already, so only the others are counted here.
-    quiet = len(stale_push_warnings(conn, p.end_ms)) - len(stale_push_warnings(conn, p.end_ms, [member]))
+    others = [s for s in team_store.push_senders(conn) if s.member != member]
+    quiet = len(quiet_laptop_warnings(others, p.end_ms))
     lacking = (
-        f"; without what {quiet} other laptop{'s' if quiet != 1 else ''} used since the server last heard "
+        f"; without what {counted(quiet, 'other laptop')} used since the server last heard "
         f"from {'them' if quiet != 1 else 'it'}, over two days ago"
         if quiet
         else ""
@@ -2135,5 +2154,6 @@ def team_total_note(conn: Conn, settings: Settings, p: Period, member: str) -> s
     # Calls with no known price are not $0: "$12.30 + unpriced", as every total shows them.
     return (
         f"Scoped to your own usage ({member}); the whole team spent "
-        f"{format_cost(team.total_usd, unpriced)} in this period (every member, every basis{lacking})."
+        f"{format_cost(team.total_usd, unpriced)} in this period (every member, every basis{lacking}"
+        f"{narrowed})."
     )

@@ -14,6 +14,7 @@ from cost_mcp import tokens
 from cost_mcp.analytics.vocabulary import NOT_REPORTED
 from cost_mcp.models import TokenTotals
 from cost_mcp.money import from_nanos
+from cost_mcp.output import counted
 from cost_mcp.pricing import providers_pricing
 from cost_mcp.store.connection import Conn
 from cost_mcp.store.spend import price_notes
@@ -152,4 +153,4 @@ def price_note_warnings(
     """One warning per distinct pricing assumption among the counted calls in ``[start_ms, end_ms)``
     matching ``filters`` ((column, values) pairs) and ``equal`` (column: value)."""
     notes = price_notes(conn, start_ms=start_ms, end_ms=end_ms, filters=filters, equal=equal)
-    return [f"{n} call(s) priced with an assumption: {note}" for note, n in notes]
+    return [f"{counted(n, 'call')} priced with an assumption: {note}" for note, n in notes]

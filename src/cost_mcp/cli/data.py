@@ -28,7 +28,7 @@ from cost_mcp.cli.app import (
 )
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import format_usd, from_nanos, json_usd, plain_usd
-from cost_mcp.output import safe_text
+from cost_mcp.output import counted, safe_text
 from cost_mcp.sources.logfiles import COPIES_REMOVED
 
 if TYPE_CHECKING:
@@ -92,9 +92,10 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
     if result.forgotten is not None:
         gone = result.forgotten
         out.print(
-            f"forgot {gone.events_removed:,} stored call copies and {gone.files_forgotten:,} files under "
-            f"{', '.join(gone.paths)}; re-read {result.files_reread:,} other files "
-            f"({result.events_added:,} calls restored)",
+            f"forgot {counted(gone.events_removed, 'stored call copy', 'stored call copies')} and "
+            f"{counted(gone.files_forgotten, 'file')} under "
+            f"{', '.join(gone.paths)}; re-read {counted(result.files_reread, 'other file')} "
+            f"({counted(result.events_added, 'call')} restored)",
             highlight=False,
         )
         for warning in gone.warnings + result.errors:
@@ -108,16 +109,20 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
         _print_agent_scans(out, scans, settings.prices_file)
         return EXIT_OK
     out.print(
-        f"{result.files_seen} files ({result.files_new} new, {result.files_changed} grown, "
+        f"{counted(result.files_seen, 'file')} ({result.files_new} new, {result.files_changed} grown, "
         f"{result.files_reread} re-read, {result.files_unchanged} unchanged), "
-        f"{result.lines_read:,} lines, {result.bytes_read / 1e6:,.1f} MB in {result.seconds:.2f}s"
+        f"{counted(result.lines_read, 'line')}, {result.bytes_read / 1e6:,.1f} MB in {result.seconds:.2f}s"
     )
-    out.print(f"{result.events_added:,} new calls, {result.duplicates_collapsed:,} duplicate lines collapsed")
+    out.print(
+        f"{counted(result.events_added, 'new call')}, "
+        f"{counted(result.duplicates_collapsed, 'duplicate line')} collapsed"
+    )
     if paths and result.lines_read and not result.usage_lines:
         # Another agent's folder (or anything else) read as Claude Code logs finds nothing: say so.
         note(
             out,
-            f"none of the {result.lines_read:,} lines read is a Claude Code call: is {', '.join(paths)} a "
+            f"none of the {counted(result.lines_read, 'line')} read is a Claude Code call: is "
+            f"{', '.join(paths)} a "
             "Claude Code log folder? Other agents' logs (Codex, Gemini CLI, OpenCode...) are read from "
             "their own folders by every report command, e.g. `cost-mcp report --group-by agent`",
             "[yellow]warning:[/yellow]",
@@ -138,7 +143,8 @@ def ingest(paths: tuple[str, ...], full: bool, forget: tuple[str, ...], as_json:
         out.print("files skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped_files.items()))
     for model, count in result.unpriced_models.items():
         out.print(
-            f"[yellow]no price for {text(model)}[/yellow] ({count:,} calls): add it to {settings.prices_file}"
+            f"[yellow]no price for {text(model)}[/yellow] ({counted(count, 'call')}): "
+            f"add it to {settings.prices_file}"
         )
     for error in result.errors:
         note(out, error, "[red]error:[/red]")
@@ -152,8 +158,8 @@ def _print_agent_scans(out: Console, scans: Sequence[AgentScan], prices_file: Pa
 
     for scan in scans:
         out.print(
-            f"{text(scan.agent)}: {scan.files_seen:,} files ({scan.files_read:,} read), "
-            f"{scan.events_added:,} new calls in {scan.seconds:.2f}s",
+            f"{text(scan.agent)}: {counted(scan.files_seen, 'file')} ({scan.files_read:,} read), "
+            f"{counted(scan.events_added, 'new call')} in {scan.seconds:.2f}s",
             highlight=False,
         )
         if scan.copies_removed:
@@ -167,16 +173,18 @@ def _print_agent_scans(out: Console, scans: Sequence[AgentScan], prices_file: Pa
                 # Calls logged with no model (Kimi CLI without a config, a Copilot span naming none):
                 # no price can be added for them, so the prices file is no fix.
                 out.print(
-                    f"  [yellow]{count:,} calls name no model[/yellow]: unpriced, shown as {NOT_REPORTED}"
+                    f"  [yellow]{counted(count, 'call')} name no model[/yellow]: "
+                    f"unpriced, shown as {NOT_REPORTED}"
                 )
                 continue
             out.print(
-                f"  [yellow]no price for {text(model)}[/yellow] ({count:,} calls): add it to {prices_file}"
+                f"  [yellow]no price for {text(model)}[/yellow] ({counted(count, 'call')}): "
+                f"add it to {prices_file}"
             )
         for model, count in scan.uncosted.items():
             out.print(
-                f"  [yellow]{count:,} calls of {text(model) or NOT_REPORTED} logged neither tokens nor a "
-                f"cost[/yellow]: unpriced, shown as {NOT_REPORTED}"
+                f"  [yellow]{counted(count, 'call')} of {text(model) or NOT_REPORTED} logged neither "
+                f"tokens nor a cost[/yellow]: unpriced, shown as {NOT_REPORTED}"
             )
         for error in scan.errors:
             note(out, error, "[red]error:[/red]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -140,12 +141,13 @@ def budget_set(
         },
         "budget scope",
     )
-    hook_name, hook_url = _webhook_choice(webhook, confirm_webhook_url)
-    # Changing a budget needs no fresh spend: no log reading, no provider sync.
+    hook_name, kept_in = _webhook_choice(webhook, confirm_webhook_url, name)
+    # Changing a budget needs no fresh spend: no log reading, no provider sync. Opened after a typed
+    # URL was kept in the env file, so the settings read here have its name.
     with ledger(fresh=False) as (loaded, conn):
         before = budgets.find_budget(conn, name, loaded)
         made = budgets.set_budget(
-            conn, name, usd, period, scope, thresholds, hard, hook_url, webhook=hook_name, settings=loaded
+            conn, name, usd, period, scope, thresholds, hard, webhook=hook_name, settings=loaded
         )
         replaced = budgets.replaced_note(before, made, cli=True)
         warnings = ([replaced] if replaced else []) + budgets.scope_warnings(conn, made)
@@ -173,9 +175,17 @@ def budget_set(
         + "".join(f", {label} {text(', '.join(v))}" for label, v in counted_in)
         + (", seat fees counted" if "subscription" in scope.basis else "")
         + f"; alerts at {', '.join(f'{t * 100:.0f}%' for t in made.thresholds)}"  # as alerts say them
-        + (f" to {text(made.webhook or made.webhook_url or '')}" if made.webhook or made.webhook_url else ""),
+        + (f" to webhook {text(made.webhook)}" if made.webhook else "")
+        + (f" ({text(made.webhook_url)})" if made.webhook_url else ""),
         highlight=False,
     )
+    if kept_in is not None and made.webhook:
+        note(
+            out,
+            f"the URL is kept in {kept_in} as COST_MCP_WEBHOOKS '{made.webhook}' (the ledger keeps the "
+            f"name only: a webhook URL's path may be its secret); other budgets can use --webhook "
+            f"{made.webhook}",
+        )
     for line in counted:
         out.print(text(line), highlight=False)
     for warning in warnings:
@@ -185,10 +195,10 @@ def budget_set(
 
 def _members_and_teams(member: tuple[str, ...], team: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """--member values (emails, or team:NAME as set_budget takes them) and --team names, apart."""
-    teams = [t.strip() for t in team] + [
-        m.strip().removeprefix("team:") for m in member if m.startswith("team:")
-    ]
-    emails = [m.strip().lower() for m in member if not m.startswith("team:")]
+    from cost_mcp.analytics.budgets import members_and_teams
+
+    emails, named = members_and_teams(member)
+    teams = [t.strip() for t in team] + named
     if bad := [m for m in emails if "@" not in m]:
         raise InvalidInputError(
             f"--member takes an email address (or team:NAME), got {', '.join(bad)}; "
@@ -310,20 +320,28 @@ def _render_budgets(out: Console, status: BudgetStatusResult) -> None:
         note(out, alert, "[red]alert:[/red]")
 
 
-def _webhook_choice(value: str | None, confirmed: bool) -> tuple[str | None, str | None]:
-    """(configured name, confirmed URL) from --webhook: a URL needs --confirm-webhook-url, so that
-    a pasted command cannot quietly send alerts somewhere nobody chose."""
+def _webhook_choice(value: str | None, confirmed: bool, budget: str) -> tuple[str | None, str | None]:
+    """The configured webhook's name --webhook gives, and the env file a URL it gave was kept in
+    (None for a name). A URL needs --confirm-webhook-url, so that a pasted command cannot quietly
+    send alerts somewhere nobody chose; it goes to COST_MCP_WEBHOOKS under the budget's name, never
+    into the ledger (a Slack or Discord webhook's path is its secret)."""
+    from cost_mcp import notify
+    from cost_mcp.config import default_env_file, keep_webhook_urls
+
     if value is None:
         return None, None
     if "://" not in value:
         return value, None
     if not confirmed:
         raise InvalidInputError(
-            "--webhook was given a URL: add --confirm-webhook-url to POST alerts there, or name a "
-            "webhook configured in COST_MCP_WEBHOOKS (e.g. COST_MCP_WEBHOOKS="
+            "--webhook was given a URL: add --confirm-webhook-url to POST alerts there (cost-mcp keeps "
+            "it in the env file's COST_MCP_WEBHOOKS, named after the budget), or name a webhook "
+            "configured in COST_MCP_WEBHOOKS (e.g. COST_MCP_WEBHOOKS="
             '\'{"ops": "https://hooks.example.com/x"}\' and --webhook ops)'
         )
-    return None, value
+    url = notify.check_url(value.strip())  # a metadata address is refused before it is kept anywhere
+    where = "the environment" if "COST_MCP_WEBHOOKS" in os.environ else str(default_env_file())
+    return keep_webhook_urls({url: budget})[url], where
 
 
 @cli.group()

@@ -29,6 +29,7 @@ from cost_mcp.cli.app import (
 from cost_mcp.errors import InvalidInputError, LedgerNewerError
 from cost_mcp.log_records import server_logging
 from cost_mcp.money import format_usd
+from cost_mcp.output import counted
 
 _DEPARTED = "(every token of theirs revoked: removed from the team, what they sent still counts)"
 """Doctor's mark on an OTLP sender whose member was removed, as ``revoked`` marks a push line."""
@@ -304,8 +305,8 @@ def doctor(as_json: bool) -> int:
         otel = ""
         if silent.otel_calls:
             otel = (
-                f" (may send OTLP: {silent.otel_calls:,} OTel call(s) from this member"
-                f" in {report.otel_days} days)"
+                f" (may send OTLP: {silent.otel_calls:,} OTel call(s) received from this member,"
+                f" the latest in the last {report.otel_days} days)"
             )
         out.print(
             f"never pushed  {text(silent.token_name)} ({text(silent.member)}): token made {silent.created}"
@@ -318,9 +319,7 @@ def doctor(as_json: bool) -> int:
         )
     if report.otel_senders:
         # A table: an agent, an email and a time on one line would not fit 80 columns.
-        senders = Table(
-            "otlp from", "member", f"calls ({report.otel_days} days)", "last call (UTC)", box=None
-        )
+        senders = Table("otlp from", "member", "calls received", "last received (UTC)", box=None)
         for s in report.otel_senders[:shown_pushes]:
             last = s.last_event.replace("T", " ")[:16]
             member = text(s.member or "-") + (f" {_DEPARTED}" if s.departed else "")
@@ -337,7 +336,7 @@ def doctor(as_json: bool) -> int:
         # A removed member's silence is no telemetry to mend, as their push line's "token revoked" says.
         why = _DEPARTED if s.departed else "(their telemetry stopped, or they did not work)"
         out.print(
-            f"otlp quiet    {text(s.member or '-')} ({text(s.agent)}): last call "
+            f"otlp quiet    {text(s.member or '-')} ({text(s.agent)}): last received "
             f"{s.last_event.replace('T', ' ')[:16]} UTC, none in the last {report.otel_days} days {why}",
             highlight=False,
         )
@@ -423,7 +422,7 @@ def estimate(
         return EXIT_OK
     out = Console()
     out.print(
-        f"{result.matched_model} ({result.provider}), {result.requests} call(s): "
+        f"{result.matched_model} ({result.provider}), {counted(result.requests, 'call')}: "
         f"[bold]{format_usd(result.cost_usd, 6)}[/bold]"
     )
     for line in result.notes:

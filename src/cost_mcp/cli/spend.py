@@ -43,7 +43,7 @@ from cost_mcp.cli.app import (
 )
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import UNPRICED, bounded, format_cost, format_usd, plain_usd, rounding_note
-from cost_mcp.output import csv_cell
+from cost_mcp.output import counted, csv_cell
 from cost_mcp.periods import parse_zone
 from cost_mcp.store.buckets import ATTRIBUTION_ONLY
 from cost_mcp.store.connection import Conn
@@ -784,7 +784,7 @@ def _render_session(out: Console, result: SessionUsage) -> None:
     out.print(
         f"session {text(result.session_id)} ({text(result.project)}): "
         f"[bold]{total}[/bold], "
-        f"{result.requests:,} calls over {_span(result.duration_minutes)}",
+        f"{counted(result.requests, 'call')} over {_span(result.duration_minutes)}",
         highlight=False,
     )
     table = _tokens_table(out, "model", "calls")
@@ -828,7 +828,7 @@ def _render_forecast(out: Console, result: Forecast) -> None:
     out.print(
         f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day}: "
         f"{spent} spent in {result.days_elapsed} of "
-        f"{result.days_in_period} days; "
+        f"{counted(result.days_in_period, 'day')}; "
         # Named: a budget's projection extrapolates the period so far, this one the last 7 days.
         f"[bold]{projected}[/bold] projected at the last 7 days' rate",
         highlight=False,
@@ -892,7 +892,8 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
     period = result.period
     out.print(
         f"[bold]{period.name}[/bold] {period.first_day} to {period.last_day} ({period.timezone}): "
-        f"{result.calls:,} calls, {bounded(format_usd(result.cost_usd), 0, complete=result.complete)} "
+        f"{counted(result.calls, 'call')}, "
+        f"{bounded(format_usd(result.cost_usd), 0, complete=result.complete)} "
         "at list price",
         highlight=False,
     )
@@ -955,7 +956,7 @@ def _render_savings(out: Console, result: SavingsReport) -> None:
     batch = result.batch
     out.print(
         f"\n[bold]batch: {format_usd(batch.saving_usd)}[/bold] ({len(batch.rows) + batch.more_rows} of "
-        f"{batch.agents_checked} agents look non-interactive)",
+        f"{counted(batch.agents_checked, 'agent')} look non-interactive)",
         highlight=False,
     )
     table = Table("agent", "why", "calls", "cost", "at batch rate", "saving", box=None)
@@ -993,7 +994,9 @@ def _varying(out: Console, groups: Sequence[Mapping[str, str | None]]) -> list[s
 
 def _more(out: Console, rows: int, saving: Decimal) -> None:
     if rows:
-        out.print(f"  ... and {rows:,} more rows saving {format_usd(saving)} (see --json)", highlight=False)
+        out.print(
+            f"  ... and {counted(rows, 'more row')} saving {format_usd(saving)} (see --json)", highlight=False
+        )
 
 
 def _sessions(out: Console, top: list[SessionSaving]) -> None:
@@ -1067,7 +1070,7 @@ def _render_compare(out: Console, result: Comparison) -> None:
     pct = f" ({result.change_percent:+}%)" if result.change_percent is not None else ""
     left_out = b.unpriced_calls + a.unpriced_calls
     if left_out:
-        pct += f" of priced calls; {left_out:,} unpriced call{'s' if left_out != 1 else ''} left out"
+        pct += f" of priced calls; {counted(left_out, 'unpriced call')} left out"
     out.print(f"\n[bold]change: {format_usd(result.change_usd)}[/bold]{pct}", highlight=False)
     # A table, so that a meaning too long for the line folds under itself, not under the part.
     parts = Table(
@@ -1092,7 +1095,7 @@ def _render_compare(out: Console, result: Comparison) -> None:
         show(out, rows)
         _merged_note(out, merged)
         if result.more_rows:
-            out.print(f"  ... and {result.more_rows:,} more rows (see --json)")
+            out.print(f"  ... and {counted(result.more_rows, 'more row')} (see --json)")
     # before $0.015 and after $0.045 read $0.02 and $0.04 beside a change of $0.03, with no word.
     pairs: list[tuple[Decimal | None, Decimal | None, Decimal | None]] = [
         (b.cost_usd, a.cost_usd, result.change_usd)

@@ -54,6 +54,7 @@ import stamina
 from cost_mcp import __version__
 from cost_mcp.config import Settings, provider_spec
 from cost_mcp.errors import ProviderAuthError, ProviderResponseError, SettingsError
+from cost_mcp.output import counted
 from cost_mcp.sources.paging import MAX_PAGES, Json, follow_pages
 from cost_mcp.sources.provider import AuthHeaders, RequestSigner, TokenExchange
 
@@ -331,13 +332,13 @@ class ProviderClient:
                 f" (it asked to wait {exc.retry_after:g} s: sync again after that)" if exc.retry_after else ""
             )
             raise ProviderResponseError(
-                f"{exc}; gave up after {_n(attempts, 'attempt')}{asked}", status=exc.status
+                f"{exc}; gave up after {counted(attempts, 'attempt')}{asked}", status=exc.status
             ) from None
         except httpx2.TransportError as exc:
             detail = self.scrub(str(exc))[:_DETAIL_CHARS] or "no detail"
             raise ProviderResponseError(
                 f"cannot reach {self.base_url} ({type(exc).__name__}: {detail}); "
-                f"gave up after {_n(attempts, 'attempt')}"
+                f"gave up after {counted(attempts, 'attempt')}"
             ) from None
         raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
 
@@ -759,10 +760,6 @@ def scrub_keys(settings: Settings, text: str, limit: int | None = None, *, thoro
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def provider_client(

@@ -89,6 +89,13 @@ a Claude Code event is ~50, so a Collector's batch of 8,192 is ~410k; 1M empty a
 ~50 MB (1.2 s)."""
 MAX_DIMENSIONS = 32
 MAX_DIMENSION_CHARS = 256
+MAX_METRIC_TOKENS = MAX_CALL_TOKENS * 10_000
+"""Most tokens one metric point may count (a session's cumulative total: 10,000 calls at the most a
+call can count). Above it the point is no real session's, and 2^63 - 1 of them, stored, overflowed
+the sums every later gap check makes (SQLite raises on it)."""
+MAX_METRIC_COST = MAX_CALL_COST * 10_000
+"""Most US dollars one metric point may count, as :data:`MAX_METRIC_TOKENS` for tokens: a cost of
+1e308 was a 500 (no 64-bit integer holds it in nano-dollars) that the exporter retried."""
 
 CLAUDE_EVENTS = frozenset({"api_request", "claude_code.api_request"})
 CODEX_EVENTS = frozenset({"codex.sse_event", "sse_event"})
@@ -215,7 +222,7 @@ def decode(signal: Signal, body: bytes, *, encoding: Encoding, gzipped: bool) ->
     if len(body) > MAX_BODY_BYTES:
         raise TooLargeError(f"request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
     if gzipped:
-        body = _gunzip(body)
+        body = inflate(body)
     if len(body) > COUNT_FIRST_BYTES:
         _count_first(signal, body, encoding)
     message = _REQUESTS[signal]()
@@ -229,17 +236,31 @@ def decode(signal: Signal, body: bytes, *, encoding: Encoding, gzipped: bool) ->
     return message
 
 
-def _gunzip(body: bytes) -> bytes:
-    inflater = zlib.decompressobj(wbits=47)  # gzip or zlib (deflate) framing, told apart by header
-    try:
-        out = inflater.decompress(body, MAX_DECODED_BYTES + 1)
-    except zlib.error as exc:
-        raise PayloadError(f"body is not the gzip/deflate its Content-Encoding says: {exc}") from None
-    if len(out) > MAX_DECODED_BYTES:
-        raise TooLargeError(f"request body inflates to more than {MAX_DECODED_BYTES:,} bytes")
-    if not inflater.eof:
-        raise PayloadError("gzip body is truncated")
-    return out
+def inflate(body: bytes, limit: int = MAX_DECODED_BYTES) -> bytes:
+    """``body`` inflated, every gzip member of it (RFC 1952: a stream may be several, as pigz or an
+    exporter flushing members writes it), at most ``limit`` bytes in all (TooLargeError above).
+    Only the first member was read, and the records of the others dropped unsaid; bytes after the
+    last that are no member are a PayloadError, as a truncated member is. The OTLP receiver's and
+    a team server's pushes' one reading of a gzip body."""
+    parts: list[bytes] = []
+    size = 0
+    rest = body
+    while True:
+        inflater = zlib.decompressobj(wbits=47)  # gzip or zlib (deflate) framing, told apart by header
+        try:
+            out = inflater.decompress(rest, limit + 1 - size)
+        except zlib.error as exc:
+            which = "body" if not parts else f"what follows gzip member {len(parts)}"
+            raise PayloadError(f"{which} is not the gzip/deflate its Content-Encoding says: {exc}") from None
+        size += len(out)
+        if size > limit:
+            raise TooLargeError(f"request body inflates to more than {limit:,} bytes")
+        if not inflater.eof:
+            raise PayloadError("gzip body is truncated")
+        parts.append(out)
+        rest = inflater.unused_data
+        if not rest:
+            return b"".join(parts)
 
 
 _RECORD_TYPES = frozenset(
@@ -1065,7 +1086,9 @@ def _spans(request: ExportTraceServiceRequest, window: _Window, outcome: Outcome
     return calls
 
 
-def _points(request: ExportMetricsServiceRequest, outcome: Outcome) -> list[store.MetricPoint]:
+def _points(
+    request: ExportMetricsServiceRequest, window: _Window, outcome: Outcome, member: str | None
+) -> list[store.MetricPoint]:
     points: list[store.MetricPoint] = []
     for rm in request.resource_metrics:
         resource = attributes(rm.resource.attributes)
@@ -1080,14 +1103,19 @@ def _points(request: ExportMetricsServiceRequest, outcome: Outcome) -> list[stor
                 )
                 for dp in metric.sum.data_points:
                     try:
-                        points.append(_point(metric.name, dp, resource, cumulative))
+                        points.append(_point(metric.name, dp, resource, cumulative, window, member))
                     except _BadRecordError as exc:
                         outcome.reject(f"{metric.name}: {exc}")
     return points
 
 
 def _point(
-    name: str, dp: NumberDataPoint, resource: Mapping[str, object], cumulative: bool
+    name: str,
+    dp: NumberDataPoint,
+    resource: Mapping[str, object],
+    cumulative: bool,
+    window: _Window,
+    member: str | None,
 ) -> store.MetricPoint:
     attrs = attributes(dp.attributes)
     raw: Decimal | int = dp.as_int if dp.WhichOneof("value") == "as_int" else Decimal(repr(dp.as_double))
@@ -1095,6 +1123,14 @@ def _point(
         raise _BadRecordError("value is not finite")
     if raw < 0:
         raise _BadRecordError("value is negative")
+    if raw > (MAX_METRIC_TOKENS if name == TOKEN_METRIC else MAX_METRIC_COST):
+        raise _BadRecordError(f"value {raw:.6g} is more than a session can count")
+    # Dated as log events are (a year back, a day ahead): a point of 2^64 - 1 ns did not fit the
+    # ledger's 64-bit columns, a 500 for its whole batch. A start after the point's own time is no
+    # series' start.
+    _when({}, dp.time_unix_nano, window)
+    if cumulative and dp.start_time_unix_nano > dp.time_unix_nano:
+        raise _BadRecordError("start time is after the point's time")
     identity = json.dumps([name, sorted(resource.items()), sorted(attrs.items())], default=str)
     stream = hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()
     point = dp.start_time_unix_nano if cumulative else dp.time_unix_nano
@@ -1107,6 +1143,8 @@ def _point(
         time_ms=dp.time_unix_nano // 1_000_000,
         tokens=int(raw) if is_tokens else 0,
         cost_nanos=0 if is_tokens else to_nanos(Decimal(raw)),
+        # The token's member whatever the point says, as for events: whose answers warn of it.
+        member=_member(attrs, resource) if member is None else member,
     )
 
 
@@ -1150,7 +1188,7 @@ def read(
         calls = _at_arrival(_spans(request, window, outcome), to_ms(now), outcome)
         events = _price(calls, pricer, member, reported=reported_costs)
     elif isinstance(request, ExportMetricsServiceRequest):
-        points = _points(request, outcome)
+        points = _points(request, window, outcome, member)
     outcome.accepted = len(events)
     outcome.points = len(points)
     return Received(outcome, events, points)

@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cost_mcp import tokens
-from cost_mcp.store import bulk, meta, reported, skipped
+from cost_mcp.store import bulk, meta, reported, session_copies, skipped
 from cost_mcp.store.connection import IN_CHUNK, Conn, marks
 from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
@@ -67,6 +67,9 @@ def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
         on_conflict=_ON_CONFLICT,
         key=_KEY,
     )
+    # A session read from its log counts from it: its OTel copies (Codex's, Gemini CLI's) step aside.
+    agents = session_copies.AGENTS
+    session_copies.settle(conn, [(agents[str(r[0])], str(r[5])) for r in rows if r[0] in agents])
     return min(changed, len(rows))
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from cost_mcp.store.connection import Conn, write_transaction
 
-_COLUMNS = "name, amount_nanos, period, scope, thresholds, hard, webhook_url, webhook"
+_COLUMNS = "name, amount_nanos, period, scope, thresholds, hard, webhook"
 
 
 @dataclass(frozen=True)
@@ -19,12 +19,13 @@ class BudgetRow:
     scope_json: str
     thresholds_json: str
     hard: bool
-    webhook_url: str | None
     webhook: str | None
+    """The name of a webhook configured in COST_MCP_WEBHOOKS: never a URL, whose path may be its
+    secret (m044 moved the URLs stored before out of the ledger)."""
 
 
 def _row(r: tuple[object, ...]) -> BudgetRow:
-    name, amount, period, scope, thresholds, hard, webhook_url, webhook = r
+    name, amount, period, scope, thresholds, hard, webhook = r
     return BudgetRow(
         name=str(name),
         amount_nanos=int(str(amount)),
@@ -32,7 +33,6 @@ def _row(r: tuple[object, ...]) -> BudgetRow:
         scope_json=str(scope),
         thresholds_json=str(thresholds),
         hard=bool(hard),
-        webhook_url=str(webhook_url) if webhook_url else None,
         webhook=str(webhook) if webhook else None,
     )
 
@@ -42,12 +42,12 @@ def upsert(conn: Conn, row: BudgetRow, now_iso: str) -> None:
     with write_transaction(conn):
         conn.execute(
             """
-            INSERT INTO budgets (name, amount_nanos, period, scope, thresholds, hard, webhook_url,
+            INSERT INTO budgets (name, amount_nanos, period, scope, thresholds, hard,
                                  created_at, updated_at, webhook)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (name) DO UPDATE SET amount_nanos = excluded.amount_nanos,
                 period = excluded.period, scope = excluded.scope, thresholds = excluded.thresholds,
-                hard = excluded.hard, webhook_url = excluded.webhook_url, updated_at = excluded.updated_at,
+                hard = excluded.hard, updated_at = excluded.updated_at,
                 webhook = excluded.webhook
             """,
             (
@@ -57,7 +57,6 @@ def upsert(conn: Conn, row: BudgetRow, now_iso: str) -> None:
                 row.scope_json,
                 row.thresholds_json,
                 int(row.hard),
-                row.webhook_url,
                 now_iso,
                 now_iso,
                 row.webhook,

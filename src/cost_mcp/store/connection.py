@@ -359,8 +359,8 @@ def connect_sqlite(path: Path | str, *, migrate_schema: bool = True) -> LedgerCo
 
 PRIVATE_FOLDER_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
-"""The modes of the data folder and a ledger cost-mcp creates: the ledger holds webhook URLs (a
-Slack or Discord URL's path is its secret) and who spent what, not for the machine's other users."""
+"""The modes of the data folder and a ledger cost-mcp creates: the ledger holds who spent what, on
+which projects, not for the machine's other users."""
 
 
 def make_private_folder(folder: Path) -> None:

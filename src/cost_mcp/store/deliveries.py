@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cost_mcp.output import counted
 from cost_mcp.store.connection import Conn, write_transaction
 
 
@@ -109,8 +110,9 @@ def problems(conn: Conn, budget: str | None = None) -> list[str]:
     lines = []
     for name, threshold, state, attempts, error in rows:
         what = f"budget '{name}' alert at {float(threshold) * 100:.0f}%"
+        tries = counted(attempts, "attempt")
         if state == "failed":
-            lines.append(f"{what} was never delivered (gave up after {attempts} attempts): {error}")
+            lines.append(f"{what} was never delivered (gave up after {tries}): {error}")
         else:
-            lines.append(f"{what} not delivered yet ({attempts} attempt(s), retrying with backoff): {error}")
+            lines.append(f"{what} not delivered yet ({tries}, retrying with backoff): {error}")
     return lines

@@ -166,13 +166,14 @@ def tokens(target: Path | str) -> list[team.TokenInfo]:
     return read_without_writing(target, team.list_tokens, [])
 
 
-def otel_senders(target: Path | str, since_ms: int) -> list[otel.Sender]:
-    """Whose calls since ``since_ms`` arrived over OTLP (see store.otel.senders), read without
-    writing the ledger."""
-    return read_without_writing(target, lambda c: otel.senders(c, since_ms), [])
+def otel_senders(target: Path | str, since_ms: int, until_ms: int | None = None) -> list[otel.Sender]:
+    """Whose OTLP calls arrived since ``since_ms`` (and, with ``until_ms``, none from then on: see
+    store.otel.senders), read without writing the ledger; by the calls' times on a ledger from before
+    m041, which kept no arrivals (doctor reads a ledger as it is, not upgraded)."""
 
+    def read(conn: Conn) -> list[otel.Sender]:
+        if "m041_otlp_senders" in applied_read_only(conn):
+            return otel.senders(conn, since_ms, until_ms)
+        return otel.senders_by_call_time(conn, since_ms, until_ms)
 
-def quiet_otel_senders(target: Path | str, since_ms: int, until_ms: int) -> list[otel.Sender]:
-    """Whose OTLP calls stopped before ``until_ms`` after arriving since ``since_ms`` (see
-    store.otel.quiet_senders), read without writing the ledger."""
-    return read_without_writing(target, lambda c: otel.quiet_senders(c, since_ms, until_ms), [])
+    return read_without_writing(target, read, [])

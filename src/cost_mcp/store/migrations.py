@@ -1351,6 +1351,100 @@ def m041_otlp_senders(conn: Conn) -> None:
     )
 
 
+@migration
+def m042_agent_calls_once(conn: Conn) -> None:
+    """A Codex or Gemini CLI session read from its log and also received over OTLP counts from its
+    log alone (``store.session_copies``): until now every such call counted twice (a Codex OTel copy
+    under ``openai`` even for a session through OpenRouter). The OTel copies of sessions a log copy
+    already holds (of no member, or of the copy's own) stop counting here, and their quarter-hours
+    are marked for the rollup to rebuild. Spelled out, not ``session_copies.settle``: a migration
+    keeps doing what it did when it was written."""
+    for agent, source in (("codex", "codex"), ("gemini-cli", "gemini_cli")):
+        held = f"""
+            source = 'otel' AND agent = '{agent}' AND counted = 1 AND session_id != '' AND EXISTS (
+                SELECT 1 FROM usage_events AS l
+                WHERE l.session_id = usage_events.session_id AND l.source = '{source}'
+                  AND l.member IN ('', usage_events.member))
+        """
+        conn.execute(
+            "INSERT INTO rollup_dirty (qh) SELECT DISTINCT ts_ms / 900000 FROM usage_events "
+            f"WHERE {held} ON CONFLICT DO NOTHING"
+        )
+        conn.execute(f"UPDATE usage_events SET counted = 0 WHERE {held}")
+
+
+@migration
+def m043_otel_metric_members(conn: Conn) -> None:
+    """Whose each OTel metric data point is: the member of the token that sent it (or the point's
+    ``user.email`` without one), as for events. A member whose Claude Code sent metrics and not
+    (all) its events never saw the "metrics report more than the events received" warning an admin
+    saw: the points named no member, so a member's answer looked for their sessions among the events,
+    where a session whose events were all lost is not.
+
+    Filled for the points already held where their session's events name one member (the sender
+    of that session); a point whose session has no events, or events of several members, keeps ''
+    and is shown to a member as before (only when events of theirs hold its session). Neither
+    ``otlp_senders`` (m041, per agent and member, no session) nor the stream (a hash of the point's
+    attributes) can say more."""
+    text = 'TEXT COLLATE "C"' if dialect(conn) == "postgresql" else "TEXT"
+    conn.execute(f"ALTER TABLE otel_metric_points ADD COLUMN member {text} NOT NULL DEFAULT ''")
+    conn.execute(
+        """
+        UPDATE otel_metric_points SET member = s.member
+        FROM (
+            SELECT session_id, MIN(member) AS member FROM usage_events
+            WHERE member != '' AND session_id IN (
+                SELECT session_id FROM otel_metric_points WHERE session_id != '')
+            GROUP BY session_id HAVING COUNT(DISTINCT member) = 1
+        ) AS s
+        WHERE otel_metric_points.session_id = s.session_id
+        """
+    )
+    conn.execute("CREATE INDEX otel_metric_points_member ON otel_metric_points (member, session_id)")
+
+
+@migration
+def m044_webhook_urls_out_of_ledger(conn: Conn) -> None:
+    """Webhook URLs leave the ledger: `budget set --webhook URL --confirm-webhook-url` stored the URL
+    in ``budgets.webhook_url`` and in each fired alert's ``destination``, and a Slack or Discord
+    webhook's path is its secret, readable by anyone who reads the database (a backup, a team's
+    PostgreSQL). Each URL moves to COST_MCP_WEBHOOKS in the env file of the process that upgrades
+    (under the budget's name: where provider keys are kept), and the rows keep that name.
+
+    When the URL cannot be kept there (COST_MCP_WEBHOOKS set in the environment without it, the env
+    file not writable), the upgrade stops with the fix and changes nothing: a budget must not lose
+    its alerts quietly. ``budgets.webhook_url`` is dropped, so nothing writes a URL there again."""
+    budgets = conn.execute(
+        "SELECT name, webhook_url FROM budgets WHERE webhook_url IS NOT NULL AND webhook_url <> '' "
+        "ORDER BY name"
+    ).fetchall()
+    fired = conn.execute(
+        "SELECT DISTINCT budget, destination FROM budget_alerts WHERE destination LIKE 'url:%' "
+        "ORDER BY budget, destination"
+    ).fetchall()
+    wanted: dict[str, str] = {}
+    for budget, url in [(str(b), str(u)) for b, u in budgets] + [(str(b), str(d)[4:]) for b, d in fired]:
+        wanted.setdefault(url.strip(), budget)
+    names: dict[str, str] = {}
+    if wanted:
+        # Imported only then: a new ledger (the status line's first run makes one) has no URLs, and
+        # the status line must not load the settings' module.
+        from cost_mcp.config import keep_webhook_urls
+
+        names = keep_webhook_urls(wanted)
+    for budget, url in budgets:
+        conn.execute(
+            "UPDATE budgets SET webhook = ?, webhook_url = NULL WHERE name = ?",
+            (names[str(url).strip()], budget),
+        )
+    for _, destination in fired:
+        conn.execute(
+            "UPDATE budget_alerts SET destination = ? WHERE destination = ?",
+            (f"name:{names[str(destination)[4:].strip()]}", destination),
+        )
+    conn.execute("ALTER TABLE budgets DROP COLUMN webhook_url")
+
+
 def _create_rollup_levels_dirty(conn: Conn) -> None:
     """m036's table and its trigger on rollup_dirty."""
     if dialect(conn) == "postgresql":

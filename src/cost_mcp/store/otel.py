@@ -13,7 +13,7 @@ from operator import itemgetter
 from typing import Final, NamedTuple
 
 from cost_mcp import tokens
-from cost_mcp.store import meta, reported, rollup
+from cost_mcp.store import meta, reported, rollup, session_copies
 from cost_mcp.store.connection import Conn, dialect, in_chunks, marks, write_transaction
 from cost_mcp.store.usage import TOKEN_COLUMNS_SQL
 
@@ -80,6 +80,8 @@ class MetricPoint:
     time_ms: int
     tokens: int
     cost_nanos: int
+    member: str = ""
+    """The sender's token's member, else the point's ``user.email``; '' when neither names one."""
 
 
 ROW_KINDS = tuple(c for c in tokens.COLUMNS if c in EventRow._fields)
@@ -170,6 +172,8 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
         refused += withheld - n_forgotten
         if added:
             _settle_from_otel(conn, last_id)
+            # A Codex or Gemini CLI session whose log copy is stored counts from it.
+            session_copies.settle(conn, [(e[7], e[6]) for e in events if e[0] == GENERIC_SOURCE])
             if reported.any_reported(conn):
                 # The call counts once: a reported call of its request id stops counting.
                 reported.uncount_reported_copies(conn, [e[2] for e in events if e[0] == CLAUDE_SOURCE])
@@ -177,16 +181,25 @@ def write(conn: Conn, events: Sequence[Row], points: Sequence[MetricPoint]) -> W
             rollup.mark_dirty(conn, [e[_TS_MS] for e in events])
             meta.note_pricing(conn)
             _note_senders(conn, events)
-        conn.executemany(
-            """
-            INSERT INTO otel_metric_points (stream, point, metric, session_id, time_ms, tokens, cost_nanos)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (stream, point) DO UPDATE SET
-                time_ms = excluded.time_ms, tokens = excluded.tokens, cost_nanos = excluded.cost_nanos
-            WHERE excluded.time_ms > otel_metric_points.time_ms
-            """,
-            [(p.stream, p.point, p.metric, p.session_id, p.time_ms, p.tokens, p.cost_nanos) for p in points],
-        )
+        if points:  # an events request has none: no statement for them (an older ledger lacks member)
+            conn.executemany(
+                """
+                INSERT INTO otel_metric_points (
+                    stream, point, metric, session_id, time_ms, tokens, cost_nanos, member
+                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (stream, point) DO UPDATE SET
+                    time_ms = excluded.time_ms, tokens = excluded.tokens, cost_nanos = excluded.cost_nanos,
+                    member = excluded.member
+                WHERE excluded.time_ms > otel_metric_points.time_ms
+                  AND otel_metric_points.member IN ('', excluded.member)
+                """,
+                # A series is another member's only if its attributes are the same as theirs: it stays
+                # theirs, as a call's key does (a member cannot change what another's points say).
+                [
+                    (p.stream, p.point, p.metric, p.session_id, p.time_ms, p.tokens, p.cost_nanos, p.member)
+                    for p in points
+                ],
+            )
     return Written(added, refused, n_forgotten)
 
 
@@ -433,10 +446,12 @@ def gaps(
     the counted events of that session (from the logs or over OTel) add up to.
 
     Costs are compared with ``cost_slack_nanos`` of slack: Claude Code sends them as floats.
-    ``members``: only sessions with events of theirs (metric points name no member).
+    ``members``: only their points (m043), and the points that name no member (held from before
+    m043, or sent with neither a token nor a ``user.email``) of sessions with events of theirs.
     """
     whose = (
-        f"AND session_id IN (SELECT session_id FROM usage_events WHERE member IN ({marks(members)}))"
+        f"AND (member IN ({marks(members)}) OR (member = '' AND session_id IN ("
+        f"SELECT session_id FROM usage_events WHERE member IN ({marks(members)}))))"
         if members
         else ""
     )
@@ -458,7 +473,7 @@ def gaps(
                 WHERE e.session_id = m.session_id AND e.source = 'claude_code_otel')
         FROM m ORDER BY m.session_id
         """,
-        (lo_ms, hi_ms, *members),
+        (lo_ms, hi_ms, *members, *members),
     ).fetchall()
     return [
         SessionGap(str(s), int(mt), int(et), int(mc), int(ec))
@@ -494,7 +509,8 @@ def session_sources(conn: Conn, session_id: str) -> set[str]:
 
 @dataclass(frozen=True, slots=True)
 class Sender:
-    """Whose usage events arrived over OTLP: an agent and member, how many calls, the latest one."""
+    """Whose usage events arrived over OTLP: an agent and member, how many calls, when the last
+    arrived (:func:`senders`)."""
 
     agent: str
     member: str
@@ -514,29 +530,33 @@ def _departed(member: str) -> str:
     )
 
 
-def senders(conn: Conn, since_ms: int) -> list[Sender]:
-    """Each agent and member whose calls since ``since_ms`` arrived at this ledger over OTLP (those
-    also read from a log included: it is what was sent), most recent first. Rows a laptop pushed
-    have another origin: they are its pushes, not this receiver's."""
+def senders(conn: Conn, since_ms: int, until_ms: int | None = None) -> list[Sender]:
+    """Each agent and member the OTLP receiver last accepted events from at ``since_ms`` or after
+    (with ``until_ms``: before it, telemetry that stopped, or nobody working; only the person can
+    say which), most recently heard from first: by arrival (m041), so a laptop that sent last week's
+    calls today is heard from today. ``events`` and ``last_ms`` are the sender's as
+    :func:`received_from` reads them, summed over the sources (Claude Code's and the others)."""
+    until = "" if until_ms is None else " AND MAX(s.last_ms) < ?"
     rows = conn.execute(
-        # counted IN (0, 1): a range of usage_events_counted_ts for each, not a walk of the table.
-        f"SELECT u.agent, u.member, COUNT(*), MAX(u.ts_ms), {_departed('u.member')} FROM usage_events u "
-        "WHERE u.counted IN (0, 1) AND u.ts_ms >= ? AND u.origin = 'otel' "
-        "GROUP BY u.agent, u.member ORDER BY 4 DESC, 1, 2",
-        (since_ms,),
+        f"SELECT s.agent, s.member, SUM(s.events), MAX(s.last_ms), {_departed('s.member')} "
+        f"FROM otlp_senders s GROUP BY s.agent, s.member HAVING MAX(s.last_ms) >= ?{until} "
+        "ORDER BY 4 DESC, 1, 2",
+        (since_ms,) if until_ms is None else (since_ms, until_ms),
     ).fetchall()
     return [Sender(str(a), str(m), int(n), int(last), bool(d)) for a, m, n, last, d in rows]
 
 
-def quiet_senders(conn: Conn, since_ms: int, until_ms: int) -> list[Sender]:
-    """Each agent and member whose calls arrived over OTLP since ``since_ms`` but none from
-    ``until_ms`` on (their count and latest call since ``since_ms``), most recent first: telemetry
-    that stopped, or nobody working; only the person can say which."""
+def senders_by_call_time(conn: Conn, since_ms: int, until_ms: int | None = None) -> list[Sender]:
+    """:func:`senders` on a ledger from before m041, which kept no arrivals: by the calls' times
+    (those also read from a log included: it is what was sent), their count and latest call since
+    ``since_ms``. Rows a laptop pushed have another origin: they are its pushes, not this receiver's."""
+    until = "" if until_ms is None else " HAVING MAX(u.ts_ms) < ?"
     rows = conn.execute(
+        # counted IN (0, 1): a range of usage_events_counted_ts for each, not a walk of the table.
         f"SELECT u.agent, u.member, COUNT(*), MAX(u.ts_ms), {_departed('u.member')} FROM usage_events u "
-        "WHERE u.counted IN (0, 1) AND u.ts_ms >= ? AND u.origin = 'otel' "
-        "GROUP BY u.agent, u.member HAVING MAX(u.ts_ms) < ? ORDER BY 4 DESC, 1, 2",
-        (since_ms, until_ms),
+        f"WHERE u.counted IN (0, 1) AND u.ts_ms >= ? AND u.origin = 'otel' "
+        f"GROUP BY u.agent, u.member{until} ORDER BY 4 DESC, 1, 2",
+        (since_ms,) if until_ms is None else (since_ms, until_ms),
     ).fetchall()
     return [Sender(str(a), str(m), int(n), int(last), bool(d)) for a, m, n, last, d in rows]
 

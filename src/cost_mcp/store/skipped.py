@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from cost_mcp.output import counted
 from cost_mcp.store import bulk
 from cost_mcp.store.connection import Conn, dialect
 from cost_mcp.store.connection import marks as placeholders
@@ -110,8 +111,11 @@ def warnings(conn: Conn, labels: Mapping[str, str]) -> list[str]:
     for source in order:
         counts = reasons[source]
         detail = ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts.items()))
+        lines = sum(counts.values())
+        were = "was skipped and is" if lines == 1 else "were skipped and are"
         found.append(
-            f"{sum(counts.values()):,} {labels.get(source, source)} log line(s) in {int(files[source]):,} "
-            f"file(s) were skipped and are not counted ({detail}); `cost-mcp doctor` lists the files"
+            f"{counted(lines, labels.get(source, source) + ' log line')} in "
+            f"{counted(int(files[source]), 'file')} {were} not counted ({detail}); "
+            "`cost-mcp doctor` lists the files"
         )
     return found

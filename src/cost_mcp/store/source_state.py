@@ -179,6 +179,17 @@ def log_marks(conn: Conn, sources: Sequence[str], now: datetime | None = None) -
     return LogMarks(read, any(error for _, _, error, _, _ in rows), reading)
 
 
+def others_known(conn: Conn, sources: Sequence[str]) -> bool:
+    """Whether any source but ``sources`` (a provider's sync) has a state: only then can a bill be
+    missing from a total (never synced, failing, or stale), as the status line asks before it
+    weighs that the slow way."""
+    marks = placeholders(sources)
+    row = conn.execute(
+        f"SELECT 1 FROM source_state WHERE source NOT IN ({marks}) LIMIT 1", tuple(sources)
+    ).fetchone()
+    return row is not None
+
+
 def last_success(conn: Conn, source: str) -> str | None:
     """When ``source`` was last read or synced successfully (ISO 8601), if ever."""
     row = conn.execute("SELECT last_success FROM source_state WHERE source = ?", (source,)).fetchone()

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from cost_mcp import tokens
 from cost_mcp.errors import InvalidInputError, NotFoundError
-from cost_mcp.store import bulk, otel, reported, rollup, stages
+from cost_mcp.store import bulk, otel, reported, rollup, session_copies, stages
 from cost_mcp.store.connection import Conn, dialect, in_chunks, is_conflict, marks, write_transaction
 from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
 
@@ -110,6 +110,15 @@ def list_tokens(conn: Conn) -> list[TokenInfo]:
             "SELECT name, member, role, created_at, revoked_at FROM api_tokens ORDER BY name"
         )
     ]
+
+
+def departed_members(conn: Conn) -> set[str]:
+    """The members every token made for whom is revoked: removed from the team (or rotated without
+    a new token). A member never given a token (signing in through an identity provider, or sending
+    through a fleet's ingest token) is not one."""
+    tokens = list_tokens(conn)
+    live = {t.member.lower() for t in tokens if t.revoked_at is None}
+    return {t.member.lower() for t in tokens if t.revoked_at is not None} - live
 
 
 def revoke_token(conn: Conn, name: str) -> str | None:
@@ -796,6 +805,11 @@ def _count_and_roll_up(
 ) -> None:
     """After a batch's upsert changed rows: the counted copies, then the rollup."""
     otel.uncount_otel_copies(conn, [r.request_id for r in rows if r.source == _LOG_SOURCE])
+    # A Codex or Gemini CLI session counts from its log copy, whichever copy a push brought.
+    agents = session_copies.AGENTS
+    sessions = [(agents[r.source], r.session_id) for r in rows if r.source in agents]
+    sessions += [(r.agent, r.session_id) for r in rows if r.source == session_copies.OTEL_SOURCE]
+    session_copies.settle(conn, sessions)
     # Only a message with several rows can need another winner: one this batch brings several
     # copies of, or one already stored (a second machine, a resent copy).
     per_message = Counter(r.message_id for r in rows if r.source == _LOG_SOURCE)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -64,16 +65,16 @@ hold the threads that team tokens, sessions and queries run on (anyio's 40 by de
 
 
 IDP_UNANSWERED = (
-    "the identity provider did not answer, so this server could not check the JWT (it is not said "
-    f"to be wrong): retry in {IDP_RETRY_SECONDS:.0f} s; a team token (cost-mcp token create) "
+    "the identity provider did not answer with its keys, so this server could not check the JWT "
+    f"(it is not said to be wrong): retry in {IDP_RETRY_SECONDS:.0f} s; a team token (cost-mcp token create) "
     "does not depend on the identity provider"
 )
 """Said (503) to a request whose JWT could not be checked: the provider's keys could not be fetched."""
 
 
 class IdentityProviderUnanswered(Exception):
-    """The identity provider's keys could not be fetched (no answer in time, or an error), so a JWT
-    could not be checked."""
+    """The identity provider's keys could not be fetched (no answer in time, an error, or an answer
+    that is no usable key set), so a JWT could not be checked."""
 
 
 _unanswered: ContextVar[bool] = ContextVar("cost_mcp_idp_unanswered", default=False)
@@ -97,6 +98,7 @@ class TeamTokenVerifier:
         self.ledger = Ledger(ledger.path)
         self.settings = settings
         self._jwks: Any = None
+        self._jwks_made = threading.Lock()
         self._jwt_threads = anyio.CapacityLimiter(JWT_CHECKS_AT_ONCE)
         self.admins = {a.strip().lower() for a in settings.jwt_admins.split(",") if a.strip()}
 
@@ -190,14 +192,20 @@ class TeamTokenVerifier:
 
         await anyio.to_thread.run_sync(close)
 
+    def _jwks_of(self) -> Any:
+        # Made under a lock: the first JWTs, checked on several threads at once, each made a client
+        # of their own (each with its own lock and cache), so a hung provider was asked twice.
+        with self._jwks_made:
+            if self._jwks is None:
+                self._jwks = _jwks_client(str(self.settings.jwt_jwks_url))
+            return self._jwks
+
     def _jwt(self, token: str) -> AccessToken | None:
         import jwt
 
         s = self.settings
         try:
-            if self._jwks is None:
-                self._jwks = _jwks_client(str(s.jwt_jwks_url))
-            key = self._jwks.get_signing_key_from_jwt(token)
+            key = self._jwks_of().get_signing_key_from_jwt(token)
             claims = jwt.decode(
                 token,
                 key.key,
@@ -275,9 +283,21 @@ def _jwks_client(url: str) -> Any:
                 raise jwt.PyJWKClientConnectionError("the identity provider did not answer just now")
             try:
                 data = super().fetch_data()
-            except (jwt.PyJWKClientConnectionError, OSError) as exc:
+                # A 200 that is no key set (a maintenance page, {}, keys none of which can sign) is
+                # the provider's fault as much as no answer: 503, not a token called wrong (401),
+                # or a 500 for an answer that is not JSON. PyJWT cached a set without signing keys.
+                self._get_signing_keys_from_jwk_set(PyJWKSet.from_dict(self._as_jwk_set_payload(data)))
+            except (jwt.PyJWKClientError, jwt.PyJWKSetError, ValueError, OSError) as exc:
                 # OSError: a connection reset while reading the answer, which urllib lets through
-                # unwrapped and PyJWT does not catch (it was a 500 for the request).
+                # unwrapped and PyJWT does not catch (it was a 500 for the request). ValueError: an
+                # answer that is not JSON (or not UTF-8), which PyJWT lets through as well.
+                if not isinstance(exc, jwt.PyJWKClientConnectionError | OSError):
+                    # Out of PyJWT's cache too: the last good set serves, within its stale window.
+                    if self.jwk_set_cache is not None:
+                        self.jwk_set_cache.put(None)
+                    exc = jwt.PyJWKClientError(
+                        f"it answered with no usable key set ({type(exc).__name__}: {exc})"
+                    )
                 now = time.monotonic()
                 self.retry_at = now + IDP_RETRY_SECONDS
                 meanwhile = (
