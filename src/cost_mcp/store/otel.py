@@ -19,7 +19,7 @@ from cost_mcp.store.usage import TOKEN_COLUMNS_SQL
 
 CLAUDE_SOURCE = "claude_code_otel"
 """Claude Code's own api_request events; a log copy of the same request id (source claude_code) wins."""
-GENERIC_SOURCE = "otel"
+GENERIC_SOURCE: Final = session_copies.OTEL_SOURCE
 """Everything else that arrives over OTLP: Codex, Gemini CLI, GenAI spans."""
 LOG_SOURCE = "claude_code"
 

@@ -19,7 +19,7 @@ from cost_mcp.store import rollup
 from cost_mcp.store.connection import IN_CHUNK, Conn, marks
 
 OTEL_SOURCE: Final = "otel"
-"""The receiver's source for calls other than Claude Code's (``store.otel.GENERIC_SOURCE``)."""
+"""The receiver's source for calls other than Claude Code's; ``store.otel.GENERIC_SOURCE`` is this one."""
 LOG_SOURCES: Final = {"codex": "codex", "gemini-cli": "gemini_cli"}
 """The agent the receiver names each one's calls under, and the source of its log reader
 (``sources.agents.codex.SOURCE``, ``gemini_cli.SOURCE``; store does not import sources)."""

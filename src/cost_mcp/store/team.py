@@ -347,8 +347,8 @@ WHERE usage_events.member = excluded.member
 # belongs to whoever first pushed it. The rows that would meet another member's are refused before
 # this (:func:`conflicts`), so the member test here is a backstop and changes no outcome.
 
-_OTEL_SOURCE = "claude_code_otel"
-_LOG_SOURCE = "claude_code"
+_OTEL_SOURCE = otel.CLAUDE_SOURCE
+_LOG_SOURCE = otel.LOG_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
