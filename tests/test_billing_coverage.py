@@ -3,7 +3,6 @@ Tier and replace_range's own guarantees, over fake provider APIs and a real ledg
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +20,7 @@ from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import anthropic
 from cost_mcp.sources.claude_code import ingest
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect, write_transaction
+from cost_mcp.store import write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
@@ -49,13 +48,6 @@ def keys(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
     monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
     return load_settings()
-
-
-@pytest.fixture
-def conn(keys: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(keys.db)
-    yield c
-    c.close()
 
 
 def claude_code_call(home: Path, conn: Conn, settings: Settings, ts: str, rid: str) -> None:

@@ -15,7 +15,6 @@ otel-config`` points Codex at the receiver) counted twice, and its OTel copy cou
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +33,7 @@ from cost_mcp.models import SpendResult
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import agents, anthropic, claude_code, openai, otel
 from cost_mcp.sources.agents import codex, gemini_cli
-from cost_mcp.store import connect, rollup
+from cost_mcp.store import rollup
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import SONNET, assistant, session_file, write
 from tests.sources.fake_providers import (
@@ -70,13 +69,6 @@ def keys(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
     monkeypatch.setenv("OPENROUTER_API_KEY", OPENROUTER_KEY)
     return load_settings()
-
-
-@pytest.fixture
-def conn(keys: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(keys.db)
-    yield c
-    c.close()
 
 
 def _kv(key: str, value: str | int) -> KeyValue:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -117,13 +116,6 @@ def keys(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
     monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
     return load_settings()
-
-
-@pytest.fixture
-def conn(keys: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(keys.db)
-    yield c
-    c.close()
 
 
 @pytest.fixture
