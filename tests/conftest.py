@@ -25,6 +25,7 @@ import stamina
 import time_machine
 from mcp import Client
 
+from cost_mcp import notify
 from cost_mcp.config import Settings, load_settings, provider_env_names
 from cost_mcp.store import connect
 from cost_mcp.store.connection import Conn
@@ -77,6 +78,15 @@ def no_retry_waits() -> Iterator[None]:
     """Retries happen (up to 5 attempts) but never sleep; a test that needs real waits turns this off."""
     with stamina.set_testing(True, attempts=5):
         yield
+
+
+@pytest.fixture(autouse=True)
+def webhooks_stop_with_their_test() -> Iterator[None]:
+    """The alerts a test fired in this process are sent (or given up) before the next test starts:
+    notify's worker is module-level, so a retry one test set off could otherwise POST into the
+    next test's receiver, or take its scripted answers. Instant when the test fired nothing."""
+    yield
+    notify.drain()
 
 
 _LoggerState = tuple[int, bool, bool, tuple[logging.Handler, ...]]

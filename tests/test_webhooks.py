@@ -68,8 +68,11 @@ def receiver() -> Iterator[str]:
     try:
         yield f"http://alice:{SECRET}@127.0.0.1:{server.server_port}/hooks/path?token={SECRET}"
     finally:
+        notify.drain()  # before the receiver goes: what this test fired is answered by this receiver
         server.shutdown()
         server.server_close()
+        Receiver.received.clear()
+        Receiver.statuses.clear()
 
 
 @pytest.fixture
@@ -862,10 +865,6 @@ async def test_a_typed_webhook_urls_secret_path_is_never_shown_back(
 
     with dashboard(load_settings()) as web:
         outputs += [web.get("/api/budgets").text]
-    # The dashboard's start resumes the pending retries on this process's delivery thread: stopped
-    # here, so it does not outlive this test and its ledger (a later test's start found it running).
-    notify.drain()
-    Receiver.statuses.clear()
     assert errors and all(f"http://127.0.0.1:{port}/…" in e for e in errors)
     for out in outputs + errors:
         assert SECRET not in out and "/services/" not in out
