@@ -3,17 +3,22 @@ Tier and replace_range's own guarantees, over fake provider APIs and a real ledg
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
+from mcp import Client
 
 from cost_mcp import sync
 from cost_mcp.analytics import budgets
 from cost_mcp.analytics.breakdown import model_breakdown
 from cost_mcp.analytics.spend import Filters, get_spend, resolve, spend_totals
+from cost_mcp.cli import main
 from cost_mcp.config import Settings, load_settings
 from cost_mcp.models import BudgetScope, CoverageDay, SourceCoverage, SpendResult, SyncResult
 from cost_mcp.pricing import Pricer, Tokens
@@ -31,6 +36,7 @@ from tests.sources.fake_providers import (
     FakeOpenAI,
     Router,
     json_response,
+    local_server,
     ms,
 )
 
@@ -56,6 +62,14 @@ def claude_code_call(home: Path, conn: Conn, settings: Settings, ts: str, rid: s
         session_file(home / "claude", f"s-{rid}"), assistant(f"m-{rid}", rid, ts, input=1_000, output=1_000)
     )
     ingest(conn, settings, Pricer())
+
+
+def claude_code_call_logged(home: Path, ts: str) -> None:
+    """The same call only logged, for a server or CLI of this process to read: $0.018 at ``ts``."""
+    write(
+        session_file(home / "claude", f"s-{ts[:10]}"),
+        assistant(f"m-{ts}", f"r-{ts}", ts, input=1_000, output=1_000),
+    )
 
 
 def billed_beside_local_calls(
@@ -715,3 +729,120 @@ def test_a_billed_model_beside_its_unpriced_calls_keeps_the_billed_cost(conn: Co
         1,
         None,
     )
+
+
+@contextmanager
+def anthropic_served(fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``fake`` on a local server, configured as Anthropic's API with its admin key, for the server
+    and the CLI of this process."""
+    with local_server(Router(anthropic=fake)) as url:
+        monkeypatch.setenv("COST_MCP_ANTHROPIC_BASE_URL", url)
+        monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", fake.key)
+        # A whole answer on a loaded machine: past the default budget, it is (rightly) labelled partial.
+        monkeypatch.setenv("COST_MCP_REFRESH_BUDGET_SECONDS", "60")
+        yield
+
+
+async def synced_then_asked(period: str) -> SpendResult:
+    """Anthropic synced now by the sync_providers tool, then get_spend by day, both through the
+    in-memory MCP client on the real server."""
+    from cost_mcp.server import mcp
+
+    async with Client(mcp, raise_exceptions=True) as client:
+        synced = await client.call_tool("sync_providers", {"providers": ["anthropic"], "days": 2})
+        spent = await client.call_tool("get_spend", {"period": period, "group_by": ["day"]})
+    assert synced.structured_content is not None and spent.structured_content is not None
+    assert all(s["ok"] for s in synced.structured_content["sources"]), synced.structured_content
+    # Validated back into the model: its amounts are Decimals again, compared exactly.
+    return SpendResult.model_validate(spent.structured_content)
+
+
+def reported(capsys: pytest.CaptureFixture[str], period: str) -> tuple[SpendResult, str]:
+    """`cost-mcp report --json` by day, and the report's text, for ``period``."""
+    capsys.readouterr()
+    assert main(["report", "--json", "--period", period, "--group-by", "day"]) == 0
+    as_json = SpendResult.model_validate_json(capsys.readouterr().out)
+    assert main(["report", "--period", period]) == 0
+    return as_json, " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+
+
+def weighed_bill(day: str) -> CoverageDay:
+    """``day``'s bill so far ($2.50) counted as a partial report over a $0.018 local call."""
+    return CoverageDay(
+        day=day,
+        report="billing",
+        rule="reporting_lag",
+        total_from="partial report",
+        report_usd=Decimal("2.5"),
+        local_usd=Decimal("0.018"),
+    )
+
+
+PARTIAL_OVER_LOCAL = (
+    "anthropic billing data for the UTC day was synced within its 1h reporting lag and may be partial, "
+    "but its $2.50 so far is at least the local estimates' $0.02, so it is the total"
+)
+
+
+@pytest.mark.anyio
+async def test_todays_bill_so_far_above_the_local_calls_is_the_total_and_labelled_partial(
+    clock: None, home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The review case (h-lagday): today's cost_report, synced at noon within Anthropic's reporting
+    lag, has $2.50 so far, more than the $0.018 Claude Code call this machine logged. The bill is
+    the day's total (both are lower bounds, the larger counts), and it must not read as a billed,
+    complete day: get_spend, `report --json` and the report's text all say the day's bill may still grow."""
+    today = datetime.now(UTC).date().isoformat()
+    claude_code_call_logged(home, f"{today}T09:00:00.000Z")
+    fake = FakeAnthropic({anthropic.COST_PATH: {today: [{"amount": "250", "currency": "USD"}]}})
+    with anthropic_served(fake, monkeypatch):
+        answer = await synced_then_asked("today")
+        as_json, text = reported(capsys, "today")
+    for result in (answer, as_json):
+        assert totals(result) == {(today, "billed"): Decimal("2.5")}
+        cov = coverage(result, "anthropic")
+        # Counted as the day's total, and named in the same answer as a partial report, so far.
+        assert cov.billed_days == 1
+        assert cov.estimated_days == [weighed_bill(today)]
+        [local] = result.attribution
+        assert (local.basis, local.cost_usd, local.reason) == (
+            "estimated",
+            Decimal("0.018"),
+            PARTIAL_OVER_LOCAL,
+        )
+    assert (
+        f"partial: anthropic: {today} billed so far (synced before the day ended plus its 1h reporting "
+        "lag); may still grow"
+    ) in text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("hour_of_day", [0])
+async def test_yesterdays_bill_synced_within_its_lag_is_labelled_until_a_sync_past_it(
+    clock: None, home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Yesterday's bill synced just after midnight, inside Anthropic's one-hour lag, may still be
+    missing late rows: above the local call it is the total, labelled partial as today's is. Synced
+    again past the lag it is the whole bill, and the label goes."""
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    claude_code_call_logged(home, f"{yesterday}T09:00:00.000Z")
+    fake = FakeAnthropic({anthropic.COST_PATH: {yesterday: [{"amount": "250", "currency": "USD"}]}})
+    with anthropic_served(fake, monkeypatch):
+        lagging = await synced_then_asked("yesterday")
+        lagging_json, lagging_text = reported(capsys, "yesterday")
+        with time_machine.travel(datetime.now(UTC) + timedelta(hours=1, minutes=30), tick=True):
+            settled = await synced_then_asked("yesterday")
+            settled_json, settled_text = reported(capsys, "yesterday")
+    for result in (lagging, lagging_json):
+        assert totals(result) == {(yesterday, "billed"): Decimal("2.5")}
+        assert coverage(result, "anthropic").estimated_days == [weighed_bill(yesterday)]
+        assert [a.reason for a in result.attribution] == [PARTIAL_OVER_LOCAL]
+    assert f"partial: anthropic: {yesterday} billed so far (synced before the day ended" in lagging_text
+    for result in (settled, settled_json):
+        assert totals(result) == {(yesterday, "billed"): Decimal("2.5")}
+        cov = coverage(result, "anthropic")
+        assert (cov.billed_days, cov.estimated_days) == (1, [])
+        assert [a.reason for a in result.attribution] == [
+            "anthropic billing data covers the UTC day and is the total"
+        ]
+    assert "partial:" not in settled_text and "billed so far" not in settled_text
