@@ -1669,6 +1669,31 @@ def test_statusline_marks_only_the_budgets_an_unreadable_folder_can_touch(
     assert out == "all ≥1% of $1.00 · ⚠ logs unreadable\n"  # $0.015 of Sonnet output
 
 
+@pytest.mark.sqlite_only  # about log folders; root without the capabilities cannot reach PostgreSQL
+def test_statusline_block_is_bounded_only_by_claude_codes_own_unreadable_logs(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The 5-hour block counts Claude Code's calls alone: a Codex folder the last read could not
+    open marked it "≥" all the same. Today's total (every agent's calls) stays a lower bound; the
+    block is whole, until Claude Code's own folder cannot be opened."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    mine = session_file(home / "claude", "s-mine")
+    write(mine, assistant("m1", "r1", stamp(10), session="s-mine", output=1000))
+    closed = home / "codex" / "sessions" / "2026" / "11"
+    closed.mkdir(parents=True)
+    line = status_input(mine, "s-mine")
+    read_without(closed)
+    _, out = run_cli(monkeypatch, capsys, line, "statusline", "--fields", "today,block")
+    assert re.fullmatch(r"≥\$0\.02 today · block \$0\.02 \([34]h\d\dm left\) · ⚠ logs unreadable\n", out), out
+    hidden = write(
+        session_file(home / "claude", "s-hidden", "-home-dev-secret"),
+        assistant("o1", "q1", stamp(20), session="s-hidden", input=1000),
+    ).parent
+    read_without(hidden)
+    _, out = run_cli(monkeypatch, capsys, line, "statusline", "--fields", "block")
+    assert re.fullmatch(r"block ≥\$0\.02 \([34]h\d\dm left\) · ⚠ logs unreadable\n", out), out
+
+
 def test_statusline_marks_a_budget_whose_provider_bill_never_synced(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1896,11 +1921,13 @@ def test_a_first_read_that_stopped_is_no_longer_said_to_be_under_way(home: Path,
         assert source_state.log_marks(conn, ["claude_code"], now).reading == "12.0 of 95.0 MB read"
         later = now + timedelta(seconds=source_state.READING_SECONDS + 1)
         assert source_state.log_marks(conn, ["claude_code"], later) == source_state.LogMarks(
-            False, False, None
+            False, False, frozenset(), None
         )
         source_state.record_scan(conn, "claude_code", error=None, detail="read 3 new line(s)")
         source_state.note_reading(conn, "claude_code", "0.0 of 1.0 MB read")
-        assert source_state.log_marks(conn, ["claude_code"], now) == source_state.LogMarks(True, False, None)
+        assert source_state.log_marks(conn, ["claude_code"], now) == source_state.LogMarks(
+            True, False, frozenset(), None
+        )
     finally:
         conn.close()
 

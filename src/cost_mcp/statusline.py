@@ -288,8 +288,11 @@ def render(
             )
             parts.append(f"{today} today{billed}{unread}")
         elif name == "block":
+            # The block counts Claude Code's calls alone: another agent's unreadable folder holds
+            # none of them, so only Claude Code's own bound it.
+            whole = read and behind is None and not marks.unreadable_sources & set(CLAUDE_CODE_SOURCES)
             parts.extend(
-                f"block {bounded(block, 0, complete=not partial, bare_unpriced=True)}"
+                f"block {bounded(block, 0, complete=whole, bare_unpriced=True)}"
                 for block in _block(conn, settings, moment)
             )
         elif name == "budget":

@@ -156,6 +156,9 @@ class LogMarks:
     """Whether the first source was ever read whole."""
     unreadable: bool
     """Whether the last read of any source could not open something."""
+    unreadable_sources: frozenset[str]
+    """Which sources' last read could not open something (a figure of one agent's calls is bounded
+    only by its own)."""
     reading: str | None
     """While the first source's first read is under way (noted within :data:`READING_SECONDS`):
     how far it got (:func:`note_reading`)."""
@@ -176,7 +179,8 @@ def log_marks(conn: Conn, sources: Sequence[str], now: datetime | None = None) -
         since = (now or datetime.now(UTC)) - datetime.fromisoformat(str(first[0][3]))
         if since.total_seconds() < READING_SECONDS:
             reading = str(first[0][4])
-    return LogMarks(read, any(error for _, _, error, _, _ in rows), reading)
+    failing = frozenset(str(source) for source, _, error, _, _ in rows if error)
+    return LogMarks(read, bool(failing), failing, reading)
 
 
 def others_known(conn: Conn, sources: Sequence[str]) -> bool:
