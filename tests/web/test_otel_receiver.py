@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,7 @@ from cost_mcp.pricing import Price, Pricer, Tokens
 from cost_mcp.sources import claude_code
 from cost_mcp.store import connect, write_transaction
 from cost_mcp.store.connection import Conn
+from cost_mcp.web import http
 from tests import servers
 from tests.servers import ServerProcess
 from tests.sources.claude_logs import assistant, session_file, write
@@ -800,6 +802,136 @@ def test_bad_payloads(server: str, settings: Settings) -> None:
     assert partial["rejectedLogRecords"] == "1"
     assert "input_tokens is negative" in partial["errorMessage"]
     assert [r["request_id"] for r in _rows(settings)] == ["req_good"]
+
+
+def _senders(settings: Settings) -> int:
+    conn = connect(settings.db)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM otlp_senders").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_an_otlp_json_body_that_is_no_object_is_refused_as_malformed_json_is(
+    server: str, settings: Settings
+) -> None:
+    """Review finding: OTLP/JSON must be one Export*ServiceRequest object, and the parser read any
+    iterable as one, so ``[]`` or a string was answered 200 as an empty request (and ``[{}]`` a 400
+    about an unhashable dict). Each such body is now a 400 saying what it is and what to send,
+    answered as malformed JSON is (the same google.rpc.Status), and stores nothing: not even a
+    real request wrapped in an array."""
+    call = {"_ns": 1, **_api_request("req_wrapped", _ago(5), Tokens(input=1, output=2))}
+    request = _otlp_json_logs([call], {"service.name": "claude-code"})
+    headers = {"Content-Type": "application/json"}
+    malformed = httpx2.post(f"{server}/v1/logs", content=b"{", headers=headers)
+    assert malformed.status_code == 400
+    shapes = {
+        "[]": "an array",
+        "[{}]": "an array",
+        json.dumps([request]): "an array",
+        ' "resourceLogs"': "a string",
+        "42": "a number",
+        "-1.5e3": "a number",
+        "null": "null",
+        "true": "a boolean",
+    }
+    for body, kind in shapes.items():
+        for compressed in (False, True):
+            sent = gzip.compress(body.encode()) if compressed else body.encode()
+            coding = {"Content-Encoding": "gzip"} if compressed else {}
+            answer = httpx2.post(f"{server}/v1/logs", content=sent, headers={**headers, **coding})
+            assert answer.status_code == 400, (body, answer.text)
+            assert answer.json().keys() == malformed.json().keys()
+            assert answer.json()["code"] == malformed.json()["code"] == 3  # INVALID_ARGUMENT
+            message = answer.json()["message"]
+            assert message.startswith("not a valid OTLP logs export request (json): ")
+            assert f"the body is {kind}, not an object" in message, message
+            assert 'send one ExportLogsServiceRequest as a JSON object, {"resourceLogs": [...]}' in message
+    traces = httpx2.post(f"{server}/v1/traces", content=b"[]", headers=headers)
+    assert traces.status_code == 400 and '{"resourceSpans": [...]}' in traces.json()["message"]
+    metrics = httpx2.post(f"{server}/v1/metrics", content=b"[]", headers=headers)
+    assert metrics.status_code == 400 and '{"resourceMetrics": [...]}' in metrics.json()["message"]
+    assert _rows(settings) == [] and _senders(settings) == 0
+    # The same request as an object is taken: the refusals above were of the shape alone.
+    taken = httpx2.post(f"{server}/v1/logs", content=json.dumps(request).encode(), headers=headers)
+    assert taken.status_code == 200, taken.text
+    assert [r["request_id"] for r in _rows(settings)] == ["req_wrapped"]
+
+
+def _gzip_bomb(unpacked: int) -> bytes:
+    """A gzip member of ``unpacked`` spaces, compressed as it goes (never held whole)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b" " * (1 << 20)
+    parts = [packer.compress(chunk) for _ in range(unpacked >> 20)]
+    return b"".join([*parts, packer.flush()])
+
+
+def test_mcp_takes_a_gzip_body_as_otlp_does_and_refuses_a_bomb_and_other_codings(server: str) -> None:
+    """A compressed POST to /mcp was read by the SDK as JSON: "Parse error" and no word of why. It is
+    inflated now as OTLP bodies are (gzip or deflate, every member), to at most the 4 MiB the SDK
+    takes: a bomb is refused there (413), a body that is not the gzip it says is a parse error saying
+    so, and another coding gets 415 naming those taken (OTLP's answer to one too, which was 400)."""
+    mcp = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    tools = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}).encode()
+    gzipped = httpx2.post(
+        f"{server}/mcp", content=gzip.compress(tools), headers={**mcp, "Content-Encoding": "gzip"}
+    )
+    assert gzipped.status_code == 200 and "get_spend" in gzipped.text, gzipped.text
+    two_members = gzip.compress(tools[:10]) + gzip.compress(tools[10:])
+    both = httpx2.post(f"{server}/mcp", content=two_members, headers={**mcp, "Content-Encoding": "GZIP"})
+    assert both.status_code == 200 and "get_spend" in both.text, both.text
+    deflated = httpx2.post(
+        f"{server}/mcp", content=zlib.compress(tools), headers={**mcp, "Content-Encoding": "deflate"}
+    )
+    assert deflated.status_code == 200 and "get_spend" in deflated.text, deflated.text
+
+    # 256 MiB of spaces in a ~250 kB gzip: inflated no further than the limit, then refused.
+    bomb = _gzip_bomb(256 << 20)
+    assert len(bomb) < http.MCP_MAX_BODY_BYTES // 8
+    refused = httpx2.post(
+        f"{server}/mcp", content=bomb, headers={**mcp, "Content-Encoding": "gzip"}, timeout=60
+    )
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["error"] == {
+        "code": -32600,
+        "message": f"request body inflates to more than {http.MCP_MAX_BODY_BYTES:,} bytes",
+    }
+    # Just over the limit unpacked is refused too, and the limit itself is what the SDK takes.
+    padded = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": {"pad": ""}}})
+    pad = http.MCP_MAX_BODY_BYTES - len(padded)
+    fits = padded.replace('"pad": ""', f'"pad": "{"x" * pad}"').encode()
+    assert len(fits) == http.MCP_MAX_BODY_BYTES
+    at_limit = httpx2.post(
+        f"{server}/mcp", content=gzip.compress(fits), headers={**mcp, "Content-Encoding": "gzip"}
+    )
+    assert at_limit.status_code == 200 and "get_spend" in at_limit.text, at_limit.text[:300]
+    over = gzip.compress(fits + b" ")
+    assert (
+        httpx2.post(f"{server}/mcp", content=over, headers={**mcp, "Content-Encoding": "gzip"}).status_code
+        == 413
+    )
+
+    not_gzip = httpx2.post(f"{server}/mcp", content=tools, headers={**mcp, "Content-Encoding": "gzip"})
+    assert not_gzip.status_code == 400, not_gzip.text
+    error = not_gzip.json()["error"]
+    assert error["code"] == -32700 and "is not the gzip/deflate its Content-Encoding says" in error["message"]
+
+    said = "is not supported: send the body as it is, or with Content-Encoding gzip or deflate"
+    brotli = httpx2.post(f"{server}/mcp", content=tools, headers={**mcp, "Content-Encoding": "br"})
+    assert brotli.status_code == 415, brotli.text
+    assert brotli.headers["Accept-Encoding"] == "identity, gzip, deflate"
+    assert brotli.json()["error"] == {"code": -32600, "message": f"Content-Encoding 'br' {said}"}
+    # Two codings, as two headers: each would have to be undone, and only gzip once is taken.
+    twice = [*mcp.items(), ("Content-Encoding", "gzip"), ("Content-Encoding", "gzip")]
+    gzip_gzip = httpx2.post(f"{server}/mcp", content=gzip.compress(gzip.compress(tools)), headers=twice)
+    assert gzip_gzip.status_code == 415 and "'gzip, gzip' is not supported" in gzip_gzip.text, gzip_gzip.text
+    otlp_headers = {"Content-Type": "application/json", "Content-Encoding": "zstd"}
+    otlp = httpx2.post(f"{server}/v1/logs", content=b"{}", headers=otlp_headers)
+    assert otlp.status_code == 415 and otlp.headers["Accept-Encoding"] == "identity, gzip, deflate"
+    assert otlp.json() == {"code": 3, "message": f"Content-Encoding 'zstd' {said}"}
+    # The server is none the worse: an uncompressed call is answered as ever.
+    plain = httpx2.post(f"{server}/mcp", content=tools, headers=mcp)
+    assert plain.status_code == 200 and "get_spend" in plain.text
 
 
 def test_a_large_batch_is_stored_whole_and_a_bomb_of_empty_records_is_refused(

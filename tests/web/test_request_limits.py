@@ -7,6 +7,7 @@ bearer tokens are required) served by uvicorn on 127.0.0.1, the ledger on SQLite
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import time
@@ -79,6 +80,36 @@ def test_an_mcp_request_over_the_limit_is_refused_unread(served: Served) -> None
     assert streamed.status_code == 413, streamed.text
     anonymous = httpx2.post(f"{served.base}/mcp", content=big, headers=MCP_HEADERS)
     assert anonymous.status_code == 401, anonymous.text
+
+
+def test_a_gzip_mcp_body_is_inflated_for_a_member_and_a_bomb_refused_without_the_token_said(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With tokens required, /mcp inflates a member's gzip body (as `serve --http` without tokens
+    does, tests/web/test_otel_receiver.py) and refuses a bomb at the 4 MiB limit; a caller without
+    a token is refused before anything is read or inflated. No answer or log line repeats the token."""
+    auth = {**MCP_HEADERS, "Authorization": f"Bearer {served.token}", "Content-Encoding": "gzip"}
+    taken = httpx2.post(f"{served.base}/mcp", content=gzip.compress(_tools_list()), headers=auth)
+    assert taken.status_code == 200 and "get_spend" in taken.text, taken.text
+    bomb = gzip.compress(b" " * (64 << 20))
+    refused = httpx2.post(f"{served.base}/mcp", content=bomb, headers=auth)
+    assert refused.status_code == 413, refused.text
+    assert "inflates to more than 4,194,304 bytes" in refused.json()["error"]["message"]
+    brotli = httpx2.post(
+        f"{served.base}/mcp", content=_tools_list(), headers={**auth, "Content-Encoding": "br"}
+    )
+    assert brotli.status_code == 415 and brotli.headers["Accept-Encoding"] == "identity, gzip, deflate"
+    anonymous = httpx2.post(
+        f"{served.base}/mcp", content=bomb, headers={**MCP_HEADERS, "Content-Encoding": "gzip"}
+    )
+    assert anonymous.status_code == 401, anonymous.text
+    wrong = {**auth, "Authorization": f"Bearer {served.token}x"}
+    revoked_like = httpx2.post(f"{served.base}/mcp", content=bomb, headers=wrong)
+    assert revoked_like.status_code == 401, revoked_like.text
+    for answer in (taken, refused, brotli, anonymous, revoked_like):
+        assert served.token not in answer.text and served.token not in str(answer.headers)
+    # The refusal of the wrong token was logged, without it (or the right one).
+    assert "refused a request to '/mcp'" in caplog.text and served.token not in caplog.text
 
 
 def _trickle(base: str, path: str, headers: dict[str, str]) -> bytes:

@@ -151,6 +151,32 @@ class TooLargeError(ValueError):
     """The request body is over the size limit: answered with 413."""
 
 
+class UnsupportedCodingError(ValueError):
+    """The request body's Content-Encoding is none this server undoes: answered with 415 and an
+    ``Accept-Encoding`` naming :data:`CONTENT_CODINGS` (RFC 9110, 15.5.16)."""
+
+
+CONTENT_CODINGS = ("gzip", "deflate")
+"""The Content-Encodings a received body may have besides none (``identity``), each undone by
+:func:`inflate` under its limit: the OTLP receiver's and ``/mcp``'s one list."""
+
+
+def compressed(content_encoding: str) -> bool:
+    """Whether a body sent with this ``Content-Encoding`` header (empty: none) is compressed, for
+    :func:`inflate` to undo; :class:`UnsupportedCodingError` for a coding not in
+    :data:`CONTENT_CODINGS`. The OTLP receiver's and ``/mcp``'s one reading of the header."""
+    coding = content_encoding.strip().lower() or "identity"
+    if coding == "identity":
+        return False
+    if coding in CONTENT_CODINGS:
+        return True
+    # The header is the client's text: cut, and repr'd so that it cannot end a line of a log.
+    raise UnsupportedCodingError(
+        f"Content-Encoding {coding[:40]!r} is not supported: send the body as it is, or with "
+        f"Content-Encoding {' or '.join(CONTENT_CODINGS)}"
+    )
+
+
 @dataclass
 class Outcome:
     """What one OTLP request did: the events stored, what was rejected and why."""
@@ -228,12 +254,47 @@ def decode(signal: Signal, body: bytes, *, encoding: Encoding, gzipped: bool) ->
     message = _REQUESTS[signal]()
     try:
         if encoding == "json":
-            json_format.Parse(body.decode("utf-8"), message, ignore_unknown_fields=True)
+            text = body.decode("utf-8")
+            _refuse_a_json_non_object(signal, text)
+            json_format.Parse(text, message, ignore_unknown_fields=True)
         else:
             message.ParseFromString(body)
     except (DecodeError, json_format.ParseError, UnicodeDecodeError, RecursionError) as exc:
         raise PayloadError(f"not a valid OTLP {signal} export request ({encoding}): {exc}") from None
     return message
+
+
+_JSON_KINDS: dict[type, str] = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
+
+
+_OBJECT_START = re.compile(r"[ \t\n\r]*\{")
+"""JSON's whitespace then ``{``: matched in place, where ``lstrip`` copied a body of up to 32 MB."""
+
+
+def _refuse_a_json_non_object(signal: Signal, text: str) -> None:
+    """PayloadError for an OTLP/JSON body that is valid JSON but no object (``[]``, ``"x"``, ``1``,
+    ``null``): the protobuf parser reads any iterable as a message's fields, so ``[]`` or a string
+    was taken as an empty request and answered 200, and ``[{}]`` got a 400 about an unhashable
+    dict. A body that is not JSON at all is left to the parser, which says where it breaks."""
+    if _OBJECT_START.match(text):
+        return  # JSON that begins with "{" is an object, or not JSON (the parser's to say)
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return
+    request = cast(Descriptor, _REQUESTS[signal].DESCRIPTOR)
+    first = request.fields[0].json_name
+    raise PayloadError(
+        f"not a valid OTLP {signal} export request (json): the body is {_JSON_KINDS[type(value)]}, "
+        f'not an object; send one {request.name} as a JSON object, {{"{first}": [...]}}'
+    )
 
 
 def inflate(body: bytes, limit: int = MAX_DECODED_BYTES) -> bytes:

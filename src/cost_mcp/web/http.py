@@ -106,10 +106,10 @@ def otlp_routes(ledger: Ledger, pricer: Pricer, alerts: ReceivedUsageAlerts | No
                 body = await read_body(request, otel.MAX_BODY_BYTES)
             except BodyRefused as exc:
                 return _status(exc.status, exc.why, encoding)
-            coding = request.headers.get("content-encoding", "identity").strip().lower()
-            if coding not in ("identity", "gzip", "deflate"):
-                return _status(400, f"Content-Encoding {coding!r} is not supported: use gzip", encoding)
-            gzipped = coding != "identity"
+            try:
+                gzipped = otel.compressed(content_encoding(request))
+            except otel.UnsupportedCodingError as exc:
+                return _status(415, str(exc), encoding, ACCEPTED_CODINGS)
             # Whose usage the events are: Caller.keeps_event_members says why it depends on the token.
             caller = current_caller_of(request)
             member = caller.member if caller is not None and not caller.keeps_event_members else None
@@ -164,12 +164,25 @@ MISROUTED_HINT = (
 )
 
 
-def _status(code: int, message: str, encoding: Literal["protobuf", "json"]) -> Response:
+def content_encoding(request: Request) -> str:
+    """The request's Content-Encoding, every header of that name in order (two ``gzip`` headers are
+    ``gzip, gzip``, a coding none of ours is, where reading the first alone inflated once)."""
+    return ", ".join(request.headers.getlist("content-encoding"))
+
+
+ACCEPTED_CODINGS = {"Accept-Encoding": ", ".join(("identity", *otel.CONTENT_CODINGS))}
+"""Sent with a 415 for a request body's Content-Encoding: the codings that would have been taken
+(RFC 9110, 15.5.16)."""
+
+
+def _status(
+    code: int, message: str, encoding: Literal["protobuf", "json"], headers: dict[str, str] | None = None
+) -> Response:
     """OTLP's error body: a google.rpc.Status with the reason."""
-    rpc_code = 3 if code == 400 else 8  # INVALID_ARGUMENT / RESOURCE_EXHAUSTED
+    rpc_code = 3 if code in (400, 415) else 8  # INVALID_ARGUMENT / RESOURCE_EXHAUSTED
     if encoding == "json":
-        return JSONResponse({"code": rpc_code, "message": message}, status_code=code)
-    return Response(_status_proto(rpc_code, message), status_code=code, media_type=PROTOBUF)
+        return JSONResponse({"code": rpc_code, "message": message}, status_code=code, headers=headers)
+    return Response(_status_proto(rpc_code, message), status_code=code, media_type=PROTOBUF, headers=headers)
 
 
 def _status_proto(code: int, message: str) -> bytes:
@@ -194,7 +207,12 @@ class BodyLimit:
     ``limit`` bytes, 408 when slower than :data:`~cost_mcp.web.app.BODY_SECONDS`), then hands the
     app the body read. For the SDK's ``/mcp`` route, whose read had no time limit: a client sending
     a byte now and then held the request for as long as it liked. Behind the token check, so a
-    caller without one is refused unread."""
+    caller without one is refused unread.
+
+    A body sent gzip or deflate is inflated as the OTLP receiver's is (:func:`otel.compressed`,
+    :func:`otel.inflate`), to at most ``limit`` bytes (413 beyond: a gzip bomb stops there), and
+    handed on without its Content-Encoding; any other coding is 415 naming those taken. The SDK
+    read a compressed body as JSON and answered a parse error that did not say why."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -204,12 +222,32 @@ class BodyLimit:
         if scope["type"] != "http" or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
+
+        async def refuse(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> None:
+            # JSON-RPC's error object, as the SDK answers a body it cannot take.
+            error = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+            await JSONResponse(error, status_code=status, headers=headers)(scope, receive, send)
+
+        request = Request(scope, receive)
         try:
-            body = await read_body(Request(scope, receive), self.limit)
+            body = await read_body(request, self.limit)
+            if otel.compressed(content_encoding(request)):
+                # In a thread: a body of many tiny gzip members is many inflaters, not one.
+                body = await anyio.to_thread.run_sync(otel.inflate, body, self.limit)
+                gone = (b"content-encoding", b"content-length")
+                kept = [(n, v) for n, v in scope["headers"] if n not in gone]
+                scope = {**scope, "headers": [*kept, (b"content-length", str(len(body)).encode())]}
         except BodyRefused as exc:
-            # JSON-RPC's "Invalid Request", as the SDK answers a body it cannot take.
-            error = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": exc.why}}
-            await JSONResponse(error, status_code=exc.status)(scope, receive, send)
+            await refuse(exc.status, -32600, exc.why)  # "Invalid Request"
+            return
+        except otel.UnsupportedCodingError as exc:
+            await refuse(415, -32600, str(exc), ACCEPTED_CODINGS)
+            return
+        except otel.TooLargeError as exc:
+            await refuse(413, -32600, str(exc))
+            return
+        except otel.PayloadError as exc:
+            await refuse(400, -32700, f"Parse error: {exc}")  # as the SDK says of a body not JSON
             return
         except ClientDisconnect:
             return
