@@ -1,5 +1,5 @@
 """Team-mode commands (issue 14): ``token create|list|revoke``, ``team set|list|pushes|
-forget-pushes|unforget-pushes`` and ``push``."""
+forget-pushes|unforget-pushes|rename-member`` and ``push``."""
 
 from __future__ import annotations
 
@@ -216,6 +216,38 @@ def team_pushes(member: str | None, limit: int) -> int:
             "whether its token is taken)",
             file=sys.stderr,
         )
+    return EXIT_OK
+
+
+@team.command("rename-member")
+@click.argument("old", metavar="OLD_EMAIL")
+@click.argument("new", metavar="NEW_EMAIL")
+@click.option(
+    "--merge", is_flag=True, help="NEW_EMAIL has usage or tokens already: make both histories one member's"
+)
+@click.option("--dry-run", is_flag=True, help="say what would move, per kind of row; change nothing")
+def team_rename_member(old: str, new: str, merge: bool, dry_run: bool) -> int:
+    """Move everything a member's old email names to their new one: calls pushed or sent over OTLP,
+    tokens (they go on working, as the new email), teams, budgets scoped to them, subscriptions,
+    push history. In one transaction: all moves, or none.
+
+    A NEW_EMAIL that already has usage, tokens, teams or budgets is refused unless --merge: merging
+    two people's history cannot be undone. Emails compare lower-cased, as the server stores them.
+    """
+    from cost_mcp.store import connect
+    from cost_mcp.store import team as team_store
+
+    conn = connect(settings().db)
+    try:
+        done = team_store.rename_member(conn, old, new, merge=merge, dry_run=dry_run)
+    finally:
+        conn.close()
+    moved = ", ".join(f"{n:,} {kind}" for kind, n in sorted(done.moved.items()))
+    verb = "would move" if dry_run else "moved"
+    print(f"{verb} {done.old} to {done.new}: {moved}", file=sys.stderr)
+    if done.held:
+        held = ", ".join(f"{n:,} {kind}" for kind, n in sorted(done.held.items()))
+        print(f"{done.new} had already: {held} (merged{' with --merge' if dry_run else ''})", file=sys.stderr)
     return EXIT_OK
 
 
