@@ -28,7 +28,7 @@ from cost_mcp.store import team as team_store
 from tests import servers
 from tests.web.test_otel_receiver import _api_request, _otlp_json_logs
 from tests.web.test_push_owner import _ms, _row
-from tests.web.test_team import _assert_rollup_exact, _refresh_rollup, _window
+from tests.web.test_team import _assert_rollup_exact, _dirty_quarter_hours, _refresh_rollup, _window
 
 OLD, NEW, BOB = "alice@old.example", "alice@new.example", "bob@example.com"
 
@@ -179,6 +179,12 @@ def test_a_renamed_member_keeps_their_history_and_their_token_pushes_as_the_new_
     done = _rename(" Alice@Old.Example", "ALICE@new.example")
     assert done.returncode == 0, done.stderr
     assert f"moved {OLD} to {NEW}: 1 budgets, 3 calls," in done.stderr
+    # Her OTel events came with her own token; a fleet's ingest token would name her as Claude Code does.
+    assert f"rename-member {OLD} {NEW} --merge` moves what arrived meanwhile" in done.stderr
+    assert "note:" not in dry.stderr
+    # The CLI rebuilt the rollup of her calls' quarter-hour (11:30, by the clock) before it ended.
+    assert "rebuilding the rollup of their 1 quarter-hour(s)" in done.stderr
+    assert _dirty_quarter_hours(server.settings.db) == 0
 
     assert _by_member(server.settings) == {NEW: before[OLD], BOB: before[BOB]}
     assert _naming(server.settings, OLD) == {}
@@ -242,3 +248,35 @@ def test_merging_two_members_sums_their_spend_and_keeps_both_tokens(server: Serv
     _assert_rollup_exact(server.settings.db)
     assert server.push("alice", [_row("msg_a4", "req_a4", _ms(5))])["changed"] == 1
     assert set(_by_member(server.settings)) == {BOB}
+
+
+def _counted(settings: Settings) -> dict[tuple[str, str], tuple[str, int]]:
+    conn = connect(settings.db)
+    try:
+        rows = conn.execute("SELECT source, message_id, member, counted FROM usage_events").fetchall()
+    finally:
+        conn.close()
+    return {(str(s), str(m)): (str(w), int(c)) for s, m, w, c in rows}
+
+
+def test_a_merge_counts_a_codex_session_once_when_both_names_held_a_copy(server: Server) -> None:
+    # Alice's Codex session reached the server twice: its OTel copy under her old address, its log
+    # copy from her laptop under the new one. Two members' copies both count (a member's log copy
+    # never takes another's call out of their spend); merged into one member, the log copy alone does.
+    conn = connect(server.settings.db)
+    try:
+        server.tokens["new"] = team_store.create_token(conn, "alice-new-laptop", NEW)
+    finally:
+        conn.close()
+    codex = {"provider": "openai", "model": "gpt-5", "agent": "codex", "session_id": "cx1", "project": "web"}
+    server.push("alice", [_row("otel-1", "", _ms(30), source="otel", **codex)])
+    server.push("new", [_row("codex-1", "", _ms(30), source="codex", **codex)])
+    assert _counted(server.settings) == {("otel", "otel-1"): (OLD, 1), ("codex", "codex-1"): (NEW, 1)}
+    both = _by_member(server.settings)
+    assert both[OLD] == both[NEW] > 0
+
+    merged = _rename(OLD, NEW, "--merge")
+    assert merged.returncode == 0, merged.stderr
+    assert _counted(server.settings) == {("otel", "otel-1"): (NEW, 0), ("codex", "codex-1"): (NEW, 1)}
+    assert _by_member(server.settings) == {NEW: both[NEW]}
+    _assert_rollup_exact(server.settings.db)

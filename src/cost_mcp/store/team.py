@@ -1610,6 +1610,9 @@ class Renamed:
     moved: dict[str, int]
     held: dict[str, int]
     dry_run: bool
+    quarter_hours: int = 0
+    """The quarter-hours of the calls moved, marked for the rollup to rebuild: the caller rebuilds
+    them (``rollup.refresh_by_weeks``), else the next answer's refresh does."""
 
 
 def _member_counts(conn: Conn, member: str) -> dict[str, int]:
@@ -1645,7 +1648,9 @@ def rename_member(conn: Conn, old: str, new: str, *, merge: bool = False, dry_ru
     OTLP senders, OTel metric points, forgotten calls, dashboard sessions and budget holds.
 
     The calls' quarter-hours are marked for the rollup to rebuild from the events (the rollup is
-    keyed by member): exact at the next refresh, which every answer runs first. Members compare as
+    keyed by member): exact at the next refresh, which every answer runs first (a member of years
+    marks every quarter-hour of them: the caller rebuilds them a week per transaction, as after
+    ``reprice --all``, so that pushes get the write lock between weeks). Members compare as
     the server stores them (:func:`member_name`: an email lower-cased).
 
     InvalidInputError for ``new`` not an email, ``old`` the same as ``new``, or ``new`` holding rows
@@ -1668,12 +1673,8 @@ def rename_member(conn: Conn, old: str, new: str, *, merge: bool = False, dry_ru
         return Renamed(old, new, moved, held, dry_run=True)
     with write_transaction(conn):
         moved, held = _checked(conn, old, new, merge)
-        _rename(conn, old, new)
-    # A week per transaction, as after `reprice --all`: a member of years holds quarter-hours over
-    # all of them, and one rebuild would hold the write lock (pushes wait) that long. What is left
-    # (-1: another writer held the lock) stays marked for the next answer's refresh.
-    rollup.refresh_by_weeks(conn)
-    return Renamed(old, new, moved, held, dry_run=False)
+        quarter_hours = _rename(conn, old, new)
+    return Renamed(old, new, moved, held, dry_run=False, quarter_hours=quarter_hours)
 
 
 def _checked(conn: Conn, old: str, new: str, merge: bool) -> tuple[dict[str, int], dict[str, int]]:
@@ -1693,8 +1694,9 @@ def _checked(conn: Conn, old: str, new: str, merge: bool) -> tuple[dict[str, int
     return moved, held
 
 
-def _rename(conn: Conn, old: str, new: str) -> None:
-    """:func:`rename_member`'s writes, inside its transaction."""
+def _rename(conn: Conn, old: str, new: str) -> int:
+    """:func:`rename_member`'s writes, inside its transaction; returns how many quarter-hours it
+    marked for the rollup."""
     qhs = [
         int(r[0])
         for r in conn.execute("SELECT DISTINCT ts_ms / 900000 FROM usage_events WHERE member = ?", (old,))
@@ -1723,3 +1725,4 @@ def _rename(conn: Conn, old: str, new: str) -> None:
     # Only a merge can change which copy of a session counts (before it, no session of OLD's had a
     # copy of NEW's), and settling is idempotent: the sessions moved are settled either way.
     session_copies.settle(conn, sessions)
+    return len(qhs)
