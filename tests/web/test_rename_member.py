@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -160,13 +161,27 @@ def _naming(settings: Settings, member: str) -> dict[str, int]:
 
 def test_a_renamed_member_keeps_their_history_and_their_token_pushes_as_the_new_name(server: Server) -> None:
     _seed(server)
+    # Her browser, signed in to the dashboard with her token.
+    now_ms = int(time.time() * 1000)
+    conn = connect(server.settings.db)
+    try:
+        who = team_store.DashboardSession("alice-laptop", OLD, "member", now_ms + 3_600_000)
+        team_store.open_dashboard_session(conn, "browser-1", server.tokens["alice"], who, now_ms)
+    finally:
+        conn.close()
     before = _by_member(server.settings)
     assert set(before) == {OLD, BOB} and before[OLD] > 0
     assert _budget_spent(server.settings, "alice") == before[OLD]
     held = _naming(server.settings, OLD)
-    assert {"usage_events", "api_tokens", "team_members", "budgets", "push_senders", "otlp_senders"} <= set(
-        held
-    )
+    assert {
+        "usage_events",
+        "api_tokens",
+        "team_members",
+        "budgets",
+        "push_senders",
+        "otlp_senders",
+        "dashboard_sessions",
+    } <= set(held)
     everything = _everything(server.settings)
 
     dry = _rename(OLD, NEW, "--dry-run")
@@ -197,6 +212,8 @@ def test_a_renamed_member_keeps_their_history_and_their_token_pushes_as_the_new_
             "alice-laptop": NEW,
             "bob-laptop": BOB,
         }
+        signed_in = team_store.dashboard_session(conn, "browser-1", now_ms)
+        assert signed_in is not None and signed_in.member == NEW
     finally:
         conn.close()
     _assert_rollup_exact(server.settings.db)
