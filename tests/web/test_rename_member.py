@@ -246,6 +246,7 @@ def test_a_rename_that_cannot_be_done_changes_nothing(server: Server) -> None:
 
 def test_merging_two_members_sums_their_spend_and_keeps_both_tokens(server: Server) -> None:
     _seed(server)
+    server.otlp("bob", "req_b2", 10)  # both send OTel events: their receiver's senders fold into one
     before = _by_member(server.settings)
 
     merged = _rename(OLD, BOB, "--merge")
@@ -260,6 +261,8 @@ def test_merging_two_members_sums_their_spend_and_keeps_both_tokens(server: Serv
         assert team_store.teams(conn) == {"platform": [BOB]}
         senders = {(s.token_name, s.member) for s in team_store.push_senders(conn)}
         assert senders == {("alice-laptop", BOB), ("bob-laptop", BOB)}
+        otlp = conn.execute("SELECT source, agent, member, events FROM otlp_senders").fetchall()
+        assert [tuple(r) for r in otlp] == [("claude_code_otel", "claude-code", BOB, 2)]
     finally:
         conn.close()
     _assert_rollup_exact(server.settings.db)
