@@ -1532,3 +1532,197 @@ def too_large_warning(conn: Conn) -> str:
 
 _NAMED = 3
 """Members a warning names before it says how many more."""
+
+
+# --- renaming a member (an email that changed) ---------------------------------------------------
+
+
+def member_name(value: str) -> str:
+    """A member as the ledger stores it: an email trimmed and lower-cased (tokens, JWTs, teams and
+    OTLP events all store it so), an account id without @ (an OTel event's, without an email) as
+    it is, trimmed."""
+    value = value.strip()
+    return value.lower() if "@" in value else value
+
+
+_MEMBER_ROWS = (
+    ("calls", "usage_events", "member = ?"),
+    ("tokens", "api_tokens", "member = ?"),
+    ("teams", "team_members", "member = ?"),
+    ("subscriptions", "subscriptions", "member = ?"),
+    ("push senders", "push_senders", "member = ?"),
+    ("push history", "team_pushes", "member = ?"),
+    ("otlp senders", "otlp_senders", "member = ?"),
+    ("otel metric points", "otel_metric_points", "member = ?"),
+    ("forgotten calls", "forgotten_calls", "(member = ? OR forgotten_by = ?)"),
+    ("dashboard sessions", "dashboard_sessions", "member = ?"),
+    ("budget holds", "budget_holds", "member = ?"),
+)
+"""Each kind of row that names a member: (kind, table, the condition on the member). Provider
+buckets are not among them: their member is what the provider's bill names, written again by its
+next sync under that name (renamed here, the bill's rows would then count twice)."""
+_PASSING = frozenset({"dashboard sessions", "budget holds"})
+"""Kinds that only live a while (a browser signed in, a budget check's hold): they move with the
+member, but holding them does not make a member "have data" (NEW signed in to look at $0)."""
+
+_SUMMED_SENDERS = (
+    # One row per (token, member) and (source, agent, member): where OLD and NEW both have one
+    # (merged), OLD's is folded into NEW's, as each push and OTLP request moves them on.
+    "INSERT INTO push_senders (token_name, member, last_ms, heard_ms) "
+    "SELECT token_name, ?, last_ms, heard_ms FROM push_senders WHERE member = ? "
+    "ON CONFLICT (token_name, member) DO UPDATE SET "
+    "last_ms = CASE WHEN excluded.last_ms > push_senders.last_ms THEN excluded.last_ms "
+    "ELSE push_senders.last_ms END, "
+    "heard_ms = CASE WHEN push_senders.heard_ms IS NULL OR excluded.heard_ms > push_senders.heard_ms "
+    "THEN excluded.heard_ms ELSE push_senders.heard_ms END",
+    "INSERT INTO otlp_senders (source, agent, member, first_ms, last_ms, events) "
+    "SELECT source, agent, ?, first_ms, last_ms, events FROM otlp_senders WHERE member = ? "
+    "ON CONFLICT (source, agent, member) DO UPDATE SET "
+    "first_ms = CASE WHEN excluded.first_ms < otlp_senders.first_ms THEN excluded.first_ms "
+    "ELSE otlp_senders.first_ms END, "
+    "last_ms = CASE WHEN excluded.last_ms > otlp_senders.last_ms THEN excluded.last_ms "
+    "ELSE otlp_senders.last_ms END, "
+    "events = otlp_senders.events + excluded.events",
+    "INSERT INTO team_members (team, member) SELECT team, ? FROM team_members WHERE member = ? "
+    "ON CONFLICT (team, member) DO NOTHING",
+)
+_MOVED = (
+    "UPDATE usage_events SET member = ? WHERE member = ?",
+    "UPDATE api_tokens SET member = ? WHERE member = ?",
+    "UPDATE subscriptions SET member = ? WHERE member = ?",
+    "UPDATE team_pushes SET member = ? WHERE member = ?",
+    "UPDATE otel_metric_points SET member = ? WHERE member = ?",
+    "UPDATE forgotten_calls SET member = ? WHERE member = ?",
+    "UPDATE forgotten_calls SET forgotten_by = ? WHERE forgotten_by = ?",
+    "UPDATE dashboard_sessions SET member = ? WHERE member = ?",
+    "UPDATE budget_holds SET member = ? WHERE member = ?",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    """What :func:`rename_member` moved (with ``dry_run``: would move) from ``old`` to ``new``, as
+    rows per kind (:data:`_MEMBER_ROWS`, and ``budgets``: those whose scope names the member), and
+    what ``new`` held before (only with ``merge``: else it held nothing)."""
+
+    old: str
+    new: str
+    moved: dict[str, int]
+    held: dict[str, int]
+    dry_run: bool
+    quarter_hours: int = 0
+    """The quarter-hours of the calls moved, marked for the rollup to rebuild: the caller rebuilds
+    them (``rollup.refresh_by_weeks``), else the next answer's refresh does."""
+
+
+def _member_counts(conn: Conn, member: str) -> dict[str, int]:
+    """Rows of each kind naming ``member`` (kinds with none left out)."""
+    counts: dict[str, int] = {}
+    for kind, table, where in _MEMBER_ROWS:
+        n = int(
+            conn.execute(
+                f"SELECT COUNT(*) FROM {table} WHERE {where}", (member,) * where.count("?")
+            ).fetchone()[0]
+        )
+        if n:
+            counts[kind] = n
+    if budgets := len(_budget_scopes(conn, member)):
+        counts["budgets"] = budgets
+    return counts
+
+
+def _budget_scopes(conn: Conn, member: str) -> dict[str, dict[str, Any]]:
+    """The scopes (parsed) of the budgets whose members name ``member``, by budget name."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, text in conn.execute("SELECT name, scope FROM budgets ORDER BY name"):
+        scope = json.loads(str(text))
+        if any(member_name(str(m)) == member for m in scope.get("members") or ()):
+            found[str(name)] = scope
+    return found
+
+
+def rename_member(conn: Conn, old: str, new: str, *, merge: bool = False, dry_run: bool = False) -> Renamed:
+    """Move every row that names member ``old`` to ``new`` in one write transaction, for a member
+    whose email changed: their calls (pushed, OTLP, record_usage), tokens (which go on working and
+    now act as ``new``), teams, budgets scoped to them, subscriptions, push history and senders,
+    OTLP senders, OTel metric points, forgotten calls, dashboard sessions and budget holds.
+
+    The calls' quarter-hours are marked for the rollup to rebuild from the events (the rollup is
+    keyed by member): exact at the next refresh, which every answer runs first (a member of years
+    marks every quarter-hour of them: the caller rebuilds them a week per transaction, as after
+    ``reprice --all``, so that pushes get the write lock between weeks). Members compare as
+    the server stores them (:func:`member_name`: an email lower-cased).
+
+    InvalidInputError for ``new`` not an email, ``old`` the same as ``new``, or ``new`` holding rows
+    already without ``merge``: merging two members' history cannot be undone (a typo naming another
+    person would hand them all of it), so it is asked for. With ``merge`` the two histories become
+    one: the senders' rows fold together, and the Codex and Gemini CLI sessions moved are settled
+    again (a session's OTel copies stop counting where a log copy of the same member now holds it,
+    ``store.session_copies``). NotFoundError when no row names ``old``.
+    """
+    old, new = member_name(old), member_name(new)
+    if not old:
+        raise InvalidInputError("the member to rename needs a name: their old email address")
+    if "@" not in new or len(new) > 320:
+        raise InvalidInputError(f"the new name must be the member's email address, got {new!r}")
+    _printable("the new name", new)
+    if old == new:
+        raise InvalidInputError(f"{old} is already named so (emails compare lower-cased): nothing to rename")
+    if dry_run:
+        moved, held = _checked(conn, old, new, merge)
+        return Renamed(old, new, moved, held, dry_run=True)
+    with write_transaction(conn):
+        moved, held = _checked(conn, old, new, merge)
+        quarter_hours = _rename(conn, old, new)
+    return Renamed(old, new, moved, held, dry_run=False, quarter_hours=quarter_hours)
+
+
+def _checked(conn: Conn, old: str, new: str, merge: bool) -> tuple[dict[str, int], dict[str, int]]:
+    """What ``old`` and ``new`` hold, per kind, once :func:`rename_member` may go on with them."""
+    moved, held = _member_counts(conn, old), _member_counts(conn, new)
+    if not set(moved) - _PASSING:
+        raise NotFoundError(
+            f"no call, token, team or budget names {old!r}; `cost-mcp team list` and "
+            "`cost-mcp token list` show the members (their emails, as stored)"
+        )
+    if set(held) - _PASSING and not merge:
+        has = ", ".join(f"{n:,} {k}" for k, n in sorted(held.items()) if k not in _PASSING)
+        raise InvalidInputError(
+            f"{new} already has {has}: add --merge to make {old}'s history and {new}'s one member's "
+            "(it cannot be undone), or name another address"
+        )
+    return moved, held
+
+
+def _rename(conn: Conn, old: str, new: str) -> int:
+    """:func:`rename_member`'s writes, inside its transaction; returns how many quarter-hours it
+    marked for the rollup."""
+    qhs = [
+        int(r[0])
+        for r in conn.execute("SELECT DISTINCT ts_ms / 900000 FROM usage_events WHERE member = ?", (old,))
+    ]
+    rollup.mark_dirty(conn, [qh * rollup.QUARTER_HOUR_MS for qh in qhs])
+    sessions = [
+        (str(a), str(s))
+        for a, s in conn.execute(
+            f"SELECT DISTINCT agent, session_id FROM usage_events WHERE member = ? "
+            f"AND agent IN ({marks(session_copies.LOG_SOURCES)}) AND session_id != ''",
+            (old, *session_copies.LOG_SOURCES),
+        )
+    ]
+    for sql in _SUMMED_SENDERS:
+        conn.execute(sql, (new, old))
+    for table in ("push_senders", "otlp_senders", "team_members"):
+        conn.execute(f"DELETE FROM {table} WHERE member = ?", (old,))
+    for sql in _MOVED:
+        conn.execute(sql, (new, old))
+    for name, scope in _budget_scopes(conn, old).items():
+        members = [new if member_name(str(m)) == old else str(m) for m in scope["members"]]
+        scope["members"] = list(dict.fromkeys(members))
+        conn.execute(
+            "UPDATE budgets SET scope = ? WHERE name = ?", (json.dumps(scope, separators=(",", ":")), name)
+        )
+    # Only a merge can change which copy of a session counts (before it, no session of OLD's had a
+    # copy of NEW's), and settling is idempotent: the sessions moved are settled either way.
+    session_copies.settle(conn, sessions)
+    return len(qhs)
