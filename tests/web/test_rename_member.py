@@ -13,7 +13,6 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,38 +26,25 @@ from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.store import Ledger, connect
 from cost_mcp.store import team as team_store
 from tests import servers
-from tests.web.test_otel_receiver import _api_request, _otlp_json_logs
+from tests.web import test_push_owner as push_owner
+from tests.web.test_otel_receiver import _api_request
 from tests.web.test_push_owner import _ms, _row
 from tests.web.test_team import _assert_rollup_exact, _dirty_quarter_hours, _refresh_rollup, _window
 
 OLD, NEW, BOB = "alice@old.example", "alice@new.example", "bob@example.com"
 
 
-@dataclass
-class Server:
-    """The team server's HTTP app in process, with member tokens for alice (as OLD) and bob."""
+class Server(push_owner.Server):
+    """test_push_owner's in-process team server, here with member tokens for alice (as OLD) and
+    bob, and one Claude Code api_request event sent over OTLP at a time."""
 
-    http: Any
-    settings: Settings
-    tokens: dict[str, str]
-
-    def push(self, token: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        answer = self.http.post("/api/push", json={"rows": rows}, headers=self._auth(token))
-        assert answer.status_code == 200, answer.text
-        return dict(answer.json())
-
-    def otlp(self, token: str, request_id: str, minutes_ago: int) -> None:
+    def otlp_call(self, token: str, request_id: str, minutes_ago: int) -> None:
         when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
         record = {
             "_ns": int(when.timestamp() * 1e9),
             **_api_request(request_id, when, Tokens(input=500, output=40)),
         }
-        body = _otlp_json_logs([record], {"service.name": "claude-code"})
-        answer = self.http.post("/v1/logs", json=body, headers=self._auth(token))
-        assert answer.status_code == 200, answer.text
-
-    def _auth(self, token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[token]}"}
+        self.otlp(token, [record])
 
 
 @pytest.fixture
@@ -89,7 +75,7 @@ def _seed(server: Server) -> None:
     server.push(
         "alice", [_row("msg_a1", "req_a1", _ms(30)), _row("msg_a2", "req_a2", _ms(25), output_tokens=50)]
     )
-    server.otlp("alice", "req_a3", 20)
+    server.otlp_call("alice", "req_a3", 20)
     server.push("bob", [_row("msg_b1", "req_b1", _ms(15), input_tokens=3000, session_id="s2")])
     _refresh_rollup(server.settings.db)  # as the first answer does: what a refusal must leave alone
 
@@ -220,7 +206,7 @@ def test_a_renamed_member_keeps_their_history_and_their_token_pushes_as_the_new_
 
     # Her token goes on working, as the new name: a push and an OTel event land under it.
     assert server.push("alice", [_row("msg_a4", "req_a4", _ms(5))])["changed"] == 1
-    server.otlp("alice", "req_a5", 4)
+    server.otlp_call("alice", "req_a5", 4)
     after = _by_member(server.settings)
     assert set(after) == {NEW, BOB} and after[NEW] > before[OLD] and after[BOB] == before[BOB]
     assert _naming(server.settings, OLD) == {}
@@ -246,7 +232,7 @@ def test_a_rename_that_cannot_be_done_changes_nothing(server: Server) -> None:
 
 def test_merging_two_members_sums_their_spend_and_keeps_both_tokens(server: Server) -> None:
     _seed(server)
-    server.otlp("bob", "req_b2", 10)  # both send OTel events: their receiver's senders fold into one
+    server.otlp_call("bob", "req_b2", 10)  # both send OTel events: their receiver's senders fold into one
     before = _by_member(server.settings)
 
     merged = _rename(OLD, BOB, "--merge")
