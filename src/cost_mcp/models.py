@@ -800,10 +800,22 @@ class SourceCoverage(Result):
     """Which days of the period a provider's reports are the total, and which were left to estimates."""
 
     reporting_lag: str = Field(description="How long after a day ends its reports count as complete.")
-    billed_days: int = Field(0, description="Days the billing report is the total.")
-    usage_days: int = Field(0, description="Days the provider's usage report (priced) is the total.")
+    billed_days: int = Field(
+        0,
+        description="Days the billing report is the total; one still within the reporting lag counts "
+        "here and is also listed in estimated_days (total_from 'partial report'): billed so far.",
+    )
+    usage_days: int = Field(
+        0,
+        description="Days the provider's usage report (priced) is the total; as billed_days, one within "
+        "the reporting lag is also listed in estimated_days.",
+    )
     empty_billed_days: int = Field(0, description="Days the billing report listed with no rows.")
-    estimated_days: list[CoverageDay] = Field(default_factory=list)
+    estimated_days: list[CoverageDay] = Field(
+        default_factory=list,
+        description="Days a synced report did not simply stand as the total (CoverageDay.rule says why, "
+        "total_from what counted): not to be added to billed_days and usage_days.",
+    )
 
 
 class SourceStatus(Result):
