@@ -19,7 +19,9 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
+    WrapValidator,
 )
 
 from cost_mcp.errors import InvalidInputError
@@ -106,6 +108,26 @@ def checked(annotation: Any, value: object, what: str) -> Any:
             for e in exc.errors()[:3]
         )
         raise InvalidInputError(f"invalid {what} ({reasons})") from None
+
+
+class Said(str):
+    """A line of an answer (a warning) that carries, for the code that reads it, what its builder
+    knew beside its words: :class:`cost_mcp.analytics.gaps.Partial`, the gaps a PARTIAL line names.
+    Its text is all a person or JSON sees. A model's field of such lines (:data:`Line`) keeps it as
+    given, where pydantic's ``str`` made each a plain ``str`` again and lost what it carried."""
+
+    __slots__ = ()
+
+
+def _as_said(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # A Said is a str already: kept as the object it is. Anything else as ``str`` validates it (a
+    # str-valued enum still becomes its plain value).
+    return value if isinstance(value, Said) else handler(value)
+
+
+Line = Annotated[str, WrapValidator(_as_said)]
+"""A warning's line in a result: a ``str`` (its published schema is a string's), which keeps a
+:class:`Said` as given."""
 
 
 class Result(BaseModel):
@@ -473,7 +495,7 @@ class DoctorReport(Result):
         "window, latest first: their telemetry stopped, or they did not work.",
     )
     problems: list[str]
-    warnings: list[str] = Field(default_factory=list, description="Not wrong now, but worth knowing.")
+    warnings: list[Line] = Field(default_factory=list, description="Not wrong now, but worth knowing.")
 
 
 # --- Claude Code ---------------------------------------------------------------------------------
@@ -521,7 +543,7 @@ class ForgetSummary(Result):
     paths: list[str] = Field(description="The paths forgotten, as matched against where events came from.")
     events_removed: int = Field(description="Stored copies of calls read from files under these paths.")
     files_forgotten: int = Field(description="Files under these paths whose read state was dropped.")
-    warnings: list[str] = Field(
+    warnings: list[Line] = Field(
         default_factory=list,
         description="E.g. a path under a configured Claude folder, which the next scan reads again.",
     )
@@ -606,7 +628,7 @@ class SessionUsage(Answer):
     )
     models: list[ModelUsage]
     burn_rate: BurnRate | None
-    warnings: list[str]
+    warnings: list[Line]
     logs_checked_at: str = Field(description="When the logs were last scanned (UTC).")
 
 
@@ -653,7 +675,7 @@ class UsageBlocks(Answer, Paged):
     blocks: list[UsageBlock] = Field(description="Oldest first; the newest ones when truncated.")
     active: UsageBlock | None
     token_limit: int | None = Field(description="The limit compared against, if any ('max' resolves here).")
-    warnings: list[str]
+    warnings: list[Line]
 
 
 # --- spend ---------------------------------------------------------------------------------------
@@ -880,7 +902,7 @@ class SpendResult(Answer, Paged):
     )
     attribution_total_rows: int = Field(0, description="How many attribution rows there are in all.")
     sources: list[SourceStatus]
-    warnings: list[str]
+    warnings: list[Line]
     alerts: list[str] = Field(
         description="Budget thresholds crossed since the last answer (each shown once)."
     )
@@ -929,7 +951,7 @@ class ModelBreakdown(Answer, Paged):
     )
     models: list[ModelRow]
     sources: list[SourceStatus]
-    warnings: list[str]
+    warnings: list[Line]
     alerts: list[str]
 
 
@@ -1040,7 +1062,7 @@ class Budget(Result):
 class BudgetSet(Budget):
     """A budget as set, and what may be wrong with it."""
 
-    warnings: list[str] = Field(
+    warnings: list[Line] = Field(
         default_factory=list,
         description="What replacing an existing budget changed besides the amount (period, hard, webhook, "
         "scope, thresholds) and the arguments that keep it; a scope value that matches nothing recorded "
@@ -1103,7 +1125,7 @@ class BudgetStatusResult(Answer):
     """Every budget (or one) in its current period."""
 
     budgets: list[BudgetState]
-    warnings: list[str]
+    warnings: list[Line]
     alerts: list[str]
 
 
@@ -1137,7 +1159,7 @@ class CheckResult(Answer):
     estimated_cost_usd: USD
     binding_budget: str | None = Field(description="The budget with the least room left after the call.")
     budgets: list[BudgetCheck]
-    warnings: list[str]
+    warnings: list[Line]
     held_usd: USD | None = Field(
         default=None,
         description="What this allowed check holds of its hard budgets until the call is recorded "
@@ -1157,7 +1179,7 @@ class RecordResult(Answer):
     cost_usd: USD | None = Field(description="Null when the model has no known price (kept unpriced).")
     priced_model: str | None
     budgets: list[BudgetCheck] = Field(description="Budgets this call counts against, after it.")
-    warnings: list[str]
+    warnings: list[Line]
     alerts: list[str]
 
 
@@ -1196,7 +1218,7 @@ class ReportedCalls(Result):
     matching: int = Field(description="Calls that match, of which ``calls`` are the newest.")
     total_usd: USD = Field(description="Cost of the calls listed (priced ones).")
     unpriced_requests: int
-    warnings: list[str]
+    warnings: list[Line]
 
 
 class ForgetReportedResult(Result):
@@ -1210,7 +1232,7 @@ class ForgetReportedResult(Result):
         description="Budget thresholds of the current period that spend no longer reaches: they fire "
         "again when spend crosses them anew."
     )
-    warnings: list[str]
+    warnings: list[Line]
 
 
 class UnforgetReportedResult(Result):
@@ -1220,14 +1242,14 @@ class UnforgetReportedResult(Result):
     unforgotten: list[ReportedCall]
     total_usd: USD = Field(description="Cost the calls had when they were forgotten (priced ones).")
     unpriced_requests: int
-    warnings: list[str]
+    warnings: list[Line]
 
 
 class DeleteResult(Result):
     """What a delete removed."""
 
     deleted: str
-    warnings: list[str] = Field(
+    warnings: list[Line] = Field(
         default_factory=list,
         description="What the deletion took from reports already made (a subscription's fees counted "
         "so far), to repeat to the user.",
@@ -1264,7 +1286,7 @@ class Forecast(Answer):
         0, description="Calls in the period with no known price: in none of the amounts above."
     )
     anomalies: list[Anomaly]
-    warnings: list[str]
+    warnings: list[Line]
     alerts: list[str]
 
 
@@ -1288,7 +1310,7 @@ class Subscription(Result):
 class SubscriptionSet(Subscription):
     """A subscription as set, with what setting it changed."""
 
-    warnings: list[str] = Field(
+    warnings: list[Line] = Field(
         default_factory=list,
         description="A replaced subscription whose new terms change fees already counted (past reports).",
     )
@@ -1361,7 +1383,7 @@ class SyncResult(Result):
     """What a provider sync fetched, per source."""
 
     sources: list[SourceSync]
-    warnings: list[str]
+    warnings: list[Line]
 
 
 # --- dashboard -----------------------------------------------------------------------------------
@@ -1386,7 +1408,7 @@ class HourlyCost(Result):
     )
     total_usd: USD = Field(description="Sum of the hours (the locally recorded calls only).")
     hours: list[HourCost] = Field(description="24 entries, hour 0 to 23.")
-    warnings: list[str]
+    warnings: list[Line]
     complete: bool = Field(
         True,
         description="False when calls recorded one by one may be missing from these hours (in a "
@@ -1461,7 +1483,7 @@ class Dashboard(Answer):
         "the reporting lag), one line per provider and report, as `cost-mcp report` lists them under "
         "'partial:'; a figure with none is left out.",
     )
-    warnings: list[str] = Field(
+    warnings: list[Line] = Field(
         default_factory=list,
         description="About the dashboard as a whole (e.g. a setting that could not be used); each part "
         "carries its own warnings too.",
@@ -1642,7 +1664,7 @@ class SavingsReport(Answer):
         description="How to read the findings; they overlap (a call moved to batch and to a cheaper model "
         "saves less than both), so do not add them up."
     )
-    warnings: list[str]
+    warnings: list[Line]
 
 
 class ModelShare(Result):
@@ -1713,7 +1735,7 @@ class Comparison(Answer):
     group_by: list[str]
     rows: list[CompareRow] = Field(description="Largest absolute change first, bounded; see more_rows.")
     more_rows: int
-    warnings: list[str]
+    warnings: list[Line]
 
 
 class PlanLimitReading(Result):
@@ -1749,7 +1771,7 @@ class PlanLimits(Paged):
     Bounded: each window lists its newest readings (``total_rows`` counts them all, every window)."""
 
     windows: list[PlanLimitWindow]
-    warnings: list[str]
+    warnings: list[Line]
 
 
 def build_all() -> None:

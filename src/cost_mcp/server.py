@@ -659,10 +659,14 @@ def _with_problems(state: AppState, result: T) -> T:
         # log folders and keys, and a member's own usage reaches it by push or OpenTelemetry.
         path = str(state.settings.prices_file)
         advice = f"the price override file ({path})"
+        # A line without the path is kept as it is: made again (str.replace gives a plain str), a
+        # PARTIAL line lost the gaps it carries (analytics/gaps.py), and marked every row of spend.
         warnings[:] = [
             MEMBER_NO_SOURCE
             if w.startswith(spend.NO_SOURCE)
             else w.replace(advice, MEMBER_PRICE_FILE).replace(path, SERVER_PRICE_FILE)
+            if path in w
+            else w
             for w in warnings
         ]
     return result

@@ -11,9 +11,9 @@ from mcp import Client
 
 from cost_mcp.analytics import agents, budgets, spend, subscriptions
 from cost_mcp.analytics.spend import Filters, get_spend
-from cost_mcp.config import Settings
+from cost_mcp.config import Settings, load_settings
 from cost_mcp.models import BudgetScope
-from cost_mcp.periods import local_date, to_ms
+from cost_mcp.periods import Period, local_date, to_ms
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
 from cost_mcp.store import connect, write_transaction
@@ -186,3 +186,51 @@ async def test_record_usage_over_mcp_reads_spend_once_for_five_budgets(
     assert result.structured_content is not None
     assert [b["remaining_after_usd"] for b in result.structured_content["budgets"]] == [99] * 5
     assert reads == ["read"]
+
+
+def test_budgets_that_ask_the_same_of_the_missing_bills_share_one_answer(
+    ledger: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenAI's key set and its bill never synced: each budget that counts it lacks it, as before,
+    while the missing bills are asked once per period and providers, not once per budget (three
+    budgets of this month over every provider ask what all the budgets together ask)."""
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-" + "a" * 40)
+    settings = load_settings()
+    for name, period, scope in (
+        ("all", "month", BudgetScope()),
+        ("all-too", "month", BudgetScope()),
+        ("all-again", "month", BudgetScope(models=["gpt-4o"])),
+        ("openai", "month", BudgetScope(providers=["openai"])),
+        ("openai-today", "day", BudgetScope(providers=["openai"])),
+        ("anthropic", "month", BudgetScope(providers=["anthropic"])),
+        ("local", "month", BudgetScope(agents=["bot"])),
+    ):
+        budgets.set_budget(ledger, name, Decimal(100), period, scope)  # type: ignore[arg-type]
+    asked: list[tuple[str, list[str] | None]] = []
+    partials = spend.missing_bill_partials
+
+    def counting(
+        conn: Conn, settings: Settings, p: Period, providers: list[str] | None, **kw: bool
+    ) -> list[str]:
+        asked.append((p.name, providers))
+        return partials(conn, settings, p, providers, **kw)
+
+    monkeypatch.setattr(budgets, "missing_bill_partials", counting)
+    result = budgets.budget_status(ledger, settings, now=NOW, take_alerts=False)
+    lacking = {s.budget.name: s.lacking for s in result.budgets}
+    bill = [budgets.BILL_MISSING]
+    assert lacking == {
+        "all": bill,
+        "all-too": bill,
+        "all-again": bill,
+        "openai": bill,
+        "openai-today": bill,
+        "anthropic": [],
+        "local": [],
+    }
+    assert [w for w in result.warnings if w.startswith("PARTIAL: openai")], result.warnings
+    # All of them and the three unscoped monthly ones, OpenAI's month, its day, Anthropic's month:
+    # four questions for seven budgets (each budget asked its own, and all of them one more, before).
+    assert sorted(asked, key=str) == sorted(
+        [("month", None), ("month", ["openai"]), ("day", ["openai"]), ("month", ["anthropic"])], key=str
+    ), asked

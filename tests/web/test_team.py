@@ -851,6 +851,25 @@ def test_a_members_sources_are_their_pushes_and_the_providers_bill_without_its_e
     assert theirs["last_error"] == error
 
 
+def test_a_members_answer_marks_only_the_rows_a_missing_bill_may_be_in(
+    home: Path, sqlite_template: Path
+) -> None:
+    """OpenAI's key set on the team server and its bill not synced yet: a member's answer by provider
+    marks the total a lower bound, and the rows OpenAI's bill may be in, but not their Claude Code
+    calls' (Anthropic's) row. The server makes a member's warnings again where they name its price
+    file; made again, a PARTIAL line lost the gaps it carries (analytics/gaps.py) and marked every
+    row."""
+    environ = {**os.environ, "OPENAI_ADMIN_KEY": "sk-admin-" + "a" * 40}
+    with _served(home, TEAM, _made_server_ledger(home, sqlite_template), environ) as team:
+        laptop = _laptop(home, "ana", "ana@example.com", [("msg_s", "req_s", 100, 10)])
+        done = _cli(laptop.env(home, COST_MCP_TEAM_TOKEN=team.tokens["ana"]), "push", "--server", team.base)
+        assert done.returncode == 0, done.stderr
+        mine = _spend_by_member(team.base, team.tokens["ana"], group_by=["provider"]).structured_content
+    assert [w for w in mine["warnings"] if w.startswith("PARTIAL: openai")], mine["warnings"]
+    assert mine["complete"] is False
+    assert {r["group"]["provider"]: r["complete"] for r in mine["rows"]} == {"anthropic": True}, mine["rows"]
+
+
 def test_a_member_is_offered_only_the_tools_they_may_call(onlooked: Team) -> None:
     """tools/list follows the token: a member's model sees the five tools a member may call, not
     nineteen of which fourteen refuse; an admin sees every one."""

@@ -570,12 +570,28 @@ def with_missing_bills(
 ) -> tuple[list[BudgetState], list[str]]:
     """The budgets' ``states``, each not ``complete`` when a provider's bill it counts is missing or
     log files of calls it counts could not be opened (:func:`spend.logs_can_touch`), saying which
-    in its ``lacking``, and the PARTIAL lines saying which (:func:`_missing_bills`,
+    in its ``lacking``, and the PARTIAL lines saying which (:func:`spend.missing_bill_partials`,
     :func:`spend.log_read_warning`): every view of a budget marks its figures so (money.bounded),
     where a $0.00 read as nothing spent. A team ``member``'s budgets count none of the server's own
     logs, so only bills."""
     budgets = [s.budget for s in states]
-    missing = _missing_bills(conn, settings, budgets, now, member)
+    # The lines depend only on the period and the providers asked of (_bills_question): budgets that
+    # ask the same (each month's unscoped budgets, and all of them together) share one answer, where
+    # each budget read every provider's sync state again.
+    answers: dict[_BillsQuestion, list[str]] = {}
+
+    def missing_of(some: Sequence[Budget]) -> list[str]:
+        question = _bills_question(some, settings, now)
+        if question is None:
+            return []
+        if question not in answers:
+            p, providers = question
+            answers[question] = missing_bill_partials(
+                conn, settings, p, None if providers is None else list(providers), member=member is not None
+            )
+        return answers[question]
+
+    missing = missing_of(budgets)
     unread = [] if member is not None else unread_logs(conn)
     if not missing and not unread:
         return list(states), []
@@ -583,7 +599,7 @@ def with_missing_bills(
     if missing:
         # Per budget, asked only when some bill is missing.
         for b in budgets:
-            if _missing_bills(conn, settings, [b], now, member):
+            if missing_of([b]):
                 lacks[b.name].append(BILL_MISSING)
     said: dict[str, None] = dict.fromkeys(missing)
     for source, error in unread:
@@ -609,14 +625,19 @@ def with_missing_bills(
     ], list(said)
 
 
-def _missing_bills(
-    conn: Conn, settings: Settings, budgets: Sequence[Budget], now: datetime, member: str | None
-) -> list[str]:
-    """What the budgets' spent lacks of the providers they count (:func:`missing_bill_partials`):
-    the bills they would count that failed to sync. Budgets of agents count local calls only."""
+_BillsQuestion = tuple[Period, tuple[str, ...] | None]
+"""What :func:`missing_bill_partials` is asked for some budgets: over which period, of which
+providers (None: every one)."""
+
+
+def _bills_question(budgets: Sequence[Budget], settings: Settings, now: datetime) -> _BillsQuestion | None:
+    """What the budgets' spent may lack of the providers they count, as the question
+    :func:`missing_bill_partials` answers (the bills they would count that failed to sync): the
+    latest of their periods and the providers they name; None when they count no provider's bill
+    (budgets of agents count local calls only)."""
     counted = [b for b in budgets if not b.scope.agents]
     if not counted:
-        return []
+        return None
     providers: set[str] = set()
     every = False
     for b in counted:
@@ -630,11 +651,9 @@ def _missing_bills(
             every = True
         providers.update(named)
     if not every and not providers:
-        return []
+        return None
     latest = max((budget_period(b, settings, now) for b in counted), key=lambda p: p.end_ms)
-    return missing_bill_partials(
-        conn, settings, latest, None if every else sorted(providers), member=member is not None
-    )
+    return latest, None if every else tuple(sorted(providers))
 
 
 def _quiet_laptops(

@@ -1,21 +1,24 @@
 """What an answer lacks, as data: the gaps a PARTIAL warning names (a provider's bill over some days,
-a local-log source's calls), handed over by the code that writes the warning, beside its text.
+a local-log source's calls), handed over by the code that writes the warning, with its text.
 
 Which rows and parts of an answer are marked as lower bounds (spend.Lacking) is decided from these,
 never from the warning's words: read back from the prose, a reworded warning silently stopped
-marking the rows it should. Answers carry their warnings as text (the models' ``warnings: list[str]``,
-which is what reaches a person), so the gaps are kept here, keyed by the exact line the builder
-wrote; a PARTIAL line none wrote here (a reprice half done, a line made elsewhere) may touch any
-row: never fewer marks.
+marking the rows it should. Answers carry their warnings as text (the models' ``warnings``, which is
+what reaches a person), so the gaps travel in the line itself: :func:`said` makes it a
+:class:`Partial`, a ``str`` that holds them, which the results' fields keep as given
+(:data:`cost_mcp.models.Line`). Nothing is kept beside the answer: two answers with the same line
+over different gaps are each weighed on their own, whichever thread or tenant asked. A PARTIAL line
+that is not a Partial (a line made elsewhere, or made again from one's text: an f-string, ``strip``,
+JSON read back) may touch any row: never fewer marks.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
+
+from cost_mcp.models import Said
 
 
 @dataclass(frozen=True)
@@ -45,25 +48,30 @@ def logs(source: str) -> Gap:
     return Gap("logs", source=source)
 
 
-_KEPT = 4096
-"""How many lines' gaps are kept: a long-running server writes new lines as days and errors change;
-a line forgotten is read as :data:`ANY` (more marks, never fewer)."""
+class Partial(Said):
+    """A PARTIAL line as :func:`said` makes it: its text, and the ``gaps`` it names. Any ``str``
+    operation on it (``+``, ``strip``, ``format``) gives a plain ``str``, which :func:`of` reads as
+    :data:`ANY`; comparing and hashing are its text's."""
 
-_said: OrderedDict[str, tuple[Gap, ...]] = OrderedDict()
-_lock = threading.Lock()  # the server answers from worker threads
+    __slots__ = ("gaps",)
+    gaps: tuple[Gap, ...]
+
+    def __new__(cls, line: str, gaps: tuple[Gap, ...]) -> Partial:
+        made = super().__new__(cls, line)
+        made.gaps = gaps
+        return made
+
+    def __reduce__(self) -> tuple[type[Partial], tuple[str, tuple[Gap, ...]]]:
+        # copy, deepcopy and pickle make it again with its gaps (str's own way: the text alone).
+        return (Partial, (str(self), self.gaps))
 
 
-def said(line: str, *gaps: Gap) -> str:
-    """``line`` (a PARTIAL warning), with the ``gaps`` it names kept for :func:`of`."""
-    with _lock:
-        _said[line] = gaps or (ANY,)
-        _said.move_to_end(line)
-        while len(_said) > _KEPT:
-            _said.popitem(last=False)
-    return line
+def said(line: str, *gaps: Gap) -> Partial:
+    """``line`` (a PARTIAL warning) carrying the ``gaps`` it names, for :func:`of` (none: :data:`ANY`)."""
+    return Partial(line, gaps or (ANY,))
 
 
 def of(line: str) -> tuple[Gap, ...]:
-    """The gaps the builder of PARTIAL ``line`` said it names; :data:`ANY` for a line none said."""
-    with _lock:
-        return _said.get(line, (ANY,))
+    """The gaps the builder of PARTIAL ``line`` said it names (:func:`said`); :data:`ANY` for a line
+    it did not make, or one made again as a plain ``str``."""
+    return line.gaps if isinstance(line, Partial) else (ANY,)
