@@ -8,7 +8,8 @@ it, never a member named in the payload (there is no such field).
 
 Wire format: ``{"rows": [WireRow, ...], "forgets": [WireForget, ...]}`` as JSON
 (``application/json``) or MessagePack (``application/msgpack``), optionally gzip
-(``Content-Encoding: gzip``); ``forgets`` (the laptop's forgets and unforgets of its reported calls,
+(``Content-Encoding: gzip``; the server takes deflate too, as its OTLP receiver does); ``forgets``
+(the laptop's forgets and unforgets of its reported calls,
 and the log rows its reader removed as copies counted twice, applied to the member's own calls
 first) is left out when empty, as a server from before it refuses a body with a field it does not
 know. The answer is ``{"accepted": n, "changed": m, "refused": r,
@@ -122,9 +123,11 @@ class WrongAddress(PushError):
 class PushRejected(InvalidInputError):
     """A push body the server will not store, with the reason and an HTTP status (400/413/415)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, *, coding: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.coding = coding
+        """Refused for its Content-Encoding: the answer names the codings taken (Accept-Encoding)."""
 
 
 class WireRow(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -275,10 +278,15 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
         raise PushRejected(
             f"push body over {MAX_BODY_BYTES:,} bytes: send at most {MAX_ROWS:,} rows per push", 413
         )
-    coding = content_encoding.strip().lower() or "identity"
-    if coding == "gzip":
-        from cost_mcp.sources.otel import PayloadError, TooLargeError, inflate
+    # The OTLP receiver's and /mcp's reading of the header and the body: gzip or deflate taken.
+    from cost_mcp.sources.otel import PayloadError, TooLargeError, UnsupportedCodingError, compressed, inflate
 
+    try:
+        packed = compressed(content_encoding)
+    except UnsupportedCodingError as exc:
+        raise PushRejected(f"push {exc}", 415, coding=True) from None
+    raw = body
+    if packed:
         # Every member, and a truncated one or trailing bytes refused: the first member alone was
         # read, and what followed it dropped unsaid.
         try:
@@ -287,10 +295,6 @@ def decode(body: bytes, content_type: str, content_encoding: str) -> Decoded:
             raise PushRejected(f"push body over {MAX_DECODED_BYTES:,} bytes once decompressed", 413) from None
         except PayloadError as exc:
             raise PushRejected(f"push body is not gzip as its Content-Encoding says: {exc}") from None
-    elif coding == "identity":
-        raw = body
-    else:
-        raise PushRejected(f"Content-Encoding {coding!r} is not supported: send gzip or nothing", 415)
     ctype = content_type.split(";", maxsplit=1)[0].strip().lower()
     if ctype not in ("application/json", "application/msgpack"):
         raise PushRejected(

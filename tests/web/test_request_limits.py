@@ -11,6 +11,7 @@ import gzip
 import json
 import socket
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -110,6 +111,29 @@ def test_a_gzip_mcp_body_is_inflated_for_a_member_and_a_bomb_refused_without_the
         assert served.token not in answer.text and served.token not in str(answer.headers)
     # The refusal of the wrong token was logged, without it (or the right one).
     assert "refused a request to '/mcp'" in caplog.text and served.token not in caplog.text
+
+
+def test_a_push_reads_its_content_encoding_as_otlp_and_mcp_do(served: Served) -> None:
+    """A laptop's push took gzip alone and refused deflate, which the OTLP receiver and /mcp take,
+    with no word of what it would take: one reading of the header now (otel.compressed), and a
+    refused coding is answered as theirs are, 415 with the codings taken."""
+    auth = {"Authorization": f"Bearer {served.token}", "Content-Type": "application/json"}
+    empty = json.dumps({"rows": []}).encode()
+    deflated = httpx2.post(
+        f"{served.base}/api/push",
+        content=zlib.compress(empty),
+        headers={**auth, "Content-Encoding": "deflate"},
+    )
+    assert deflated.status_code == 200, deflated.text
+    brotli = httpx2.post(f"{served.base}/api/push", content=empty, headers={**auth, "Content-Encoding": "br"})
+    assert brotli.status_code == 415 and brotli.headers["Accept-Encoding"] == "identity, gzip, deflate"
+    assert brotli.json() == {
+        "error": "push Content-Encoding 'br' is not supported: send the body as it is, "
+        "or with Content-Encoding gzip or deflate"
+    }
+    # Bad JSON is refused as ever, with no Accept-Encoding (the coding was not the problem).
+    bad = httpx2.post(f"{served.base}/api/push", content=b"{", headers=auth)
+    assert bad.status_code == 400 and "Accept-Encoding" not in bad.headers
 
 
 def _trickle(base: str, path: str, headers: dict[str, str]) -> bytes:

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -396,6 +397,8 @@ def test_push_rejects_bad_bodies_with_the_reason() -> None:
 
     assert len(push.decode(body([good]), "application/json", "").rows) == 1
     assert len(push.decode(gzip.compress(body([good])), "application/json", "gzip").rows) == 1
+    # Deflate too, as the OTLP receiver and /mcp take it: one reading of Content-Encoding for all.
+    assert len(push.decode(zlib.compress(body([good])), "application/json", "Deflate").rows) == 1
     packed = msgspec.msgpack.encode({"rows": [good]})
     assert len(push.decode(packed, "application/msgpack", "").rows) == 1
     cases = [
@@ -405,7 +408,8 @@ def test_push_rejects_bad_bodies_with_the_reason() -> None:
         (body([{**good, "project": "/home/ana/secret"}]), "application/json", "", "not a path"),
         (b"{not json", "application/json", "", "not valid"),
         (body([good]), "text/plain", "", "Content-Type"),
-        (body([good]), "application/json", "br", "Content-Encoding"),
+        (body([good]), "application/json", "br", "Content-Encoding 'br' is not supported"),
+        (gzip.compress(gzip.compress(body([good]))), "application/json", "gzip, gzip", "'gzip, gzip'"),
         (body([good]), "application/json", "gzip", "not gzip"),
         # QA (h-qasec5): bytes after the gzip stream, or a stream cut short, were taken unsaid.
         (gzip.compress(body([good])) + b"junk", "application/json", "gzip", "what follows gzip member 1"),

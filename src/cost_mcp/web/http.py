@@ -695,7 +695,7 @@ def push_endpoint(
             decoded = push.decode(
                 bytes(body),
                 request.headers.get("content-type", ""),
-                request.headers.get("content-encoding", ""),
+                content_encoding(request),
             )
             if decoded.beat:
                 with ledger.use() as conn:
@@ -719,7 +719,8 @@ def push_endpoint(
         try:
             answer = await anyio.to_thread.run_sync(work, limiter=at_once)
         except push.PushRejected as exc:
-            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            headers = ACCEPTED_CODINGS if exc.coding else None
+            return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
         if (answer.accepted or answer.changed) and alerts is not None:
             # A laptop back after days away pushes calls of periods already over: their budgets too.
             alerts.note(earliest[0] if earliest else None)
