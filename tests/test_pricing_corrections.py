@@ -8,7 +8,6 @@ removed rather than kept forever.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -44,13 +43,6 @@ SONNET4_LINE = (
     '"message":{"id":"msg_2","model":"claude-sonnet-4-20250514","usage":{"input_tokens":10,"output_tokens":2000,'
     '"cache_read_input_tokens":250000,"cache_creation_input_tokens":5000}}}'
 )
-
-
-@pytest.fixture
-def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 def write_raw(home: Path, *lines: str, session: str = "s") -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -16,7 +15,7 @@ from cost_mcp.models import BudgetScope
 from cost_mcp.periods import Period, local_date, to_ms
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect, write_transaction
+from cost_mcp.store import write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn
 
@@ -24,13 +23,6 @@ SET_ON = date(2026, 12, 1)
 """The day a subscription is set or removed on here (the configured timezone's, as callers pass it)."""
 
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 def call(conn: Conn, when: datetime, *, provider: str, model: str, agent: str, project: str) -> None:

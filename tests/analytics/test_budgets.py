@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -37,13 +36,6 @@ SET_ON = date(2026, 12, 1)
 
 SONNET = "claude-sonnet-4-5"
 FLAT = "gpt-4o"  # $2.50 per million input tokens at any size: amounts below are exact token counts
-
-
-@pytest.fixture
-def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 def spend_usd(conn: Conn, pricer: Pricer, usd: Decimal, when: datetime, *, agent: str = "bot") -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,16 +14,8 @@ from cost_mcp.config import Settings, load_settings
 from cost_mcp.errors import NotFoundError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import ingest
-from cost_mcp.store import connect
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
-
-
-@pytest.fixture
-def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 def _fill(home: Path, conn: Conn, settings: Settings) -> None:

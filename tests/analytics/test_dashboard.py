@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,17 +13,9 @@ from cost_mcp.config import Settings
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect
 from cost_mcp.store.connection import Conn
 
 NOW = datetime(2026, 11, 20, 15, tzinfo=UTC)
-
-
-@pytest.fixture
-def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 def spend_on(conn: Conn, agent: str, usd: int, when: datetime = NOW) -> None:

@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +21,7 @@ from cost_mcp.analytics.spend import get_spend, resolve
 from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import ingest
-from cost_mcp.store import connect, write_transaction
+from cost_mcp.store import write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import SONNET, assistant, session_file, write
@@ -32,13 +31,6 @@ SET_ON = date(2026, 12, 1)
 
 NOV2 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
 VALIDATOR = Path(sys.executable).parent / "focus-validator"
-
-
-@pytest.fixture
-def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 def _ledger(home: Path, conn: Conn, settings: Settings) -> None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-
-import pytest
 
 from cost_mcp.analytics.forecast import spend_forecast
 from cost_mcp.config import Settings
@@ -14,20 +11,12 @@ from cost_mcp.money import format_usd, from_nanos
 from cost_mcp.periods import resolve_period
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect
 from cost_mcp.store.connection import Conn
 
 SET_ON = date(2026, 12, 1)
 """The day a subscription is set or removed on here (the configured timezone's, as callers pass it)."""
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 def spend(conn: Conn, day: datetime, usd: int, agent: str = "steady", model: str = "gpt-4o") -> None:

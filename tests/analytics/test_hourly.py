@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
@@ -16,19 +14,12 @@ from cost_mcp.config import Settings
 from cost_mcp.pricing import Pricer, Tokens
 from cost_mcp.sources import otel
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect, write_transaction
+from cost_mcp.store import write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn
 
 FLAT = "gpt-4o"  # $2.50 per million input tokens: 400,000 tokens cost exactly $1
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 def call(conn: Conn, when: datetime, usd: int = 1, *, agent: str = "bot", model: str = FLAT) -> None:

@@ -9,7 +9,7 @@ with the long-context corrections taken out of the table, which is what releases
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -41,13 +41,6 @@ LONG = {"input": 1_000, "output": 1_000, "cache_read": 250_000}
 # 1k x $3.30 + 1k x $16.50 + 250k x $0.33.
 CORRECTED = Decimal("0.19635")
 UNCORRECTED = Decimal("0.1023")
-
-
-@pytest.fixture
-def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 def _line(ts: str, message_id: str, model: str, tokens: dict[str, int], **outer: object) -> str:

@@ -8,7 +8,6 @@ output 15; GPT-5 input 1.25, output 10.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,19 +22,11 @@ from cost_mcp.errors import InvalidInputError
 from cost_mcp.models import SavingsReport
 from cost_mcp.pricing import Pricer, Tokens, load_overrides
 from cost_mcp.sources.reported import record_call
-from cost_mcp.store import connect
 from cost_mcp.store.connection import Conn
 from tests.sources.fake_providers import OPENAI_KEY, FakeOpenAI, Router
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 WEEK = ("2026-11-09", "2026-11-15")
-
-
-@pytest.fixture
-def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 def call(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,19 +20,12 @@ from cost_mcp.errors import InvalidInputError
 from cost_mcp.periods import resolve_period
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources.claude_code import ingest
-from cost_mcp.store import connect, write_transaction
+from cost_mcp.store import write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
 
 NOV2 = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp()) * 1000
-
-
-@pytest.fixture
-def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 def logs(home: Path, *lines: dict[str, object], session: str = "s1") -> None:

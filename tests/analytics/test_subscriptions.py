@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +19,7 @@ from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.pricing import Pricer
 from cost_mcp.sources import agents
 from cost_mcp.sources.claude_code import ingest
-from cost_mcp.store import connect, write_transaction
+from cost_mcp.store import write_transaction
 from cost_mcp.store.buckets import DAY_MS, Bucket, replace_range
 from cost_mcp.store.connection import Conn
 from tests.sources.claude_logs import assistant, session_file, write
@@ -29,13 +28,6 @@ SET_ON = date(2026, 12, 1)
 """The day a subscription is set or removed on here (the configured timezone's, as callers pass it)."""
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "agents"
-
-
-@pytest.fixture
-def conn(settings: Settings, ledger_made: None) -> Iterator[Conn]:
-    c = connect(settings.db)
-    yield c
-    c.close()
 
 
 LATER = date(2030, 1, 1)
