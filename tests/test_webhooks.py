@@ -580,6 +580,18 @@ def test_a_webhook_url_typed_at_the_cli_is_kept_in_the_env_file_never_in_the_led
     assert "'f'" not in _ledger_text(home)
 
 
+def test_a_refused_budget_name_keeps_no_webhook_url_in_the_env_file(receiver: str, home: Path) -> None:
+    """QA (h-qa): `budget set "it's" 5 --webhook URL --confirm-webhook-url` said "invalid budget name",
+    yet the URL was already written to the env file's COST_MCP_WEBHOOKS under "it's": a secret kept
+    for a budget that was never made (the name is checked only when the budget is set, after the URL
+    was kept). Nothing is kept for a command that is refused."""
+    env_file = Path(os.environ["COST_MCP_ENV_FILE"])
+    refused = cli("budget", "set", "it's", "2", "--webhook", receiver, "--confirm-webhook-url")
+    assert refused.returncode == 2 and "invalid budget name" in refused.stderr, refused.stderr
+    assert not env_file.exists() or SECRET not in env_file.read_text()
+    assert load_settings().webhook_urls() == {}
+
+
 def test_doctor_lists_webhooks_without_their_secrets_and_flags_bad_ones(ops: str, home: Path) -> None:
     env = {"COST_MCP_WEBHOOKS": json.dumps({"ops": ops, "meta": "http://169.254.169.254/x"})}
     done = cli("doctor", "--json", env=env)
