@@ -592,6 +592,26 @@ def test_a_refused_budget_name_keeps_no_webhook_url_in_the_env_file(receiver: st
     assert load_settings().webhook_urls() == {}
 
 
+@pytest.mark.parametrize(
+    "given", [f"hooks.slack.com/services/T0/B0/{SECRET}", f"alice:{SECRET}@hooks.example.com"]
+)
+async def test_a_url_given_as_a_webhook_name_is_not_echoed_back(
+    given: str, ops_webhook: str, client: Client
+) -> None:
+    """QA (h-qa): `budget set d 2 --webhook hooks.slack.com/services/T0/B0/SECRET` (a URL without its
+    scheme: taken as a name) answered "no webhook named 'hooks.slack.com/services/T0/B0/SECRET'", the
+    path's secret printed to the terminal (and a CI log), as the set_budget tool echoed it to a
+    model. The refusal names it by host only and says a URL is not a name."""
+    done = cli("budget", "set", "d", "2", "--webhook", given)
+    told = await tool_error(
+        client, "set_budget", {"name": "d", "amount_usd": 1, "period": "day", "webhook": given}
+    )
+    for text in (done.stdout + done.stderr, told):
+        assert SECRET not in text and "alice" not in text, text
+        assert "looks like a URL" in " ".join(text.split()), text
+    assert done.returncode == 2
+
+
 def test_doctor_lists_webhooks_without_their_secrets_and_flags_bad_ones(ops: str, home: Path) -> None:
     env = {"COST_MCP_WEBHOOKS": json.dumps({"ops": ops, "meta": "http://169.254.169.254/x"})}
     done = cli("doctor", "--json", env=env)
