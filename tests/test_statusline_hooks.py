@@ -171,6 +171,44 @@ def test_statusline_shows_the_ledgers_exact_session_cost_reading_only_its_transc
     assert out == f"${mine_cost} session · ${today_of(everything)} today\n"
 
 
+def test_statusline_and_hook_read_no_transcript_outside_the_claude_folders(
+    home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QA (h-qa): the status line and the hook read whatever ``transcript_path`` their stdin named:
+    a JSONL file anywhere (here beside the Claude folder, a symlink in it leading there too) was
+    stored as Claude Code calls ($15 of them, in every report, budget and push), and /etc/passwd
+    was opened and read through. README says they read their session's transcript only, which
+    Claude Code keeps in its folder: a path outside the configured Claude folders is not read, and
+    a path holding a NUL byte is no path (the line said "cost-mcp: error")."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    outside = home / "elsewhere" / "projects" / "-x" / "s-out.jsonl"
+    write(outside, assistant("m1", "r1", stamp(5), session="s-out", input=10, output=1_000_000))
+    link = session_file(home / "claude", "s-link")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside)
+    for path in (str(outside), str(link), "/etc/passwd", "/tmp/x\x00y"):
+        for command in ("statusline", "hook"):
+            event = {"session_id": "s-out", "transcript_path": path, "hook_event_name": "UserPromptSubmit"}
+            code, out = run_cli(monkeypatch, capsys, json.dumps(event), command)
+            assert code == 0 and "error" not in out, (path, command, out)
+    conn = connect(settings.db)
+    try:
+        stored = conn.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0]
+        read = [r[0] for r in conn.execute("SELECT path FROM scanned_files")]
+    finally:
+        conn.close()
+    assert (stored, read) == (0, [])
+    # Its own transcript, in the Claude folder, is read as before.
+    mine = session_file(home / "claude", "s-mine")
+    write(mine, assistant("m2", "r2", stamp(5), session="s-mine", input=10, output=1000))
+    code, out = run_cli(
+        monkeypatch, capsys, status_input(mine, "s-mine"), "statusline", "--fields", "session"
+    )
+    assert (
+        code == 0 and out == f"${price(Tokens(input=10, output=1000), 5).quantize(Decimal('0.01'))} session\n"
+    )
+
+
 def test_a_call_stamped_years_ahead_does_not_become_the_active_block(
     home: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -580,6 +580,38 @@ def test_a_webhook_url_typed_at_the_cli_is_kept_in_the_env_file_never_in_the_led
     assert "'f'" not in _ledger_text(home)
 
 
+def test_a_refused_budget_name_keeps_no_webhook_url_in_the_env_file(receiver: str, home: Path) -> None:
+    """QA (h-qa): `budget set "it's" 5 --webhook URL --confirm-webhook-url` said "invalid budget name",
+    yet the URL was already written to the env file's COST_MCP_WEBHOOKS under "it's": a secret kept
+    for a budget that was never made (the name is checked only when the budget is set, after the URL
+    was kept). Nothing is kept for a command that is refused."""
+    env_file = Path(os.environ["COST_MCP_ENV_FILE"])
+    refused = cli("budget", "set", "it's", "2", "--webhook", receiver, "--confirm-webhook-url")
+    assert refused.returncode == 2 and "invalid budget name" in refused.stderr, refused.stderr
+    assert not env_file.exists() or SECRET not in env_file.read_text()
+    assert load_settings().webhook_urls() == {}
+
+
+@pytest.mark.parametrize(
+    "given", [f"hooks.slack.com/services/T0/B0/{SECRET}", f"alice:{SECRET}@hooks.example.com"]
+)
+async def test_a_url_given_as_a_webhook_name_is_not_echoed_back(
+    given: str, ops_webhook: str, client: Client
+) -> None:
+    """QA (h-qa): `budget set d 2 --webhook hooks.slack.com/services/T0/B0/SECRET` (a URL without its
+    scheme: taken as a name) answered "no webhook named 'hooks.slack.com/services/T0/B0/SECRET'", the
+    path's secret printed to the terminal (and a CI log), as the set_budget tool echoed it to a
+    model. The refusal names it by host only and says a URL is not a name."""
+    done = cli("budget", "set", "d", "2", "--webhook", given)
+    told = await tool_error(
+        client, "set_budget", {"name": "d", "amount_usd": 1, "period": "day", "webhook": given}
+    )
+    for text in (done.stdout + done.stderr, told):
+        assert SECRET not in text and "alice" not in text, text
+        assert "looks like a URL" in " ".join(text.split()), text
+    assert done.returncode == 2
+
+
 def test_doctor_lists_webhooks_without_their_secrets_and_flags_bad_ones(ops: str, home: Path) -> None:
     env = {"COST_MCP_WEBHOOKS": json.dumps({"ops": ops, "meta": "http://169.254.169.254/x"})}
     done = cli("doctor", "--json", env=env)

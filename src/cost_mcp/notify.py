@@ -159,6 +159,13 @@ def configured(settings: Settings, name: str) -> str:
             else 'no webhook is configured; the user can add one with COST_MCP_WEBHOOKS=\'{"ops": '
             '"https://hooks.example.com/x"}\' in the environment or the cost-mcp env file'
         )
+        if "/" in name or "@" in name:
+            # A URL given where a name goes (its scheme left off, or a model's): its path or
+            # credentials may be the secret, so it is named by its host only.
+            raise InvalidInputError(
+                f"no webhook named so: {display_url(name)!r} looks like a URL, and webhooks are picked "
+                f"by name ({known})"
+            )
         raise InvalidInputError(f"no webhook named {name!r} ({known})")
     return check_url(urls[name])
 

@@ -149,8 +149,20 @@ def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> U
     return why
 
 
+def in_claude_folders(transcript: str, roots: Sequence[Path]) -> bool:
+    """Whether ``transcript`` (the path on the status line's or the hook's stdin) lies inside a
+    configured Claude folder, after symlinks and ``..`` are resolved, as a model's ingest path must
+    (``sources.claude_code.confine``). Claude Code keeps every transcript there; a path elsewhere
+    (/etc/passwd, a JSONL file anywhere, a link leading out) was opened and its lines stored as
+    Claude Code calls. A path holding a NUL byte is no path (it stopped the line with an error)."""
+    if not transcript or "\x00" in transcript:
+        return False
+    real = Path(os.path.realpath(Path(transcript).expanduser()))
+    return any(real.is_relative_to(os.path.realpath(root.expanduser())) for root in roots)
+
+
 def _read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> None:
-    if not transcript:
+    if not in_claude_folders(transcript, settings.claude_roots()):
         return
     changed: list[Path] = []
     for path in session_transcripts(Path(transcript)):

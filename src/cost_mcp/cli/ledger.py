@@ -327,6 +327,7 @@ def _webhook_choice(value: str | None, confirmed: bool, budget: str) -> tuple[st
     into the ledger (a Slack or Discord webhook's path is its secret)."""
     from cost_mcp import notify
     from cost_mcp.config import default_env_file, keep_webhook_urls
+    from cost_mcp.models import BudgetName, checked
 
     if value is None:
         return None, None
@@ -340,6 +341,9 @@ def _webhook_choice(value: str | None, confirmed: bool, budget: str) -> tuple[st
             '\'{"ops": "https://hooks.example.com/x"}\' and --webhook ops)'
         )
     url = notify.check_url(value.strip())  # a metadata address is refused before it is kept anywhere
+    # The budget's name is the URL's name in the env file: a name set_budget then refuses left the
+    # secret kept there for a budget never made.
+    checked(BudgetName, budget, "budget name")
     where = "the environment" if "COST_MCP_WEBHOOKS" in os.environ else str(default_env_file())
     return keep_webhook_urls({url: budget})[url], where
 
