@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -62,19 +62,27 @@ class Server:
 
 @pytest.fixture
 def server(settings: Settings, clock: None, ledger_made: None) -> Iterator[Server]:
-    from starlette.testclient import TestClient
-
-    from cost_mcp.web.http import create_http_app
-
     conn = connect(settings.db)
     tokens = {who: team_store.create_token(conn, who.split("@")[0], who) for who in (ANA, BOB)}
     budgets.set_budget(conn, "bob", Decimal(10), "month", BudgetScope(members=[BOB]))
     conn.close()
+    yield from serving(Server, settings, tokens)
+
+
+S = TypeVar("S", bound=Server)
+
+
+def serving(kind: type[S], settings: Settings, tokens: dict[str, str]) -> Iterator[S]:
+    """The team server's HTTP app in process over the test's ledger, as ``kind`` with ``tokens``."""
+    from starlette.testclient import TestClient
+
+    from cost_mcp.web.http import create_http_app
+
     ledger = Ledger(settings.db)
     try:
         app = create_http_app(ledger, settings, Pricer())
         with TestClient(app, base_url="http://127.0.0.1") as http:
-            yield Server(http, settings, tokens)
+            yield kind(http, settings, tokens)
     finally:
         ledger.close()
 

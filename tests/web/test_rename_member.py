@@ -22,8 +22,8 @@ import pytest
 from cost_mcp.analytics import budgets, spend
 from cost_mcp.config import Settings
 from cost_mcp.models import BudgetScope
-from cost_mcp.pricing import Pricer, Tokens
-from cost_mcp.store import Ledger, connect
+from cost_mcp.pricing import Tokens
+from cost_mcp.store import connect
 from cost_mcp.store import team as team_store
 from tests import servers
 from tests.web import test_push_owner as push_owner
@@ -49,10 +49,6 @@ class Server(push_owner.Server):
 
 @pytest.fixture
 def server(settings: Settings, clock: None, ledger_made: None) -> Iterator[Server]:
-    from starlette.testclient import TestClient
-
-    from cost_mcp.web.http import create_http_app
-
     conn = connect(settings.db)
     tokens = {
         "alice": team_store.create_token(conn, "alice-laptop", OLD),
@@ -61,13 +57,7 @@ def server(settings: Settings, clock: None, ledger_made: None) -> Iterator[Serve
     budgets.set_budget(conn, "alice", Decimal(10), "month", BudgetScope(members=[OLD]))
     team_store.set_team(conn, "platform", [OLD, BOB])
     conn.close()
-    ledger = Ledger(settings.db)
-    try:
-        app = create_http_app(ledger, settings, Pricer())
-        with TestClient(app, base_url="http://127.0.0.1") as http:
-            yield Server(http, settings, tokens)
-    finally:
-        ledger.close()
+    yield from push_owner.serving(Server, settings, tokens)
 
 
 def _seed(server: Server) -> None:
