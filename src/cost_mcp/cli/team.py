@@ -21,6 +21,7 @@ from cost_mcp.cli.app import (
 )
 from cost_mcp.errors import InvalidInputError
 from cost_mcp.money import format_cost, from_nanos
+from cost_mcp.output import counted
 from cost_mcp.periods import iso_utc
 from cost_mcp.store.team import ROLES
 
@@ -240,11 +241,10 @@ def team_rename_member(old: str, new: str, merge: bool, dry_run: bool) -> int:
     conn = connect(settings().db)
     try:
         done = team_store.rename_member(conn, old, new, merge=merge, dry_run=dry_run)
-        moved = ", ".join(f"{n:,} {kind}" for kind, n in sorted(done.moved.items()))
         verb = "would move" if dry_run else "moved"
-        print(f"{verb} {done.old} to {done.new}: {moved}", file=sys.stderr)
+        print(f"{verb} {done.old} to {done.new}: {_rows(done.moved)}", file=sys.stderr)
         if done.held:
-            held = ", ".join(f"{n:,} {kind}" for kind, n in sorted(done.held.items()))
+            held = _rows(done.held)
             print(
                 f"{done.new} had already: {held} (merged{' with --merge' if dry_run else ''})",
                 file=sys.stderr,
@@ -252,8 +252,8 @@ def team_rename_member(old: str, new: str, merge: bool, dry_run: bool) -> int:
         if done.quarter_hours:
             # Said first: on a ledger of a million calls over a year this took a minute, silent.
             print(
-                f"rebuilding the rollup of their {done.quarter_hours:,} quarter-hour(s), a week at a time "
-                "(pushes go on between weeks; interrupted, the next answer finishes it)",
+                f"rebuilding the rollup of their {counted(done.quarter_hours, 'quarter-hour')}, a week at a "
+                "time (pushes go on between weeks; interrupted, the next answer finishes it)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -270,6 +270,15 @@ def team_rename_member(old: str, new: str, merge: bool, dry_run: bool) -> int:
             file=sys.stderr,
         )
     return EXIT_OK
+
+
+def _rows(counts: dict[str, int]) -> str:
+    """Rows per kind, as ``rename_member`` counts them (each kind a plural noun): "1 budget, 3 calls"."""
+    said = []
+    for kind, n in sorted(counts.items()):
+        many = "push history rows" if kind == "push history" else kind
+        said.append(counted(n, many.removesuffix("s"), many))
+    return ", ".join(said)
 
 
 def _pushes_range(options: dict[str, Any]) -> tuple[int | None, int | None]:

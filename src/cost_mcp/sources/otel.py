@@ -158,13 +158,13 @@ class UnsupportedCodingError(ValueError):
 
 CONTENT_CODINGS = ("gzip", "deflate")
 """The Content-Encodings a received body may have besides none (``identity``), each undone by
-:func:`inflate` under its limit: the OTLP receiver's and ``/mcp``'s one list."""
+:func:`inflate` under its limit: the OTLP receiver's, ``/mcp``'s and pushes' one list."""
 
 
 def compressed(content_encoding: str) -> bool:
     """Whether a body sent with this ``Content-Encoding`` header (empty: none) is compressed, for
     :func:`inflate` to undo; :class:`UnsupportedCodingError` for a coding not in
-    :data:`CONTENT_CODINGS`. The OTLP receiver's and ``/mcp``'s one reading of the header."""
+    :data:`CONTENT_CODINGS`. The OTLP receiver's, ``/mcp``'s and pushes' one reading of the header."""
     coding = content_encoding.strip().lower() or "identity"
     if coding == "identity":
         return False
