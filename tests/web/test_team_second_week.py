@@ -69,7 +69,7 @@ def _metrics(team: Team, token: str, session: str, tokens: int) -> None:
 
 
 def _warnings(team: Team, token: str, **args: Any) -> list[str]:
-    answer = anyio.run(_call, team.base, token, "get_spend", {"period": "today", **args})
+    answer = anyio.run(_call, team.base, token, "get_spend", {"period": "last_7_days", **args})
     assert not answer.is_error, answer.content
     return list(answer.structured_content["warnings"])
 
@@ -109,7 +109,7 @@ def test_a_members_note_of_the_team_total_says_their_filters_are_not_applied_to_
         token=team.tokens["ana"],
     )
     _send_logs(team.base, [_api_request("req_b1", _ago(8), one)], token=team.tokens["bob"])
-    admins = anyio.run(_call, team.base, team.tokens["admin"], "get_spend", {"period": "today"})
+    admins = anyio.run(_call, team.base, team.tokens["admin"], "get_spend", {"period": "last_7_days"})
     total = Decimal(str(admins.structured_content["total_usd"]))
     assert total > 0
     whole = format_usd(total)
@@ -189,7 +189,7 @@ def test_a_removed_members_usage_stays_in_the_admins_totals_and_says_they_were_r
     # Asked about him alone, the same; an answer that shows no member of his says nothing of him.
     alone = _spend_by_member(team.base, team.tokens["admin"], members=["bob@example.com"])
     assert [w for w in alone.structured_content["warnings"] if "removed from the team" in w] == removed
-    total = anyio.run(_call, team.base, team.tokens["admin"], "get_spend", {"period": "today"})
+    total = anyio.run(_call, team.base, team.tokens["admin"], "get_spend", {"period": "last_7_days"})
     assert not [w for w in total.structured_content["warnings"] if "removed from the team" in w]
 
 
