@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -31,6 +32,14 @@ class Identity(Protocol):
 
 class ReplacedFileError(OSError):
     """The path no longer names the file a folder's listing found there."""
+
+
+def within(path: str | Path, roots: Sequence[Path]) -> bool:
+    """Whether ``path`` lies inside one of ``roots``, both compared after symlinks and ``..`` are
+    resolved, so neither can lead outside: the one check before a path a model or another program
+    named is read (a model's ingest path, the status line's transcript)."""
+    real = Path(os.path.realpath(Path(path).expanduser()))
+    return any(real.is_relative_to(os.path.realpath(root.expanduser())) for root in roots)
 
 
 def open_regular_file(path: Path | str, buffering: int = -1, listed: Identity | None = None) -> BinaryIO:

@@ -27,6 +27,7 @@ from typing import Any
 
 from cost_mcp.analytics.blocks import HOUR_MS, cost_per_hour, last_block
 from cost_mcp.core_settings import CostMode, HasCoreSettings, load_core_settings
+from cost_mcp.files import within
 from cost_mcp.money import bounded, format_cost, format_usd, from_nanos
 from cost_mcp.periods import local_midnight, to_ms, wall_clock
 from cost_mcp.sources import logfiles
@@ -149,20 +150,12 @@ def read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> U
     return why
 
 
-def in_claude_folders(transcript: str, roots: Sequence[Path]) -> bool:
-    """Whether ``transcript`` (the path on the status line's or the hook's stdin) lies inside a
-    configured Claude folder, after symlinks and ``..`` are resolved, as a model's ingest path must
-    (``sources.claude_code.confine``). Claude Code keeps every transcript there; a path elsewhere
-    (/etc/passwd, a JSONL file anywhere, a link leading out) was opened and its lines stored as
-    Claude Code calls. A path holding a NUL byte is no path (it stopped the line with an error)."""
-    if not transcript or "\x00" in transcript:
-        return False
-    real = Path(os.path.realpath(Path(transcript).expanduser()))
-    return any(real.is_relative_to(os.path.realpath(root.expanduser())) for root in roots)
-
-
 def _read_transcript(conn: Conn, settings: HasCoreSettings, transcript: str) -> None:
-    if not in_claude_folders(transcript, settings.claude_roots()):
+    # Only inside a configured Claude folder, as a model's ingest path (files.within): Claude Code
+    # keeps every transcript there, and a path elsewhere (/etc/passwd, a JSONL file anywhere, a link
+    # leading out) was opened and its lines stored as Claude Code calls. A path holding a NUL byte
+    # is no path (it stopped the line with an error).
+    if not transcript or "\x00" in transcript or not within(transcript, settings.claude_roots()):
         return
     changed: list[Path] = []
     for path in session_transcripts(Path(transcript)):

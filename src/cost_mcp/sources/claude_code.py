@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 import msgspec
 
 from cost_mcp.errors import InvalidInputError
-from cost_mcp.files import open_regular_file
+from cost_mcp.files import open_regular_file, within
 from cost_mcp.money import to_nanos
 from cost_mcp.periods import iso_utc, ms_to_datetime, to_ms
 from cost_mcp.pricing import CallRates, Price, Pricer, Tokens, Unpriced, claude_provider
@@ -1972,11 +1972,10 @@ def confine(paths: Sequence[str], roots: Sequence[Path]) -> None:
     Paths are compared after resolving symlinks and ``..``, so neither can lead outside. The check
     comes before any look at the path, so a refused path's existence is not revealed either.
     """
-    allowed = [Path(os.path.realpath(root.expanduser())) for root in roots]
     for raw in paths:
-        real = Path(os.path.realpath(Path(raw).expanduser()))
-        if not any(real.is_relative_to(root) for root in allowed):
-            where = ", ".join(str(root) for root in allowed) or "none configured"
+        if not within(raw, roots):
+            allowed = [os.path.realpath(root.expanduser()) for root in roots]
+            where = ", ".join(allowed) or "none configured"
             raise InvalidInputError(
                 f"{raw[:200]!r} is not inside a configured Claude Code folder ({where}); this tool reads "
                 "only those. Give one of them or a folder inside it, or have the user add the folder to "
