@@ -1586,17 +1586,17 @@ _SUMMED_SENDERS = (
     "INSERT INTO team_members (team, member) SELECT team, ? FROM team_members WHERE member = ? "
     "ON CONFLICT (team, member) DO NOTHING",
 )
+_SUMMED = ("push_senders", "otlp_senders", "team_members")
+"""The tables :data:`_SUMMED_SENDERS` fold into NEW's rows (then OLD's are deleted): keyed by member."""
 _MOVED = (
-    "UPDATE usage_events SET member = ? WHERE member = ?",
-    "UPDATE api_tokens SET member = ? WHERE member = ?",
-    "UPDATE subscriptions SET member = ? WHERE member = ?",
-    "UPDATE team_pushes SET member = ? WHERE member = ?",
-    "UPDATE otel_metric_points SET member = ? WHERE member = ?",
-    "UPDATE forgotten_calls SET member = ? WHERE member = ?",
+    *(
+        f"UPDATE {table} SET member = ? WHERE member = ?"
+        for _, table, _ in _MEMBER_ROWS
+        if table not in _SUMMED
+    ),
     "UPDATE forgotten_calls SET forgotten_by = ? WHERE forgotten_by = ?",
-    "UPDATE dashboard_sessions SET member = ? WHERE member = ?",
-    "UPDATE budget_holds SET member = ? WHERE member = ?",
 )
+"""Every other row naming the member, moved as it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1712,7 +1712,7 @@ def _rename(conn: Conn, old: str, new: str) -> int:
     ]
     for sql in _SUMMED_SENDERS:
         conn.execute(sql, (new, old))
-    for table in ("push_senders", "otlp_senders", "team_members"):
+    for table in _SUMMED:
         conn.execute(f"DELETE FROM {table} WHERE member = ?", (old,))
     for sql in _MOVED:
         conn.execute(sql, (new, old))
