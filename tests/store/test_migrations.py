@@ -14,6 +14,7 @@ from cost_mcp.errors import DatabaseError
 from cost_mcp.store import MIGRATIONS, connect, migrate, rollup, write_transaction
 from cost_mcp.store import otel as otel_store
 from cost_mcp.store import team as team_store
+from cost_mcp.store import usage as usage_store
 from cost_mcp.store.bulk import index_names
 from cost_mcp.store.connection import Conn, connect_sqlite, is_postgres
 from cost_mcp.store.otel import OtlpSender
@@ -567,7 +568,7 @@ def test_otlp_senders_start_from_the_calls_received_over_otlp_already_held(
                 ("claude_code_otel", "r2", 3_000, "claude-code", "ana@x", "otel"),
                 ("otel", "r3", 2_000, "codex", "", "otel"),
                 ("claude_code", "l1", 4_000, "claude-code", "ana@x", "/home/ana/.claude/projects/a.jsonl"),
-                ("claude_code_otel", "p1", 5_000, "claude-code", "bob@x", team_store.PUSH_ORIGIN),
+                ("claude_code_otel", "p1", 5_000, "claude-code", "bob@x", usage_store.PUSH_ORIGIN),
             ],
         )
     conn = connect(settings.db)

@@ -23,8 +23,7 @@ from itertools import repeat
 
 from cost_mcp.store import bulk, meta, otel, reported, rollup, skipped, stages
 from cost_mcp.store.connection import Conn, dialect, in_chunks, sqlite_pragma
-from cost_mcp.store.team import PUSH_ORIGIN
-from cost_mcp.store.usage import TOKEN_COLUMNS_SQL, TOKENS_FROM_EXCLUDED_SQL
+from cost_mcp.store.usage import PUSH_ORIGIN, TOKEN_COLUMNS_SQL, TOKENS_FROM_EXCLUDED_SQL
 
 COPY_COLUMNS = (
     "source, message_id, request_id, is_sidechain, ts_ms, provider, model, session_id, project, agent, "

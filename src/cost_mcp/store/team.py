@@ -29,15 +29,13 @@ from cost_mcp import tokens
 from cost_mcp.errors import InvalidInputError, NotFoundError
 from cost_mcp.store import bulk, otel, reported, rollup, session_copies, stages
 from cost_mcp.store.connection import Conn, dialect, in_chunks, is_conflict, marks, write_transaction
-from cost_mcp.store.usage import TOKENS_FROM_EXCLUDED_SQL
+from cost_mcp.store.usage import PUSH_ORIGIN, TOKENS_FROM_EXCLUDED_SQL
 
 TOKEN_PREFIX = "cmt_"
 """Recognisable in a leaked-secret scan, and distinct from every provider's key prefix."""
 ROLES = ("member", "admin", "ingest")
 """What a token may do (cost_mcp.access): a member's own usage, everything (admin), or only send
 OpenTelemetry usage for a fleet (ingest). The ledger's CHECK on ``api_tokens.role`` allows these."""
-PUSH_ORIGIN = "push"
-"""The ``origin`` of pushed rows: a laptop's origin is a file path, which never leaves it."""
 
 
 @dataclass(frozen=True, slots=True)

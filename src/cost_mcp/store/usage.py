@@ -13,6 +13,11 @@ from cost_mcp import tokens
 from cost_mcp.store import holds, meta, reported, rollup
 from cost_mcp.store.connection import Conn, marks, write_transaction
 
+PUSH_ORIGIN = "push"
+"""The ``origin`` of pushed rows: a laptop's origin is a file path, which never leaves it. Here, not
+in ``store.team`` beside the pushes, because the log reader's upsert names it too, and the status
+line and hook, which load that reader, should not pay for importing the team's store."""
+
 TOKEN_SUMS_SQL = ", ".join(f"COALESCE(SUM({c}), 0)" for c in tokens.COLUMNS)
 """One column of token sums per kind, in :data:`cost_mcp.tokens.KINDS` order."""
 
