@@ -317,3 +317,59 @@ def test_a_read_that_removes_a_forks_copies_lets_the_forks_otel_copy_count(
     otel_nanos = int(conn.execute("SELECT cost_nanos FROM usage_events WHERE source = 'otel'").fetchone()[0])
     assert total_usd() == before - (Decimal(scan.copies_removed_nanos) - otel_nanos) / 10**9
     settled(conn)
+
+
+def gemini_chat(home: Path, session: str, output: int) -> None:
+    """A Gemini CLI chat (JSONL) of ``session`` holding message ``g-1``: 9k input (6k cached) +
+    ``output`` out, at 09:00."""
+    folder = home / "gemini" / "tmp" / "c0ffee1234" / "chats"
+    folder.mkdir(parents=True, exist_ok=True)
+    tokens = {
+        "input": 9000,
+        "output": output,
+        "cached": 6000,
+        "thoughts": 0,
+        "tool": 0,
+        "total": 9000 + output,
+    }
+    lines = [
+        {"sessionId": session, "projectHash": "c0ffee1234", "startTime": "2026-11-05T08:59:00.000Z"},
+        {"id": "g-1", "timestamp": "2026-11-05T09:00:00.000Z", "type": "gemini", "content": [{"text": "ok"}],
+         "thoughts": [], "tokens": tokens, "model": "gemini-2.5-pro"},
+    ]  # fmt: skip
+    chat = folder / f"session-2026-11-05T08-59-{session[:8]}.jsonl"
+    chat.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+
+@pytest.mark.parametrize("order", ["log first", "otel first"])
+def test_a_gemini_message_read_again_under_another_session_lets_the_old_sessions_otel_copy_count(
+    home: Path, conn: Conn, settings: Settings, order: str
+) -> None:
+    """Gemini CLI counts a message once by its id, the copy with the most tokens winning: a chat of
+    another session holding the message with its full tokens moves it there. The session it left
+    holds no log copy: it counts from its OTel copy."""
+    from cost_mcp.sources.agents import gemini_cli
+
+    with time_machine.travel(NOW, tick=True):
+        gemini_chat(home, OTHER, 400)
+        if order == "log first":
+            agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+        otel.receive(conn, Pricer(), "logs", gemini_event(OTHER, OTEL_AT))
+        if order == "otel first":
+            agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+        assert counted(conn) == [("gemini_cli", OTHER, 1), ("otel", OTHER, 0)]
+        one = total(conn, settings)
+
+        gemini_chat(home, SESSION, 500)
+        agents.scan(conn, gemini_cli.LOG, settings, Pricer())
+
+        assert counted(conn) == [("gemini_cli", SESSION, 1), ("otel", OTHER, 1)]
+        otel_nanos = int(
+            conn.execute("SELECT cost_nanos FROM usage_events WHERE source = 'otel'").fetchone()[0]
+        )
+        log_nanos = int(
+            conn.execute("SELECT cost_nanos FROM usage_events WHERE source = 'gemini_cli'").fetchone()[0]
+        )
+        assert one == Decimal(otel_nanos) / 10**9  # the same call, priced the same either way
+        assert total(conn, settings) == Decimal(log_nanos + otel_nanos) / 10**9
+        settled(conn)
