@@ -53,6 +53,9 @@ def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
     if not rows:
         return 0
     meta.note_pricing(conn)
+    # Read before the upsert: a copy that replaces a stored one files it under its own session, and
+    # the session it leaves may hold no log copy after it (settled below with the ones written).
+    left = session_copies.stored_sessions(conn, [(str(r[0]), str(r[1])) for r in rows])
     # Counts inserts and upgrades alike (a changed row either way); an upgrade is rare (Gemini
     # re-appends a message once its tokens are known) and still "new usage".
     changed = bulk.insert_rows(
@@ -67,9 +70,10 @@ def upsert_events(conn: Conn, rows: Sequence[Sequence[object]]) -> int:
         on_conflict=_ON_CONFLICT,
         key=_KEY,
     )
-    # A session read from its log counts from it: its OTel copies (Codex's, Gemini CLI's) step aside.
+    # A session read from its log counts from it: its OTel copies (Codex's, Gemini CLI's) step aside;
+    # one a call moved out of may count from them again.
     agents = session_copies.AGENTS
-    session_copies.settle(conn, [(agents[str(r[0])], str(r[5])) for r in rows if r[0] in agents])
+    session_copies.settle(conn, [*left, *((agents[str(r[0])], str(r[5])) for r in rows if r[0] in agents)])
     return min(changed, len(rows))
 
 
@@ -117,6 +121,8 @@ def drop_copies(
         conn.execute(f"DELETE FROM usage_events WHERE id IN ({marks(chunk)})", chunk)
         conn.execute(f"DELETE FROM pushed_events WHERE event_id IN ({marks(chunk)})", chunk)
     reported.log_removed(conn, [(source, str(r[1]), "", 0) for r in rows], now_ms)
+    # The session may hold no log copy now: its OTel copies count again.
+    session_copies.settle_rows(conn, [(source, "", session)])
     return Dropped(len(rows), sum(int(r[3] or 0) for r in rows), tuple(int(r[2]) for r in rows))
 
 

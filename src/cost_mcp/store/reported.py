@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from cost_mcp.store import rollup
+from cost_mcp.store import rollup, session_copies
 from cost_mcp.store.connection import IN_CHUNK, Conn, in_chunks, marks, write_transaction
 
 SOURCE = "record_usage"
@@ -512,12 +512,16 @@ def _drop_pushed(conn: Conn, member: str, source: str, keys: Sequence[Key], appl
     applied.refused += len(others)
     copied = copies(conn, source, member, own)
     applied.originals += len(own) - len(copied)
+    sessions: set[str] = set()
     for rows in in_chunks(
         conn,
-        "DELETE FROM usage_events WHERE id IN ({}) RETURNING ts_ms",
+        "DELETE FROM usage_events WHERE id IN ({}) RETURNING ts_ms, session_id",
         [r[0] for r in own if r[0] in copied],
     ):
         applied.removed += [int(r[0]) for r in rows]
+        sessions.update(str(r[1]) for r in rows)
+    # A session left with no log copy of the member's counts from their OTel copies again.
+    session_copies.settle_rows(conn, [(source, "", s) for s in sorted(sessions)])
 
 
 def copies(conn: Conn, source: str, member: str, rows: Sequence[Sequence[object]]) -> set[object]:

@@ -8,15 +8,23 @@ request id, ``store.otel``). What names the same calls is the session: the event
 provider, an OpenRouter session's ``openrouter`` where the event says nothing of it); its OTel
 copies then only attribute. A session with no log copy counts from its OTel copies. The same rule
 ``session_usage`` reads sessions by (docs/agent-formats.md).
+
+The rule is applied wherever a session's copies change: when rows are written (the log readers,
+the team push, the receiver), and when log copies are deleted or filed under another session (a
+``team forget-pushes``, a reader's or a push's removal of copies counted twice, a re-read that
+moves a call to another session). A session whose last log copy went counts from its OTel copies
+again: the total neither drops silently nor counts a call twice. :func:`settle_rows` takes the
+rows a change touched as they name themselves (source, agent, session); :func:`stored_sessions`
+reads, before a write, the sessions the write may take log copies away from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from cost_mcp.store import rollup
-from cost_mcp.store.connection import IN_CHUNK, Conn, marks
+from cost_mcp.store.connection import IN_CHUNK, Conn, in_chunks, marks
 
 OTEL_SOURCE: Final = "otel"
 """The receiver's source for calls other than Claude Code's; ``store.otel.GENERIC_SOURCE`` is this one."""
@@ -70,3 +78,40 @@ def settle(conn: Conn, sessions: Iterable[tuple[str, str]]) -> None:
             changed += [int(r[0]) for r in conn.execute(sql, (*chunk, agent, LOG_SOURCES[agent])).fetchall()]
     if changed:
         rollup.mark_dirty(conn, changed)
+
+
+def settle_rows(conn: Conn, rows: Iterable[Sequence[object]]) -> None:
+    """:func:`settle` the sessions of rows written, deleted or moved, each given as (source, agent,
+    session id): a log copy (a source of :data:`AGENTS`) names its session under its source's agent,
+    an OTel copy (:data:`OTEL_SOURCE`) under its own agent; other rows are passed over. Inside the
+    caller's write transaction, after the change (a deleted row's session is settled by what is
+    left of it)."""
+    sessions: list[tuple[str, str]] = []
+    for source, agent, session in rows:
+        if source in AGENTS:
+            sessions.append((AGENTS[str(source)], str(session)))
+        elif source == OTEL_SOURCE:
+            sessions.append((str(agent), str(session)))
+    settle(conn, sessions)
+
+
+_STORED: Final = "SELECT DISTINCT session_id FROM usage_events WHERE source = ? AND message_id IN ({})"
+
+
+def stored_sessions(conn: Conn, keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (agent, session) pairs the stored log copies of these (source, message id) keys are
+    filed under, read before an upsert that may file them under another session (a copy that
+    replaces the stored one brings its own session id): the caller settles these with the sessions
+    it wrote, so a session left with no log copy counts from its OTel copies again. Only the sources
+    of :data:`AGENTS` are looked up, and none while the ledger holds no OTel copy (one probe)."""
+    by_source: dict[str, set[str]] = {}
+    for source, message_id in keys:
+        if source in AGENTS:
+            by_source.setdefault(source, set()).add(message_id)
+    if not by_source or conn.execute(_ANY_OTEL).fetchone() is None:
+        return []
+    found: list[tuple[str, str]] = []
+    for source, ids in sorted(by_source.items()):
+        for rows in in_chunks(conn, _STORED, sorted(ids), before=(source,)):
+            found += [(AGENTS[source], str(r[0])) for r in rows]
+    return found

@@ -579,7 +579,8 @@ def _store(
         # query rebuild them from every event in them, under the write lock, behind which all
         # pushes then waited (seconds on a server taking 10k calls a second).
         if changed:
-            _count_and_roll_up(conn, member, rows, prices, counted, old_ts, seen, stored_keys, recount)
+            left = _moved_from(rows, stored)
+            _count_and_roll_up(conn, member, rows, prices, counted, old_ts, seen, stored_keys, recount, left)
         conn.execute(
             _RECORD_PUSH,
             (
@@ -800,12 +801,14 @@ def _count_and_roll_up(
     seen: set[str],
     stored_keys: set[Key],
     recount: Callable[[Conn, set[str]], None],
+    left: Sequence[tuple[str, str]],
 ) -> None:
-    """After a batch's upsert changed rows: the counted copies, then the rollup."""
+    """After a batch's upsert changed rows: the counted copies, then the rollup. ``left``: the
+    (agent, session) pairs the batch's stored log copies were filed under before it."""
     otel.uncount_otel_copies(conn, [r.request_id for r in rows if r.source == _LOG_SOURCE])
     # A Codex or Gemini CLI session counts from its log copy, whichever copy a push brought.
     agents = session_copies.AGENTS
-    sessions = [(agents[r.source], r.session_id) for r in rows if r.source in agents]
+    sessions = [*left, *((agents[r.source], r.session_id) for r in rows if r.source in agents)]
     sessions += [(r.agent, r.session_id) for r in rows if r.source == session_copies.OTEL_SOURCE]
     session_copies.settle(conn, sessions)
     # Only a message with several rows can need another winner: one this batch brings several
@@ -887,9 +890,9 @@ def _forgotten(conn: Conn, rows: Sequence[PushedRow]) -> set[Key]:
     return {_key(r) for r in rows if _key(r) in found} | {_key(r) for r in logged if _otel_key(r) in found}
 
 
-Stored = dict[tuple[str, str], list[tuple[int, str, int, str]]]
+Stored = dict[tuple[str, str], list[tuple[int, str, int, str, str]]]
 """The rows stored before a batch for its (source, message id)s: (ts_ms, request id, sidechain,
-member)."""
+member, session id)."""
 
 
 def _stored(conn: Conn, rows: Sequence[PushedRow]) -> Stored:
@@ -903,14 +906,14 @@ def _stored(conn: Conn, rows: Sequence[PushedRow]) -> Stored:
     for source, ids in by_source.items():
         for found in in_chunks(
             conn,
-            "SELECT message_id, ts_ms, request_id, is_sidechain, member FROM usage_events "
+            "SELECT message_id, ts_ms, request_id, is_sidechain, member, session_id FROM usage_events "
             "WHERE source = ? AND message_id IN ({})",
             sorted(ids),
             before=(source,),
         ):
-            for message_id, ts, request_id, sidechain, owner in found:
+            for message_id, ts, request_id, sidechain, owner, session in found:
                 stored.setdefault((source, str(message_id)), []).append(
-                    (int(ts), str(request_id), int(sidechain), str(owner))
+                    (int(ts), str(request_id), int(sidechain), str(owner), str(session))
                 )
     return stored
 
@@ -922,7 +925,7 @@ def _refused(conn: Conn, member: str, rows: Sequence[PushedRow], stored: Stored)
     refused = {
         _key(r)
         for r in rows
-        for _ts, request_id, sidechain, owner in stored.get((r.source, r.message_id), ())
+        for _ts, request_id, sidechain, owner, _session in stored.get((r.source, r.message_id), ())
         if owner != member and conflicts(r, request_id, sidechain)
     }
     wanted = sorted({r.request_id for r in rows if r.source == _LOG_SOURCE and r.request_id})
@@ -949,7 +952,7 @@ _MERGE_PG = f"""
 WITH stored AS (
     SELECT e.* FROM (SELECT DISTINCT source, message_id FROM {{rows}}) AS c
     CROSS JOIN LATERAL (
-        SELECT source, message_id, ts_ms, request_id, is_sidechain, member FROM usage_events u
+        SELECT source, message_id, ts_ms, request_id, is_sidechain, member, session_id FROM usage_events u
         WHERE u.source = c.source AND u.message_id = c.message_id OFFSET 0
     ) AS e
 ), otel_copies AS MATERIALIZED (
@@ -989,13 +992,14 @@ WITH stored AS (
     {_PUSH_ON_CONFLICT}
     RETURNING 1
 )
-SELECT 0, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT COUNT(*) FROM merged)
+SELECT 0, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT COUNT(*) FROM merged), NULL
 UNION ALL
-SELECT 1, source, message_id, ts_ms, request_id, is_sidechain, member, NULL FROM stored WHERE {{first}}
+SELECT 1, source, message_id, ts_ms, request_id, is_sidechain, member, NULL, session_id
+FROM stored WHERE {{first}}
 UNION ALL
-SELECT 2, source, message_id, NULL, request_id, is_sidechain, NULL, NULL FROM refused
+SELECT 2, source, message_id, NULL, request_id, is_sidechain, NULL, NULL, NULL FROM refused
 UNION ALL
-SELECT 3, source, message_id, NULL, request_id, is_sidechain, NULL, NULL FROM forgotten
+SELECT 3, source, message_id, NULL, request_id, is_sidechain, NULL, NULL, NULL FROM forgotten
 """
 # Every part of one statement reads the snapshot from before it, so ``stored`` sees the rows as
 # they were before the merge. The look-up probes the unique key once per (source, message id) of
@@ -1069,12 +1073,12 @@ def _merge_pg(
             conn.execute(_CLAIM.replace("{stage}", stage))
         # Only the first round's look-up is "before the batch".
         merge = _MERGE_PG.replace("{first}", "true" if i == 0 else "false").replace("{rows}", stage)
-        for kind, source, message_id, ts, request_id, sidechain, owner, count in conn.execute(merge):
+        for kind, source, message_id, ts, request_id, sidechain, owner, count, session in conn.execute(merge):
             if kind == 0:
                 changed += int(count)
             elif kind == 1:
                 stored.setdefault((str(source), str(message_id)), []).append(
-                    (int(ts), str(request_id), int(sidechain), str(owner))
+                    (int(ts), str(request_id), int(sidechain), str(owner), str(session))
                 )
             elif kind == 2:
                 refused.add((str(source), str(message_id), str(request_id), int(sidechain)))
@@ -1090,7 +1094,7 @@ def _existing(rows: Sequence[PushedRow], stored: Stored) -> tuple[list[int], set
     seen: set[str] = set()
     keys: set[Key] = set()
     for r in rows:
-        for ts, request_id, sidechain, _owner in stored.get((r.source, r.message_id), ()):
+        for ts, request_id, sidechain, _owner, _session in stored.get((r.source, r.message_id), ()):
             if r.source == _LOG_SOURCE:
                 seen.add(r.message_id)
                 # The recount may uncount any stored copy of the message (a sidechain replay with
@@ -1102,6 +1106,20 @@ def _existing(rows: Sequence[PushedRow], stored: Stored) -> tuple[list[int], set
                 if ts != r.ts_ms:
                     times.append(ts)
     return times, seen, keys
+
+
+def _moved_from(rows: Sequence[PushedRow], stored: Stored) -> list[tuple[str, str]]:
+    """The (agent, session) pairs of the stored Codex and Gemini CLI log copies the batch's rows
+    replace under another session id (a copy that wins the key files the call under its own): the
+    session it leaves may hold no log copy after the batch, and is settled with the batch's."""
+    agents = session_copies.AGENTS
+    return [
+        (agents[r.source], session)
+        for r in rows
+        if r.source in agents
+        for _ts, request_id, sidechain, _owner, session in stored.get((r.source, r.message_id), ())
+        if request_id == r.request_id and sidechain == r.is_sidechain and session != r.session_id
+    ]
 
 
 _TOMBSTONE_CHUNK = 500
@@ -1450,6 +1468,9 @@ def forget_pushed(
                 [(*r, now_ms) for r in rows[i : i + _TOMBSTONE_CHUNK]],
             )
         recount(conn, {str(r[1]) for r in rows if r[0] == _LOG_SOURCE})
+        # A Codex or Gemini CLI session whose log copies went here counts from its OTel copies left
+        # (Claude Code's are recounted per request id by m016's delete trigger).
+        session_copies.settle_rows(conn, [(r[0], r[5], r[10]) for r in rows])
         if reported.any_reported(conn):
             # Another's report of a call whose log or OTel copy went here counts again, as after
             # `ingest --forget`: the call must not vanish with the copy that counted it.
