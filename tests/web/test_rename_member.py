@@ -277,3 +277,37 @@ def test_a_merge_counts_a_codex_session_once_when_both_names_held_a_copy(server:
     assert _counted(server.settings) == {("otel", "otel-1"): (NEW, 0), ("codex", "codex-1"): (NEW, 1)}
     assert _by_member(server.settings) == {NEW: both[NEW]}
     _assert_rollup_exact(server.settings.db)
+
+
+def test_a_name_that_is_no_email_nor_account_id_is_refused_saying_what_one_looks_like(server: Server) -> None:
+    _seed(server)
+    everything = _everything(server.settings)
+    for old, new in ((OLD, "a b@x"), (OLD, "@x"), (OLD, "alice@"), ("a b@old.example", NEW), ("al ice", NEW)):
+        refused = _rename(old, new)
+        assert refused.returncode == 2, (old, new, refused.stderr)
+        # The fix, said: what a member's name looks like (an account id only where one is taken).
+        assert "an email address such as ana@example.com (one @, no spaces)" in refused.stderr, refused.stderr
+        assert ("account id such as user_01abc" in refused.stderr) == (new == NEW), refused.stderr
+    assert _everything(server.settings) == everything
+
+
+def test_a_member_named_by_an_account_id_is_renamed_with_its_case_kept(server: Server) -> None:
+    # A fleet's ingest token sends an event with no email: its member is Claude Code's account id,
+    # an opaque id the receiver stores as sent (lower-cased it would be another id, or none).
+    conn = connect(server.settings.db)
+    try:
+        server.tokens["fleet"] = team_store.create_token(conn, "fleet", "ops@example.com", "ingest")
+    finally:
+        conn.close()
+    when = datetime.now(UTC) - timedelta(minutes=10)
+    event = {"_ns": int(when.timestamp() * 1e9), **_api_request("req_f1", when, Tokens(input=500, output=40))}
+    del event["user.email"]
+    event["user.account_id"] = "User_01AbC"
+    server.otlp("fleet", [event])
+    assert set(_by_member(server.settings)) == {"User_01AbC"}
+
+    assert _rename("user_01abc", NEW).returncode == 2  # another id: nothing names it
+    done = _rename(" User_01AbC ", NEW)
+    assert done.returncode == 0, done.stderr
+    assert f"moved User_01AbC to {NEW}: 1 call," in done.stderr
+    assert set(_by_member(server.settings)) == {NEW}

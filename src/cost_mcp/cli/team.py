@@ -57,7 +57,8 @@ def token_create(name: str, member: str, role: str) -> int:
         secret = team_store.create_token(conn, name, member, role)
     finally:
         conn.close()
-    print(f"token {name} for {member.strip().lower()} ({role}); shown once, keep it secret:", file=sys.stderr)
+    said = team_store.member_name(member)  # as stored: create_token took it so
+    print(f"token {name} for {said} ({role}); shown once, keep it secret:", file=sys.stderr)
     if first:
         # The server decides at start whether it needs tokens (and may listen beyond loopback).
         print(
@@ -187,10 +188,12 @@ def team_pushes(member: str | None, limit: int) -> int:
     from cost_mcp.store import connect
     from cost_mcp.store import team as team_store
 
+    if member is not None:
+        member = team_store.checked_member(member, "--member")
     conn = connect(settings().db)
     try:
         pushes = team_store.push_history(conn, member, limit)
-        senders = team_store.push_senders(conn, None if member is None else [member.strip().lower()])
+        senders = team_store.push_senders(conn, None if member is None else [member])
         # `--member bob` (not bob@example.com) or a misspelt address read as "Bob's laptop has not
         # pushed in 30 days": whose pushes there are, as forget-pushes says.
         others = f" ({pushed_members(conn)})" if member and not pushes and not senders else ""
@@ -210,7 +213,7 @@ def team_pushes(member: str | None, limit: int) -> int:
                 file=sys.stderr,
             )
     if not pushes:  # stdout stays empty for a script; a person saw nothing at all
-        whose = f" from {member.strip().lower()}" if member else ""
+        whose = f" from {member}" if member else ""
         print(
             f"No pushes{whose} in the last {team_store.PUSH_HISTORY_DAYS} days{others}. A laptop pushes once "
             "COST_MCP_TEAM_SERVER and COST_MCP_TEAM_TOKEN are set there (`cost-mcp doctor` on it says "
