@@ -9,12 +9,14 @@ to the member, the rollup against a rebuild from the events, and a push with the
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,8 +72,8 @@ def _seed(server: Server) -> None:
     _refresh_rollup(server.settings.db)  # as the first answer does: what a refusal must leave alone
 
 
-def _rename(*args: str) -> subprocess.CompletedProcess[str]:
-    return servers.run(["team", "rename-member", *args], dict(os.environ), timeout=120)
+def _rename(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return servers.run(["team", "rename-member", *args], {**os.environ, **env}, timeout=120)
 
 
 def _by_member(settings: Settings) -> dict[str, Decimal]:
@@ -311,3 +313,50 @@ def test_a_member_named_by_an_account_id_is_renamed_with_its_case_kept(server: S
     assert done.returncode == 0, done.stderr
     assert f"moved User_01AbC to {NEW}: 1 call," in done.stderr
     assert set(_by_member(server.settings)) == {NEW}
+
+
+def test_what_the_rename_leaves_naming_the_old_member_is_said_with_how_to_change_it(
+    server: Server, settings: Settings
+) -> None:
+    # Alice became Alicia: her admin rights by JWT and the budget named after her keep the old name.
+    _seed(server)
+    renamed = "alicia@new.example"
+    env_file = Path(os.environ["COST_MCP_ENV_FILE"])
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text("COST_MCP_JWT_ADMINS=boss@example.com, Alice@Old.Example\n", encoding="utf-8")
+    conn = connect(settings.db)
+    try:
+        for name in ("malice", "alice-cap"):  # "malice" is not named after her
+            budgets.set_budget(conn, name, Decimal(5), "month", BudgetScope(providers=["anthropic"]))
+    finally:
+        conn.close()
+
+    dry = _rename(OLD, renamed, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    told = " ".join(dry.stderr.split())
+    jwt = f"note: COST_MCP_JWT_ADMINS would still name {OLD}: replace {OLD} with {renamed} there ({env_file})"
+    assert jwt in told
+    assert f"note: budget alice would still name {OLD}: a budget keeps its name" in told
+    assert "`cost-mcp budget delete alice-cap`" in told and "malice" not in told
+
+    done = _rename(OLD, renamed, "--json")
+    assert done.returncode == 0, done.stderr
+    told = " ".join(done.stderr.split())
+    assert f"note: COST_MCP_JWT_ADMINS still names {OLD}: replace {OLD} with {renamed} there" in told
+    assert "then restart `cost-mcp serve --http`" in told
+    said = json.loads(done.stdout)
+    assert (said["old"], said["new"], said["dry_run"]) == (OLD, renamed, False)
+    assert said["moved"]["calls"] == 3 and said["moved"]["budgets"] == 1
+    left = [(x["kind"], x["name"]) for x in said["still_naming_old"]]
+    assert left == [("setting", "COST_MCP_JWT_ADMINS"), ("budget", "alice"), ("budget", "alice-cap")]
+    assert all(x["fix"] for x in said["still_naming_old"])
+    # Said, not done: the env file is the admin's, as it was.
+    assert env_file.read_text(encoding="utf-8") == "COST_MCP_JWT_ADMINS=boss@example.com, Alice@Old.Example\n"
+
+    # Set in the environment, it is said to be there; a rename that keeps the name before the @
+    # names no budget.
+    back = _rename(renamed, "alicia@old.example", COST_MCP_JWT_ADMINS=renamed.upper())
+    assert back.returncode == 0, back.stderr
+    told = " ".join(back.stderr.split())
+    assert "(the environment the team server starts with)" in told
+    assert "note: budget" not in told
