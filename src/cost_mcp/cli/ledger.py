@@ -522,6 +522,7 @@ def _selection(loaded: Settings, ids: Sequence[str], options: dict[str, Any], *,
     """The calls the options pick. No period option means every time; ``require``: some condition
     must be given (a forget never picks every reported call by default)."""
     from cost_mcp.money import parse_usd, to_nanos
+    from cost_mcp.store import team as team_store
     from cost_mcp.store.reported import Selection
 
     try:
@@ -549,7 +550,7 @@ def _selection(loaded: Settings, ids: Sequence[str], options: dict[str, Any], *,
         start_ms=start_ms,
         end_ms=end_ms,
         agents=list(options["agent"]),
-        members=[m.strip().lower() for m in options["member"]],
+        members=[team_store.member_name(m) for m in options["member"]],
         # No stored call holds more than a 64-bit count, so a floor above it picks what the largest
         # does (nothing, in practice); past it, SQLite refused the number: an OverflowError traceback.
         min_cost_nanos=None if min_cost is None else min(min_cost, _LARGEST_STORED),
