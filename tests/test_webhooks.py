@@ -580,6 +580,39 @@ def test_a_webhook_url_typed_at_the_cli_is_kept_in_the_env_file_never_in_the_led
     assert "'f'" not in _ledger_text(home)
 
 
+def test_deleting_a_budget_says_its_webhook_url_stays_and_how_to_remove_it(
+    receiver: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA (h-qa2): `budget delete` left the URL that `budget set --confirm-webhook-url` kept in the
+    env file (by design: other budgets use it by name) and said nothing, so a secret outlived its
+    budget unseen. It says so, and how to remove it once no budget uses it."""
+    monkeypatch.delenv("COST_MCP_WEBHOOKS", raising=False)
+    env_file = Path(os.environ["COST_MCP_ENV_FILE"])
+    for name in ("d", "e"):
+        made = cli("budget", "set", name, "2", "--webhook", receiver, "--confirm-webhook-url")
+        assert made.returncode == 0, made.stderr
+    assert cli("budget", "set", "plain", "2").returncode == 0
+    kept = f"its webhook 'd' stays in COST_MCP_WEBHOOKS ({env_file}) with its URL"
+
+    first = cli("budget", "delete", "d", env={"COLUMNS": "500"})
+    assert first.returncode == 0, first.stderr
+    said = " ".join((first.stdout + first.stderr).split())
+    assert f"deleted budget 'd' note: {kept}: budget e still sends to it" in said, said
+    assert "no command removes it" not in said and SECRET not in said
+
+    last = cli("budget", "delete", "e", env={"COLUMNS": "500"})
+    said = " ".join((last.stdout + last.stderr).split())
+    assert last.returncode == 0 and f"{kept}, for a budget to use again with --webhook d" in said, said
+    assert (
+        f"no other budget uses it: to remove the URL, take 'd' and its URL out of the COST_MCP_WEBHOOKS "
+        f"line of {env_file} (no command removes it)"
+    ) in said, said
+    assert SECRET not in said and load_settings().webhook_urls() == {"d": receiver}  # said, not done
+
+    plain = cli("budget", "delete", "plain", env={"COLUMNS": "500"})
+    assert plain.returncode == 0 and "note:" not in plain.stdout + plain.stderr
+
+
 def test_a_refused_budget_name_keeps_no_webhook_url_in_the_env_file(receiver: str, home: Path) -> None:
     """QA (h-qa): `budget set "it's" 5 --webhook URL --confirm-webhook-url` said "invalid budget name",
     yet the URL was already written to the env file's COST_MCP_WEBHOOKS under "it's": a secret kept

@@ -1180,3 +1180,10 @@ def test_a_members_project_budget_names_the_calls_a_workspace_bill_stands_for(
         conn, settings, Decimal(1), provider="openai", project="webapp", member="ana@example.com", now=now
     )
     assert expected in check.warnings
+
+
+def test_a_budgets_members_are_kept_as_the_ledger_stores_them_an_account_id_as_sent() -> None:
+    # An OTel event without an email names its member by Claude Code's account id, stored as sent:
+    # set_budget lower-cased it, a member no call names, so the budget counted nothing of theirs.
+    given = [" Ana@Example.COM", "User_01AbC", "team: core ", "ana@example.com"]
+    assert budgets.members_and_teams(given) == (["ana@example.com", "User_01AbC"], ["core"])

@@ -9,12 +9,14 @@ to the member, the rollup against a rebuild from the events, and a push with the
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,8 +72,8 @@ def _seed(server: Server) -> None:
     _refresh_rollup(server.settings.db)  # as the first answer does: what a refusal must leave alone
 
 
-def _rename(*args: str) -> subprocess.CompletedProcess[str]:
-    return servers.run(["team", "rename-member", *args], dict(os.environ), timeout=120)
+def _rename(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return servers.run(["team", "rename-member", *args], {**os.environ, **env}, timeout=120)
 
 
 def _by_member(settings: Settings) -> dict[str, Decimal]:
@@ -277,3 +279,84 @@ def test_a_merge_counts_a_codex_session_once_when_both_names_held_a_copy(server:
     assert _counted(server.settings) == {("otel", "otel-1"): (NEW, 0), ("codex", "codex-1"): (NEW, 1)}
     assert _by_member(server.settings) == {NEW: both[NEW]}
     _assert_rollup_exact(server.settings.db)
+
+
+def test_a_name_that_is_no_email_nor_account_id_is_refused_saying_what_one_looks_like(server: Server) -> None:
+    _seed(server)
+    everything = _everything(server.settings)
+    for old, new in ((OLD, "a b@x"), (OLD, "@x"), (OLD, "alice@"), ("a b@old.example", NEW), ("al ice", NEW)):
+        refused = _rename(old, new)
+        assert refused.returncode == 2, (old, new, refused.stderr)
+        # The fix, said: what a member's name looks like (an account id only where one is taken).
+        assert "an email address such as ana@example.com (one @, no spaces)" in refused.stderr, refused.stderr
+        assert ("account id such as user_01abc" in refused.stderr) == (new == NEW), refused.stderr
+    assert _everything(server.settings) == everything
+
+
+def test_a_member_named_by_an_account_id_is_renamed_with_its_case_kept(server: Server) -> None:
+    # A fleet's ingest token sends an event with no email: its member is Claude Code's account id,
+    # an opaque id the receiver stores as sent (lower-cased it would be another id, or none).
+    conn = connect(server.settings.db)
+    try:
+        server.tokens["fleet"] = team_store.create_token(conn, "fleet", "ops@example.com", "ingest")
+    finally:
+        conn.close()
+    when = datetime.now(UTC) - timedelta(minutes=10)
+    event = {"_ns": int(when.timestamp() * 1e9), **_api_request("req_f1", when, Tokens(input=500, output=40))}
+    del event["user.email"]
+    event["user.account_id"] = "User_01AbC"
+    server.otlp("fleet", [event])
+    assert set(_by_member(server.settings)) == {"User_01AbC"}
+
+    assert _rename("user_01abc", NEW).returncode == 2  # another id: nothing names it
+    done = _rename(" User_01AbC ", NEW)
+    assert done.returncode == 0, done.stderr
+    assert f"moved User_01AbC to {NEW}: 1 call," in done.stderr
+    assert set(_by_member(server.settings)) == {NEW}
+
+
+def test_what_the_rename_leaves_naming_the_old_member_is_said_with_how_to_change_it(
+    server: Server, settings: Settings
+) -> None:
+    # Alice became Alicia: her admin rights by JWT and the budget named after her keep the old name.
+    _seed(server)
+    renamed = "alicia@new.example"
+    env_file = Path(os.environ["COST_MCP_ENV_FILE"])
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text("COST_MCP_JWT_ADMINS=boss@example.com, Alice@Old.Example\n", encoding="utf-8")
+    conn = connect(settings.db)
+    try:
+        for name in ("malice", "alice-cap"):  # "malice" is not named after her
+            budgets.set_budget(conn, name, Decimal(5), "month", BudgetScope(providers=["anthropic"]))
+    finally:
+        conn.close()
+
+    dry = _rename(OLD, renamed, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    told = " ".join(dry.stderr.split())
+    jwt = f"note: COST_MCP_JWT_ADMINS would still name {OLD}: replace {OLD} with {renamed} there ({env_file})"
+    assert jwt in told
+    assert f"note: budget alice would still name {OLD}: a budget keeps its name" in told
+    assert "`cost-mcp budget delete alice-cap`" in told and "malice" not in told
+
+    done = _rename(OLD, renamed, "--json")
+    assert done.returncode == 0, done.stderr
+    told = " ".join(done.stderr.split())
+    assert f"note: COST_MCP_JWT_ADMINS still names {OLD}: replace {OLD} with {renamed} there" in told
+    assert "then restart `cost-mcp serve --http`" in told
+    said = json.loads(done.stdout)
+    assert (said["old"], said["new"], said["dry_run"]) == (OLD, renamed, False)
+    assert said["moved"]["calls"] == 3 and said["moved"]["budgets"] == 1
+    left = [(x["kind"], x["name"]) for x in said["still_naming_old"]]
+    assert left == [("setting", "COST_MCP_JWT_ADMINS"), ("budget", "alice"), ("budget", "alice-cap")]
+    assert all(x["fix"] for x in said["still_naming_old"])
+    # Said, not done: the env file is the admin's, as it was.
+    assert env_file.read_text(encoding="utf-8") == "COST_MCP_JWT_ADMINS=boss@example.com, Alice@Old.Example\n"
+
+    # Set in the environment, it is said to be there; a rename that keeps the name before the @
+    # names no budget.
+    back = _rename(renamed, "alicia@old.example", COST_MCP_JWT_ADMINS=renamed.upper())
+    assert back.returncode == 0, back.stderr
+    told = " ".join(back.stderr.split())
+    assert "(the environment the team server starts with)" in told
+    assert "note: budget" not in told

@@ -3498,3 +3498,31 @@ def test_budget_set_for_a_member_or_a_team_from_the_cli(
 
     assert main(["budget", "set", "bad", "5", "--member", "ana"]) != 0
     assert "--member takes an email address" in capsys.readouterr().err
+
+
+def test_a_member_that_is_no_email_address_is_refused_by_token_create_and_team_set(
+    settings: Settings, ledger_made: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cost_mcp.cli import main
+
+    for member in ("a b@x", "@x", "ana@", "ana"):
+        assert main(["token", "create", "laptop", "--member", member]) == 2, member
+        err = " ".join(capsys.readouterr().err.split())
+        assert "--member must be an email address such as ana@example.com (one @, no spaces)" in err, err
+        assert main(["team", "set", "core", "bob@example.com", member]) == 2, member
+        err = " ".join(capsys.readouterr().err.split())
+        assert "a team's member must be an email address such as ana@example.com" in err, err
+    assert main(["token", "create", "laptop", "--member", " Ana@X "]) == 0
+    assert "token laptop for ana@x (member)" in capsys.readouterr().err
+    assert main(["team", "set", "core", "Bob@Example.com", "ana@x"]) == 0
+    conn = connect(settings.db)
+    try:
+        assert [(t.name, t.member) for t in team_store.list_tokens(conn)] == [("laptop", "ana@x")]
+        assert team_store.teams(conn) == {"core": ["ana@x", "bob@example.com"]}
+    finally:
+        conn.close()
+    # A filter takes an account id as well (an OTel member without an email), and refuses the rest.
+    assert main(["team", "pushes", "--member", "user_01abc"]) == 0
+    assert "No pushes from user_01abc" in capsys.readouterr().err
+    assert main(["team", "pushes", "--member", "a b@x"]) == 2
+    assert "or an account id such as user_01abc" in capsys.readouterr().err

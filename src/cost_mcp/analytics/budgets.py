@@ -76,13 +76,14 @@ class Unread:
 
 
 def members_and_teams(values: Sequence[str]) -> tuple[list[str], list[str]]:
-    """A budget's member values (emails, or ``team:NAME``) as its scope keeps them: emails as tokens,
-    teams and identities keep a member (trimmed, lower-cased), team names trimmed, each once, in the
-    order given. ``" Ana@Example.COM"`` pasted into set_budget was kept as " ana@example.com": a
-    member no call names, so Ana's own budget_status showed no budget, and her spend none."""
+    """A budget's member values (emails, or ``team:NAME``) as its scope keeps them: members as the
+    ledger stores them (:func:`team_store.member_name`: an email trimmed and lower-cased, an OTel
+    account id as sent), team names trimmed, each once, in the order given. ``" Ana@Example.COM"``
+    pasted into set_budget was kept as " ana@example.com": a member no call names, so Ana's own
+    budget_status showed no budget, and her spend none; an account id lower-cased was the same."""
     cleaned = [v.strip() for v in values]
     teams = [v.removeprefix("team:").strip() for v in cleaned if v.startswith("team:")]
-    emails = [v.lower() for v in cleaned if not v.startswith("team:")]
+    emails = [team_store.member_name(v) for v in cleaned if not v.startswith("team:")]
     return list(dict.fromkeys(emails)), list(dict.fromkeys(teams))
 
 

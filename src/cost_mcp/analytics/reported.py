@@ -267,7 +267,7 @@ def forget_pushes(
     pushes (a leaked token, a broken laptop), which revoking the token does not remove."""
     from cost_mcp.sources.claude_code import recount  # the log reader's own per-message recount
 
-    who = member.strip().lower()
+    who = team_store.checked_member(member, "--member")
     if dry_run:
         # A misspelt member printed nothing at all: the warning the real run gives, said first.
         sums = team_store.pushed_by(conn, who, start_ms, end_ms)
@@ -287,7 +287,7 @@ def unforget_pushes(
     """Undo :func:`forget_pushes`: lift the admin's tombstones of ``member``'s calls with a time in
     the range, so that the member's next ``push --full`` stores and counts them again (the server
     does not keep the rows meanwhile)."""
-    who = member.strip().lower()
+    who = team_store.checked_member(member, "--member")
     nothing = [f"no forgotten call of {who} in that range: nothing to unforget"]
     if dry_run:
         sums = team_store.forgotten_pushes(conn, who, start_ms, end_ms)

@@ -212,13 +212,47 @@ def _members_and_teams(member: tuple[str, ...], team: tuple[str, ...]) -> tuple[
 @budget.command("delete")
 @click.argument("name")
 def budget_delete(name: str) -> int:
-    """Delete a budget."""
+    """Delete a budget (its webhook's URL stays in COST_MCP_WEBHOOKS, for other budgets: said so)."""
     from cost_mcp.analytics import budgets
+    from cost_mcp.store import budgets as budget_store
 
-    with ledger(fresh=False) as (_, conn):
+    with ledger(fresh=False) as (loaded, conn):
+        row = budget_store.get(conn, name)
         budgets.delete_budget(conn, name)
-    Console().print(f"deleted budget '{text(name)}'")
+        kept = _webhook_kept(loaded, conn, row.webhook) if row is not None else None
+    out = Console()
+    out.print(f"deleted budget '{text(name)}'")
+    if kept is not None:
+        note(out, kept)
     return EXIT_OK
+
+
+def _webhook_kept(loaded: Settings, conn: Conn, webhook: str | None) -> str | None:
+    """What a deleted budget leaves of its webhook, and how to remove it: the URL stays in
+    COST_MCP_WEBHOOKS under its name by design (a name other budgets use, or can be given again), so
+    a secret URL kept there by `budget set --confirm-webhook-url` outlived its budget unsaid. None
+    when the name resolves to no URL (nothing stays). Plain text: :func:`note` makes it safe."""
+    from cost_mcp.config import default_env_file
+    from cost_mcp.store import budgets as budget_store
+
+    try:
+        configured = webhook is not None and webhook in loaded.webhook_urls()
+    except InvalidInputError:  # a malformed COST_MCP_WEBHOOKS: every command that sends says so
+        configured = False
+    if not configured:
+        return None
+    in_env = "COST_MCP_WEBHOOKS" in os.environ
+    where = "the environment" if in_env else str(default_env_file())
+    kept = f"its webhook '{webhook}' stays in COST_MCP_WEBHOOKS ({where}) with its URL"
+    if users := [r.name for r in budget_store.all_budgets(conn) if r.webhook == webhook]:
+        if len(users) == 1:
+            return f"{kept}: budget {users[0]} still sends to it"
+        return f"{kept}: budgets {', '.join(users)} still send to it"
+    line = "the environment's COST_MCP_WEBHOOKS" if in_env else f"the COST_MCP_WEBHOOKS line of {where}"
+    return (
+        f"{kept}, for a budget to use again with --webhook {webhook}; no other budget uses it: to "
+        f"remove the URL, take '{webhook}' and its URL out of {line} (no command removes it)"
+    )
 
 
 @budget.command("status")
@@ -488,6 +522,7 @@ def _selection(loaded: Settings, ids: Sequence[str], options: dict[str, Any], *,
     """The calls the options pick. No period option means every time; ``require``: some condition
     must be given (a forget never picks every reported call by default)."""
     from cost_mcp.money import parse_usd, to_nanos
+    from cost_mcp.store import team as team_store
     from cost_mcp.store.reported import Selection
 
     try:
@@ -515,7 +550,7 @@ def _selection(loaded: Settings, ids: Sequence[str], options: dict[str, Any], *,
         start_ms=start_ms,
         end_ms=end_ms,
         agents=list(options["agent"]),
-        members=[m.strip().lower() for m in options["member"]],
+        members=[team_store.member_name(m) for m in options["member"]],
         # No stored call holds more than a 64-bit count, so a floor above it picks what the largest
         # does (nothing, in practice); past it, SQLite refused the number: an OverflowError traceback.
         min_cost_nanos=None if min_cost is None else min(min_cost, _LARGEST_STORED),

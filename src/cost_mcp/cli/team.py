@@ -3,6 +3,9 @@ forget-pushes|unforget-pushes|rename-member`` and ``push``."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shlex
 import sys
 from typing import TYPE_CHECKING, Any
@@ -13,6 +16,7 @@ from cost_mcp.cli.app import (
     EXIT_OK,
     Console,
     cli,
+    json_option,
     ledger,
     period_options,
     resolve_period,
@@ -27,6 +31,8 @@ from cost_mcp.store.team import ROLES
 
 if TYPE_CHECKING:
     from cost_mcp.analytics.reported import PushesForgotten
+    from cost_mcp.config import Settings
+    from cost_mcp.store.connection import Conn
 
 
 @cli.group()
@@ -57,7 +63,8 @@ def token_create(name: str, member: str, role: str) -> int:
         secret = team_store.create_token(conn, name, member, role)
     finally:
         conn.close()
-    print(f"token {name} for {member.strip().lower()} ({role}); shown once, keep it secret:", file=sys.stderr)
+    said = team_store.member_name(member)  # as stored: create_token took it so
+    print(f"token {name} for {said} ({role}); shown once, keep it secret:", file=sys.stderr)
     if first:
         # The server decides at start whether it needs tokens (and may listen beyond loopback).
         print(
@@ -187,10 +194,12 @@ def team_pushes(member: str | None, limit: int) -> int:
     from cost_mcp.store import connect
     from cost_mcp.store import team as team_store
 
+    if member is not None:
+        member = team_store.checked_member(member, "--member")
     conn = connect(settings().db)
     try:
         pushes = team_store.push_history(conn, member, limit)
-        senders = team_store.push_senders(conn, None if member is None else [member.strip().lower()])
+        senders = team_store.push_senders(conn, None if member is None else [member])
         # `--member bob` (not bob@example.com) or a misspelt address read as "Bob's laptop has not
         # pushed in 30 days": whose pushes there are, as forget-pushes says.
         others = f" ({pushed_members(conn)})" if member and not pushes and not senders else ""
@@ -210,7 +219,7 @@ def team_pushes(member: str | None, limit: int) -> int:
                 file=sys.stderr,
             )
     if not pushes:  # stdout stays empty for a script; a person saw nothing at all
-        whose = f" from {member.strip().lower()}" if member else ""
+        whose = f" from {member}" if member else ""
         print(
             f"No pushes{whose} in the last {team_store.PUSH_HISTORY_DAYS} days{others}. A laptop pushes once "
             "COST_MCP_TEAM_SERVER and COST_MCP_TEAM_TOKEN are set there (`cost-mcp doctor` on it says "
@@ -227,18 +236,24 @@ def team_pushes(member: str | None, limit: int) -> int:
     "--merge", is_flag=True, help="NEW_EMAIL has usage or tokens already: make both histories one member's"
 )
 @click.option("--dry-run", is_flag=True, help="say what would move, per kind of row; change nothing")
-def team_rename_member(old: str, new: str, merge: bool, dry_run: bool) -> int:
+@json_option("what moved, and what still names OLD_EMAIL, as JSON on stdout")
+def team_rename_member(old: str, new: str, merge: bool, dry_run: bool, as_json: bool) -> int:
     """Move everything a member's old email names to their new one: calls pushed or sent over OTLP,
     tokens (they go on working, as the new email), teams, budgets scoped to them, subscriptions,
     push history. In one transaction: all moves, or none.
 
     A NEW_EMAIL that already has usage, tokens, teams or budgets is refused unless --merge: merging
     two people's history cannot be undone. Emails compare lower-cased, as the server stores them.
+
+    What it does not change is said after: COST_MCP_JWT_ADMINS naming the old address (a setting:
+    no command edits the env file's lines of others), budgets named after the member (a budget's
+    name is its key), each with how to change it.
     """
     from cost_mcp.store import connect, rollup
     from cost_mcp.store import team as team_store
 
-    conn = connect(settings().db)
+    loaded = settings()
+    conn = connect(loaded.db)
     try:
         done = team_store.rename_member(conn, old, new, merge=merge, dry_run=dry_run)
         verb = "would move" if dry_run else "moved"
@@ -258,6 +273,7 @@ def team_rename_member(old: str, new: str, merge: bool, dry_run: bool) -> int:
                 flush=True,
             )
             rollup.refresh_by_weeks(conn)
+        left = _still_naming(loaded, conn, done.old, done.new)
     finally:
         conn.close()
     if "otlp senders" in done.moved and not dry_run:
@@ -269,7 +285,73 @@ def team_rename_member(old: str, new: str, merge: bool, dry_run: bool) -> int:
             f"rename-member {done.old} {done.new} --merge` moves what arrived meanwhile",
             file=sys.stderr,
         )
+    still = "would still name" if dry_run else "still names"
+    for item in left:
+        print(f"note: {item['what']} {still} {done.old}: {item['fix']}", file=sys.stderr)
+    if as_json:
+        said = {
+            "old": done.old,
+            "new": done.new,
+            "dry_run": done.dry_run,
+            "moved": done.moved,
+            "held": done.held,
+            "quarter_hours": done.quarter_hours,
+            "still_naming_old": left,
+        }
+        print(json.dumps(said, indent=2, ensure_ascii=False))
     return EXIT_OK
+
+
+def _still_naming(loaded: Settings, conn: Conn, old: str, new: str) -> list[dict[str, str]]:
+    """What names member ``old`` that :func:`team_store.rename_member` leaves as it is, each with
+    how to change it: the COST_MCP_JWT_ADMINS entry (a setting, never edited here: it may be the
+    environment's, and an admin's rights are the admin's to move), and budgets whose name holds the
+    member's name (not their scope, which moved): a budget is known by its name, so it is set again
+    under another. ``kind``, ``name``, ``what`` (said) and ``fix``, for the text and for --json."""
+    from cost_mcp.config import default_env_file
+    from cost_mcp.core_settings import read_env_file
+    from cost_mcp.store import budgets as budget_store
+    from cost_mcp.store import team as team_store
+
+    left: list[dict[str, str]] = []
+    admins = [a for a in loaded.jwt_admins.split(",") if a.strip()]
+    if any(team_store.member_name(a) == old for a in admins):
+        if "COST_MCP_JWT_ADMINS" in os.environ:
+            where = "the environment the team server starts with"
+        else:
+            path = default_env_file()
+            where = str(path) if "COST_MCP_JWT_ADMINS" in read_env_file(path) else "its settings"
+        left.append(
+            {
+                "kind": "setting",
+                "name": "COST_MCP_JWT_ADMINS",
+                "what": "COST_MCP_JWT_ADMINS",
+                "fix": f"replace {old} with {new} there ({where}), then restart `cost-mcp serve --http`, "
+                f"which reads it at start; until both, a JWT naming {new} signs in as a member, not an admin",
+            }
+        )
+    # Budget names hold no @ (letters, digits, space, _ . : / -): one is named after the member by the
+    # address's part before the @ (an account id whole), as a word ("alice-cap", not "malice"), and
+    # says nothing wrong when the new address keeps that part.
+    before, after = (_word(member.split("@", 1)[0]) for member in (old, new))
+    for name in budget_store.names(conn):
+        if before.search(name) and not after.search(name):
+            left.append(
+                {
+                    "kind": "budget",
+                    "name": name,
+                    "what": f"budget {shlex.quote(name)}",
+                    "fix": "a budget keeps its name: set it again under a new one with the same amount "
+                    f"and scope (`cost-mcp budget list` shows them), then `cost-mcp budget delete "
+                    f"{shlex.quote(name)}`",
+                }
+            )
+    return left
+
+
+def _word(text: str) -> re.Pattern[str]:
+    """``text`` as a whole word of a name, in any case."""
+    return re.compile(rf"(?<![a-z0-9]){re.escape(text)}(?![a-z0-9])", re.IGNORECASE)
 
 
 def _rows(counts: dict[str, int]) -> str:

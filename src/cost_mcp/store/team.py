@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import sqlite3
 import threading
@@ -66,15 +67,12 @@ def _printable(what: str, value: str) -> None:
 def create_token(conn: Conn, name: str, member: str, role: str = "member") -> str:
     """Create a token for ``member`` and return it; only its hash is stored, so this is the one
     time anybody sees it. InvalidInputError for a bad name, member or role, or a name in use."""
-    name, member = name.strip(), member.strip().lower()
+    name, member = name.strip(), checked_member(member, "--member", email=True)
     if not name or len(name) > 100:
         raise InvalidInputError("a token needs a name of 1 to 100 characters, e.g. ana-laptop")
-    if "@" not in member or len(member) > 320:
-        raise InvalidInputError(f"--member must be the member's email address, got {member!r}")
     if role not in ROLES:
         raise InvalidInputError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
     _printable("a token's name", name)
-    _printable("--member", member)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC).isoformat()
     with write_transaction(conn):
@@ -227,11 +225,8 @@ def set_team(conn: Conn, team: str, members: Sequence[str]) -> None:
     team = team.strip()
     if not team:
         raise InvalidInputError("a team needs a name, e.g. platform")
-    cleaned = sorted({m.strip().lower() for m in members if m.strip()})
-    if bad := [m for m in cleaned if "@" not in m]:
-        raise InvalidInputError(f"team members are email addresses: {', '.join(bad)}")
-    for value in (team, *cleaned):
-        _printable("a team's name and members", value)
+    cleaned = sorted({checked_member(m, "a team's member", email=True) for m in members if m.strip()})
+    _printable("a team's name", team)
     with write_transaction(conn):
         conn.execute("DELETE FROM team_members WHERE team = ?", (team,))
         conn.executemany(
@@ -765,7 +760,7 @@ def push_history(conn: Conn, member: str | None = None, limit: int = 100) -> lis
     params: list[object] = [since]
     if member is not None:
         sql += " AND member = ?"
-        params.append(member.strip().lower())
+        params.append(member_name(member))
     rows = conn.execute(sql + " ORDER BY received_ms DESC, id DESC LIMIT ?", [*params, limit]).fetchall()
     return [
         PushRecord(str(t), str(m), int(at), int(n), int(c), int(r), int(f)) for t, m, at, n, c, r, f in rows
@@ -1559,9 +1554,36 @@ _NAMED = 3
 def member_name(value: str) -> str:
     """A member as the ledger stores it: an email trimmed and lower-cased (tokens, JWTs, teams and
     OTLP events all store it so), an account id without @ (an OTel event's, without an email) as
-    it is, trimmed."""
+    it is, trimmed: the provider's opaque id, whose case the receiver keeps (``sources.otel``), so
+    lower-cased it would name no stored call. Compares stored values; a name that comes in from a
+    person or a request goes through :func:`checked_member`."""
     value = value.strip()
     return value.lower() if "@" in value else value
+
+
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+")
+"""A plausible email: one @ with something before and after it, no spaces. No more: an address
+inside a company (``ana@x``) is as good as any, and mail servers, not this, decide what delivers."""
+_ACCOUNT_ID = re.compile(r"[^\s@]+")
+"""A plausible account id (Claude Code's ``user.account_id``, e.g. ``user_01abc``): no @, no spaces."""
+_MEMBER_LENGTH = 320
+"""The longest email address there is (64 before the @, 255 after)."""
+
+
+def checked_member(value: str, what: str, *, email: bool = False) -> str:
+    """``value`` as :func:`member_name` stores it, once it is a plausible email address (or, without
+    ``email``, an account id): every member name that comes in goes through here, so that ``a b@x``
+    or ``@x`` is refused saying what a member's name looks like, not stored as a member nobody is.
+    ``what`` names where it came from (``--member``, "the new name") in the error."""
+    name = member_name(value)
+    _printable(what, name)
+    looks = "an email address such as ana@example.com (one @, no spaces)"
+    if not email:
+        looks += ", or an account id such as user_01abc (no @, no spaces)"
+    pattern = _EMAIL if email or "@" in name else _ACCOUNT_ID
+    if len(name) > _MEMBER_LENGTH or not pattern.fullmatch(name):
+        raise InvalidInputError(f"{what} must be {looks}, got {value!r}")
+    return name
 
 
 _MEMBER_ROWS = (
@@ -1672,19 +1694,16 @@ def rename_member(conn: Conn, old: str, new: str, *, merge: bool = False, dry_ru
     ``reprice --all``, so that pushes get the write lock between weeks). Members compare as
     the server stores them (:func:`member_name`: an email lower-cased).
 
-    InvalidInputError for ``new`` not an email, ``old`` the same as ``new``, or ``new`` holding rows
+    InvalidInputError for ``old`` not a plausible email or account id, ``new`` not a plausible email
+    (:func:`checked_member`), ``old`` the same as ``new``, or ``new`` holding rows
     already without ``merge``: merging two members' history cannot be undone (a typo naming another
     person would hand them all of it), so it is asked for. With ``merge`` the two histories become
     one: the senders' rows fold together, and the Codex and Gemini CLI sessions moved are settled
     again (a session's OTel copies stop counting where a log copy of the same member now holds it,
     ``store.session_copies``). NotFoundError when no row names ``old``.
     """
-    old, new = member_name(old), member_name(new)
-    if not old:
-        raise InvalidInputError("the member to rename needs a name: their old email address")
-    if "@" not in new or len(new) > 320:
-        raise InvalidInputError(f"the new name must be the member's email address, got {new!r}")
-    _printable("the new name", new)
+    old = checked_member(old, "the member to rename")
+    new = checked_member(new, "the new name", email=True)
     if old == new:
         raise InvalidInputError(f"{old} is already named so (emails compare lower-cased): nothing to rename")
     if dry_run:
