@@ -360,12 +360,12 @@ def timeline(tree: Path, statements: bool = False) -> None:
             worker["send_wall"] += time.perf_counter() - w0
             worker["ships"].append((time.perf_counter(), len(buf)))
 
-    def timed_batches(inner: Any, *a: Any) -> Any:
+    def timed_batches(inner: Any, *a: Any, **k: Any) -> Any:
         if os.getpid() == main_pid:
-            return inner(*a)
+            return inner(*a, **k)
         start, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         try:
-            return inner(*a)
+            return inner(*a, **k)
         finally:
             c1 = resource.getrusage(resource.RUSAGE_SELF)
             worker["cpu_reading_on"] = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime

@@ -212,6 +212,136 @@ def test_a_worker_forked_before_the_start_writes_exactly_what_reading_in_turn_wr
     assert early == alone
 
 
+def test_a_large_read_halved_over_the_early_worker_and_its_sibling_writes_exactly_what_reading_in_turn_writes(
+    tmp_path: Path,
+) -> None:
+    # The early worker forks a sibling for the second half of the files: copies of one message in
+    # both halves (a resumed session repeats the one before) reach the writer from two pipes.
+    root = _tree(tmp_path / "claude")
+    alone = _ingest(root, tmp_path / "alone.db", worker=False)
+    with (
+        mock.patch.object(claude_code, "SPLIT_BYTES", 0),
+        mock.patch.object(beside, "pump_all", wraps=beside.pump_all) as pump_all,
+    ):
+        halved = _ingest(root, tmp_path / "halved.db", worker=True, standby=True)
+    assert [len(call.args[0]) for call in pump_all.call_args_list] == [2]
+    assert halved == alone
+
+
+def test_on_postgresql_a_large_read_is_not_halved_and_writes_exactly_what_reading_in_turn_writes(
+    pg_cluster: Cluster, tmp_path: Path
+) -> None:
+    # PostgreSQL's writer is the slower side already: a second worker would only take its CPU.
+    root = _tree(tmp_path / "claude")
+    alone = _ingest(root, tmp_path / "alone.db", worker=False)
+    with (
+        mock.patch.object(claude_code, "SPLIT_BYTES", 0),
+        mock.patch.object(beside, "pump_all", wraps=beside.pump_all) as pump_all,
+    ):
+        early = _ingest(root, pg_cluster.url(pg_cluster.new_database()), worker=True, standby=True)
+    assert [len(call.args[0]) for call in pump_all.call_args_list] == [1]
+    assert early == alone
+
+
+def test_when_the_writer_fails_a_halved_reads_sibling_is_ended_with_the_early_worker(tmp_path: Path) -> None:
+    # The sibling is the early worker's child, which the writer cannot kill: without a way to end
+    # it, the writer drained its pipe until it had parsed its whole half (here: never sent a thing).
+    root = _tree(tmp_path / "claude", calls=200)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    parse = claude_code._parse_worker
+    test_process = os.getpid()
+
+    def stalls_as_sibling(*args: Any, **kwargs: Any) -> None:
+        if os.getppid() != test_process:  # forked by the early worker: the sibling
+            (marks / str(os.getpid())).touch()
+            time.sleep(30)
+            (marks / "woke").touch()
+        parse(*args, **kwargs)
+
+    def fails_first(*args: Any) -> None:
+        raise OSError("disk full")
+
+    with (
+        mock.patch.object(claude_code, "SPLIT_BYTES", 0),
+        mock.patch.object(claude_code, "_parse_worker", stalls_as_sibling),
+        mock.patch.object(claude_code, "_write", fails_first),
+        pytest.raises(OSError, match="disk full"),
+    ):
+        _ingest(root, tmp_path / "halved.db", worker=True, standby=True)
+    pids = [int(p.name) for p in marks.iterdir() if p.name != "woke"]
+    assert len(pids) == 1
+    assert not (marks / "woke").exists()
+    assert not _running(pids[0])
+    # Nothing was written; the next read, halved again, is exact.
+    with mock.patch.object(claude_code, "SPLIT_BYTES", 0):
+        again = _ingest(root, tmp_path / "halved.db", worker=True, standby=True)
+    full = _ingest(root, tmp_path / "full.db", worker=False)
+    assert again[1] == full[1]
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie no one has reaped yet is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_the_batches_taper_towards_the_end_and_write_what_reading_in_turn_writes(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "claude", calls=60, sessions=12)
+    alone = _ingest(root, tmp_path / "alone.db", worker=False)
+    write = claude_code._write
+    sizes: list[int] = []
+
+    def counted(conn: Any, prepared: Any, batch: Any, stats: Any) -> None:
+        sizes.append(len(prepared.rows))
+        write(conn, prepared, batch, stats)
+
+    with (
+        mock.patch.object(claude_code, "_write", counted),
+        mock.patch.object(claude_code, "YIELD_EVERY_LINES", 1),
+        mock.patch.object(claude_code, "FIRST_BATCH_COPIES", 30),
+        mock.patch.object(claude_code, "TAPER_COPIES", 10),
+    ):
+        tapered = _ingest(root, tmp_path / "tapered.db", worker=True, batch=120)
+    assert tapered == alone
+    # 30 first, then full batches while more than two are left, then smaller ones down to ~10,
+    # and the rest.
+    last_full = len(sizes) - 1 - sizes[::-1].index(120)
+    assert sizes[0] == 30 and sizes[1] == 120
+    tapering = sizes[last_full:-1]
+    assert len(tapering) >= 3 and tapering == sorted(tapering, reverse=True), sizes
+    assert tapering[-1] < 30 and sizes[-1] < 30, sizes
+
+
+def test_a_tapered_batch_is_half_of_what_the_unread_bytes_should_hold() -> None:
+    with (
+        mock.patch.object(claude_code, "BATCH_COPIES", 20_000),
+        mock.patch.object(claude_code, "TAPER_COPIES", 2_500),
+    ):
+        assert claude_code._tapered(0, 0, 1000) == 20_000  # nothing read: no rate yet
+        assert claude_code._tapered(5_000, 100, 1000) == 20_000  # 45,000 left: a full batch
+        assert claude_code._tapered(60_000, 800, 1000) == 7_500  # 15,000 left
+        assert claude_code._tapered(70_000, 950, 1000) == 2_500  # 3,684 left: the floor
+        assert claude_code._tapered(75_000, 1000, 1000) == 2_500  # all read: the rest
+    with mock.patch.object(claude_code, "BATCH_COPIES", 7):  # never above a batch
+        assert claude_code._tapered(60_000, 800, 1000) == 7
+
+
+def test_halves_cut_the_files_in_order_at_half_their_bytes(tmp_path: Path) -> None:
+    files = []
+    for i, size in enumerate([10, 30, 5, 40, 15]):
+        path = tmp_path / f"f{i}.jsonl"
+        path.write_bytes(b"x" * size)
+        files.append((str(path), path.stat(), claude_code.identify(path, tmp_path), 0, False))
+    first, rest = claude_code._halves(files) or ([], [])
+    assert [f[0] for f in first] == [f[0] for f in files[:4]]  # 85 of 100 bytes: the 4th passes half
+    assert [f[0] for f in rest] == [files[4][0]]
+    assert claude_code._halves(files[:1]) is None
+
+
 def test_a_worker_forked_early_that_no_read_takes_is_ended(tmp_path: Path) -> None:
     # A small read (here: the worker turned off after the fork) reads in turn and ends the worker.
     root = _tree(tmp_path / "claude")

@@ -61,13 +61,16 @@ def fork_beside(target: Callable[..., None], *args: Any) -> tuple[Any, Any]:
     return worker, receive
 
 
-def ship_then_exit(send: Any, work: Callable[[], None]) -> NoReturn:
+def ship_then_exit(send: Any, work: Callable[[], None], child: int = 0) -> NoReturn:
     """In a forked worker: run ``work`` (which sends its batches and totals on ``send``), then leave
     the process. A writer that stopped (a broken pipe) is no error here: it reports its own. Any
     other failure is printed to stderr and the worker exits 1: the writer sees the pipe end without
     totals and reads the rest in turn. Left by ``os._exit``, as a forked child should: no flush of
     standard streams the parent had buffered (multiprocessing's exit path flushes stdout, which in
-    the stdio server is the MCP channel), no close of the ledger connection the fork copied."""
+    the stdio server is the MCP channel), no close of the ledger connection the fork copied.
+
+    ``child``: a worker this one forked (see :func:`die_with_parent`), waited for before a normal
+    exit, which would end it mid-read; on a failure it ends with this process."""
     try:
         work()
     except BrokenPipeError:
@@ -79,7 +82,23 @@ def ship_then_exit(send: Any, work: Callable[[], None]) -> NoReturn:
         os._exit(1)
     finally:
         send.close()
+    if child:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child, 0)
     os._exit(0)
+
+
+def die_with_parent(parent: int) -> None:
+    """In a process just forked by ``parent``: be killed when that process ends (Linux), so that a
+    writer that kills its worker (a failure, Ctrl-C) ends the worker's own child too, which it
+    cannot reach. Elsewhere the child ends at its next send, on the pipe its writer closed."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    if os.getppid() != parent:  # the parent ended before the request took effect
+        os._exit(1)
 
 
 def pump(receive: Any) -> tuple[queue.Queue[bytes | None], threading.Thread]:
@@ -113,6 +132,50 @@ def end_beside(
     thread.join()
     receive.close()
     worker.join()
+
+
+def pump_all(
+    receives: list[Any],
+) -> tuple[queue.Queue[tuple[int, bytes | None]], list[threading.Thread]]:
+    """:func:`pump` for several workers into one bounded queue: each message with the index of
+    the pipe it came on, and each pipe's end as ``(index, None)``."""
+    inbox: queue.Queue[tuple[int, bytes | None]] = queue.Queue(maxsize=AHEAD_BATCHES * len(receives))
+
+    def run(which: int, receive: Any) -> None:
+        try:
+            while True:
+                inbox.put((which, receive.recv_bytes()))
+        except (EOFError, OSError):
+            pass
+        inbox.put((which, None))
+
+    threads = [
+        threading.Thread(target=run, args=(which, receive), name="cost-mcp-parse-pump", daemon=True)
+        for which, receive in enumerate(receives)
+    ]
+    for thread in threads:
+        thread.start()
+    return inbox, threads
+
+
+def end_all(
+    workers: list[tuple[Any, Any]],
+    inbox: queue.Queue[tuple[int, bytes | None]],
+    threads: list[threading.Thread],
+    done: bool,
+) -> None:
+    """:func:`end_beside` for the ``(process, receiving end)`` pairs :func:`pump_all` read."""
+    if not done:
+        for worker, _ in workers:
+            worker.kill()
+    while any(thread.is_alive() for thread in threads):
+        with contextlib.suppress(queue.Empty):
+            inbox.get(timeout=0.05)
+    for thread in threads:
+        thread.join()
+    for worker, receive in workers:
+        receive.close()
+        worker.join()
 
 
 @contextlib.contextmanager

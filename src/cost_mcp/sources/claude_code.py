@@ -68,10 +68,14 @@ FIRST_BATCH_COPIES = 5_000
 """Copies in the parse worker's first batch: the writer idles until it arrives (~0.3 s of parsing at
 BATCH_COPIES on the 1x tree). Only the first is smaller: the writer bounds the rest of the read, and
 its CPU per copy grew by a third with batches of 5k (more commits, more messages split across
-batches and recounted). Batches tapered at both ends (doubling from 5k, then halving what is left
-down to 2.5k, so that the writer's last batch after the worker is done is small) were measured and
-not kept: the SQLite wall gained nothing that showed, and 8 batches instead of 5 likely cost a
-PostgreSQL load's server 0.2-0.3 s (bench/README, issue 18, ninth round)."""
+batches and recounted). Tapered at the end, on SQLite with one worker (:func:`_tapered`); not on
+PostgreSQL, where 8 batches instead of 5 likely cost a load's server 0.2-0.3 s (bench/README,
+issue 18, ninth round)."""
+
+TAPER_COPIES = 2_500
+"""The smallest batch of a tapered read (:func:`_tapered`) but its last. Measured on the 1x tree
+(twentieth round): the writer's work after the worker's last batch 0.21 -> 0.05 s, with 8 batches
+instead of 5."""
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest line read (COST_MCP_MAX_LINE_BYTES): far above any real line, low enough to bound memory."""
@@ -947,11 +951,17 @@ def _read_batches(
     max_line_bytes: int,
     sink: Callable[[_Batch], None],
     first_batch: int | None = None,
+    taper: bool = False,
 ) -> None:
     """Read the files one after the other, handing each batch of BATCH_COPIES copies (the first of
-    ``first_batch``, when given), and the last, to ``sink``."""
+    ``first_batch``, when given), and the last, to ``sink``; with ``taper``, the batches near the
+    end smaller (see :func:`_tapered`)."""
     limit = first_batch or BATCH_COPIES
     batch = _Batch()
+    handed = 0  # copies handed to the sink so far
+    # This worker's own bytes: half a read's when two workers share it (total_bytes is the whole
+    # read's, which progress reports count against).
+    own_bytes = sum(st.st_size - offset for _, st, _, offset, _ in work) if taper else 0
     done_bytes = 0
     last_report = 0.0
     in_file = 0  # bytes read of the file being read, past its start offset
@@ -982,7 +992,8 @@ def _read_batches(
                     if len(batch) >= limit:
                         written(f"{index}/{len(work)} files read")
                         sink(batch)
-                        limit = BATCH_COPIES
+                        handed += len(batch)
+                        limit = _tapered(handed, done_bytes + in_file, own_bytes) if taper else BATCH_COPIES
                         # Cleared in place: the file reader still holds this batch and keeps adding to it.
                         batch.clear()
                     # At the file's end the loop goes on to the check above: a file read to its end
@@ -1008,6 +1019,20 @@ def _read_batches(
     if batch.copies:
         written(f"{len(work)}/{len(work)} files read" if stats.complete else "stopped at the time budget")
     sink(batch)
+
+
+def _tapered(handed: int, read: int, total: int) -> int:
+    """The next batch's size when batches taper: half the copies the unread bytes should hold at
+    the rate read so far, between TAPER_COPIES and BATCH_COPIES.
+
+    The parse worker is the slower side of the middle on SQLite (the writer waits for it), so
+    after its last batch only the writing of that batch (and of the one before, if the writer is
+    still on it) is left on the wall: halving the batches towards the end makes that ~one small
+    batch instead of a full one (bench/README, issue 18, twentieth round)."""
+    if read <= 0:
+        return BATCH_COPIES
+    left = handed * max(total - read, 0) // read
+    return min(BATCH_COPIES, max(TAPER_COPIES, left // 2))
 
 
 # --- parsing in a second process -----------------------------------------------------------------
@@ -1065,23 +1090,55 @@ def _read_beside(
     # rollup's sums are left to the writer there; PostgreSQL's writer is client plus server CPU,
     # the slower side, and keeps receiving them done (bench/README, issue 18, eleventh round).
     decide = dialect(conn) != "sqlite"
-    order = (work, pricer, progress is not None, deadline, total_bytes, max_line_bytes, decide)
-    worker, receive = _take_standby(order) or _fork_worker(order)
-    inbox, pump_thread = beside.pump(receive)
+    # One worker is then the slower side to the end, so its batches taper (see _tapered); not on
+    # PostgreSQL, whose writer is behind at the end, nor over two workers, which the writer is
+    # behind: there smaller batches only add the writer's cost per batch (twentieth round).
+    order: _Order = (
+        work,
+        pricer,
+        progress is not None,
+        deadline,
+        total_bytes,
+        max_line_bytes,
+        decide,
+        not decide,
+    )
+    # Halved only for the standby, which has the price data loaded when it forks the second worker
+    # (a worker forked here would load it on its first batch, in the middle of the load), and only
+    # on SQLite: PostgreSQL's writer (client and server) is the slower side already, and a second
+    # worker would take CPU from it on a two-core machine.
+    halves = (
+        _halves(work)
+        if _standing and not decide and deadline is None and total_bytes >= SPLIT_BYTES
+        else None
+    )
+    sibling: _Order | None = (halves[1], *order[1:7], False) if halves else None
+    taken = _take_standby((halves[0], *order[1:7], False) if halves else order, sibling)
+    workers = [(taken[0], taken[1]) if taken else _fork_worker(order)]
+    if taken and sibling is not None:
+        workers.append((_Sibling(), taken[2]))
+    inbox, pumps = beside.pump_all([receive for _, receive in workers])
     decode = msgspec.msgpack.Decoder(_Shipment).decode
     batch = _Batch()
     totals: _WorkerTotals | None = None
+    ended = [False] * len(workers)
+    done_of = [0] * len(workers)
     try:
-        while totals is None:
-            raw = inbox.get()
+        while not all(ended):
+            which, raw = inbox.get()
             if raw is None:
+                if ended[which]:  # its pipe's end after its totals
+                    continue
                 break
             message = decode(raw)
             if message.totals is not None:
-                totals = message.totals
+                ended[which] = True
+                totals = message.totals if totals is None else _merged(totals, message.totals)
             elif message.progress is not None:
                 if progress is not None:
-                    progress(*message.progress)
+                    # Each worker counts the bytes of its own half against the whole read's.
+                    done_of[which] = message.progress[0]
+                    progress(sum(done_of), message.progress[1], message.progress[2])
             else:
                 batch.clear()
                 batch.files.update((f[0], _FileState(*f)) for f in message.files)
@@ -1090,8 +1147,8 @@ def _read_beside(
                 _write(conn, message.rows or _Rows(), batch, stats)
                 committed.written(batch)
     finally:
-        beside.end_beside(worker, receive, inbox, pump_thread, done=totals is not None)
-    if totals is None:
+        beside.end_all(workers, inbox, pumps, done=all(ended))
+    if totals is None or not all(ended):
         return False
     stats.lines_read += totals.lines_read
     stats.bytes_read += totals.bytes_read
@@ -1107,7 +1164,57 @@ def _read_beside(
     return True
 
 
-_Order = tuple[_Work, Pricer, bool, float | None, int, int, bool]
+SPLIT_BYTES = 64 << 20
+"""A read of at least this many bytes (without a time budget, on SQLite) is parsed by two workers, each
+taking half its files (by bytes), while this process writes both's batches: the parse worker set
+the pace of a cold ingest's middle (bench/README, issue 18, nineteenth round)."""
+
+
+def _halves(work: _Work) -> tuple[_Work, _Work] | None:
+    """``work`` cut in two of about as many bytes: its first files, and the rest; None for one file.
+
+    Cut, not dealt file by file: each worker prices every (model, modifiers, UTC day) it meets
+    afresh, and a session's files sit together in the walk's order, so dealt halves each met nearly
+    every day (+0.3 s of CPU against +0.0-0.13 s for cut halves, bench/README nineteenth round)."""
+    total = sum(st.st_size - offset for _, st, _, offset, _ in work)
+    seen = 0
+    for i, (_, st, _, offset, _) in enumerate(work[:-1]):
+        seen += st.st_size - offset
+        if seen * 2 >= total:
+            return work[: i + 1], work[i + 1 :]
+    return (work[:-1], work[-1:]) if len(work) > 1 else None
+
+
+def _merged(a: _WorkerTotals, b: _WorkerTotals) -> _WorkerTotals:
+    """Two workers' totals as one."""
+    firsts = [t for t in (a.first_ts_ms, b.first_ts_ms) if t is not None]
+    lasts = [t for t in (a.last_ts_ms, b.last_ts_ms) if t is not None]
+    return _WorkerTotals(
+        a.lines_read + b.lines_read,
+        a.bytes_read + b.bytes_read,
+        a.usage_lines + b.usage_lines,
+        dict(Counter(a.skipped) + Counter(b.skipped)),
+        min(firsts) if firsts else None,
+        max(lasts) if lasts else None,
+        a.errors + b.errors,
+        a.complete and b.complete,
+        dict(Counter(a.unpriced) + Counter(b.unpriced)),
+    )
+
+
+class _Sibling:
+    """The second worker, forked by the standby (not by this process), which cannot kill or reap
+    it: killing the standby kills it too (:func:`beside.die_with_parent`), and the standby waits
+    for it before leaving and reaps it."""
+
+    def kill(self) -> None:
+        """Nothing to do: it ends with the standby, which is killed beside it."""
+
+    def join(self) -> None:
+        """Nothing to do: the standby reaps it."""
+
+
+_Order = tuple[_Work, Pricer, bool, float | None, int, int, bool, bool]
 """What a parse worker is given (:func:`_parse_worker`'s arguments after its pipe ends)."""
 
 
@@ -1125,6 +1232,9 @@ class _Standby:
     """The sending end of the pipe the worker's :data:`_Order` goes through (or None: dismissed)."""
     receive: Any
     """The receiving end of the pipe its batches come back on."""
+    receive_sibling: Any
+    """The receiving end of the pipe the batches of the worker it forks for half a large read
+    come back on (closed by the standby when its order has no second half)."""
 
 
 _standing: list[_Standby] = []
@@ -1148,47 +1258,74 @@ def stand_by() -> None:
     ctx = multiprocessing.get_context("fork")
     orders_in, orders = ctx.Pipe(duplex=False)
     receive, send = ctx.Pipe(duplex=False)
-    worker = ctx.Process(target=_standing_worker, args=(orders_in, orders, send, receive), daemon=True)
+    receive_sibling, send_sibling = ctx.Pipe(duplex=False)
+    worker = ctx.Process(
+        target=_standing_worker,
+        args=(orders_in, orders, send, receive, send_sibling, receive_sibling),
+        daemon=True,
+    )
     with beside.interrupts_held():
         worker.start()
     orders_in.close()
     send.close()
-    _standing.append(_Standby(worker, orders, receive))
+    send_sibling.close()
+    _standing.append(_Standby(worker, orders, receive, receive_sibling))
 
 
-def _standing_worker(orders_in: Any, orders: Any, send: Any, receive: Any) -> None:
-    """The early-forked worker: load the price data, then wait for an order and work it."""
+def _standing_worker(
+    orders_in: Any, orders: Any, send: Any, receive: Any, send_sibling: Any, receive_sibling: Any
+) -> None:
+    """The early-forked worker: load the price data, then wait for an order and work it; an order
+    with a second half is worked by this worker and a sibling it forks then, both with the data
+    loaded."""
     beside.leave_interrupts_to_writer()
     orders.close()  # so that the pipe ends (EOF here) when the process that forked this one does
+    receive_sibling.close()  # as receive is in _parse_worker: the writer's end
     gc.disable()  # as the scan does before forking its worker (see _read_work)
     from cost_mcp.pricing import load_price_data
 
     with contextlib.suppress(Exception):  # a failure shows again where the worker prices
         load_price_data()
     try:
-        order: _Order | None = orders_in.recv()
+        given: tuple[_Order, _Order | None] | None = orders_in.recv()
     except (EOFError, OSError):
-        order = None
+        given = None
     orders_in.close()
-    if order is None:
+    if given is None:
         os._exit(0)
-    _parse_worker(send, receive, *order)
+    order, sibling = given
+    child = 0
+    if sibling is not None:
+        me = os.getpid()
+        child = os.fork()
+        if child == 0:
+            # Killed with this worker: the writer, which cannot reach a process it did not fork,
+            # ends both on a failure or Ctrl-C by killing this one (beside.end_all).
+            beside.die_with_parent(me)
+            send.close()
+            _parse_worker(send_sibling, receive, *sibling)
+    send_sibling.close()
+    _parse_worker(send, receive, *order, child=child)
 
 
-def _take_standby(order: _Order) -> tuple[Any, Any] | None:
-    """The early-forked worker, given ``order``; None when there is none (or it is gone)."""
+def _take_standby(order: _Order, sibling: _Order | None = None) -> tuple[Any, Any, Any] | None:
+    """The early-forked worker, given ``order`` (and ``sibling``, the order of the worker it forks
+    for the other half of the read): it and the pipe ends its and its sibling's batches arrive on;
+    None when there is none (or it is gone)."""
     if not _standing:
         return None
     standby = _standing.pop()
     try:
-        standby.orders.send(order)
+        standby.orders.send((order, sibling))
     except Exception:
         # Gone (a broken pipe), or an order that does not pickle (a pricer the worker cannot be
         # sent): a worker forked afresh, as without a standby.
         _end(standby)
         return None
     standby.orders.close()
-    return standby.process, standby.receive
+    if sibling is None:
+        standby.receive_sibling.close()
+    return standby.process, standby.receive, standby.receive_sibling
 
 
 def _dismiss_standby() -> None:
@@ -1204,6 +1341,7 @@ def _end(standby: _Standby) -> None:
     standby.process.join()
     standby.orders.close()
     standby.receive.close()
+    standby.receive_sibling.close()
 
 
 def _parse_worker(
@@ -1216,9 +1354,13 @@ def _parse_worker(
     total_bytes: int,
     max_line_bytes: int,
     decide: bool,
+    taper: bool,
+    child: int = 0,
 ) -> None:
     """The forked worker: read the work into batches and send them (see :func:`_read_beside`);
-    their rows decided and summed when ``decide``, else left to the writer (:func:`_write`)."""
+    their rows decided and summed when ``decide``, else left to the writer (:func:`_write`); the
+    last batches smaller with ``taper`` (:func:`_tapered`).
+    ``child``: the sibling this worker forked, waited for at the end (:func:`beside.ship_then_exit`)."""
     beside.leave_interrupts_to_writer()
     # The fork copied the reading end too: closed here, so that if the writer dies the next send
     # fails (a broken pipe) instead of blocking forever on a pipe this process itself holds open.
@@ -1252,6 +1394,7 @@ def _parse_worker(
             max_line_bytes,
             ship,
             min(FIRST_BATCH_COPIES, BATCH_COPIES),
+            taper=taper,
         )
         totals = _WorkerTotals(
             stats.lines_read,
@@ -1266,7 +1409,7 @@ def _parse_worker(
         )
         send.send_bytes(encode(_Shipment(totals=totals)))
 
-    beside.ship_then_exit(send, run)
+    beside.ship_then_exit(send, run, child)
 
 
 def _resume_offset(
