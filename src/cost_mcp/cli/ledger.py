@@ -232,7 +232,7 @@ def _webhook_kept(loaded: Settings, conn: Conn, webhook: str | None) -> str | No
     COST_MCP_WEBHOOKS under its name by design (a name other budgets use, or can be given again), so
     a secret URL kept there by `budget set --confirm-webhook-url` outlived its budget unsaid. None
     when the name resolves to no URL (nothing stays). Plain text: :func:`note` makes it safe."""
-    from cost_mcp.config import default_env_file
+    from cost_mcp.config import key_origin
     from cost_mcp.store import budgets as budget_store
 
     try:
@@ -241,8 +241,9 @@ def _webhook_kept(loaded: Settings, conn: Conn, webhook: str | None) -> str | No
         configured = False
     if not configured:
         return None
-    in_env = "COST_MCP_WEBHOOKS" in os.environ
-    where = "the environment" if in_env else str(default_env_file())
+    origin = key_origin("COST_MCP_WEBHOOKS")
+    in_env = origin == "environment"
+    where = "the environment" if in_env else origin
     kept = f"its webhook '{webhook}' stays in COST_MCP_WEBHOOKS ({where}) with its URL"
     if users := [r.name for r in budget_store.all_budgets(conn) if r.webhook == webhook]:
         if len(users) == 1:

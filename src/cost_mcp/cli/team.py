@@ -4,7 +4,6 @@ forget-pushes|unforget-pushes|rename-member`` and ``push``."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import sys
@@ -308,19 +307,16 @@ def _still_naming(loaded: Settings, conn: Conn, old: str, new: str) -> list[dict
     environment's, and an admin's rights are the admin's to move), and budgets whose name holds the
     member's name (not their scope, which moved): a budget is known by its name, so it is set again
     under another. ``kind``, ``name``, ``what`` (said) and ``fix``, for the text and for --json."""
-    from cost_mcp.config import default_env_file
-    from cost_mcp.core_settings import read_env_file
+    from cost_mcp.config import key_origin
     from cost_mcp.store import budgets as budget_store
     from cost_mcp.store import team as team_store
 
     left: list[dict[str, str]] = []
     admins = [a for a in loaded.jwt_admins.split(",") if a.strip()]
     if any(team_store.member_name(a) == old for a in admins):
-        if "COST_MCP_JWT_ADMINS" in os.environ:
-            where = "the environment the team server starts with"
-        else:
-            path = default_env_file()
-            where = str(path) if "COST_MCP_JWT_ADMINS" in read_env_file(path) else "its settings"
+        origin = key_origin("COST_MCP_JWT_ADMINS")
+        said = {"environment": "the environment the team server starts with", "not set": "its settings"}
+        where = said.get(origin, origin)
         left.append(
             {
                 "kind": "setting",

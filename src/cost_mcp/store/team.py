@@ -568,13 +568,12 @@ def _store(
             rows = [rows[i] for i in kept]
             prices = [prices[i] for i in kept]
             counted = [counted[i] for i in kept]
-        old_ts, seen, stored_keys = _existing(rows, stored)
+        old_ts, seen, stored_keys, left = _existing(rows, stored)
         # A batch that inserted and grew nothing (a re-sent one) left every stored copy as it was,
         # so the counted copies and the rollup stand: marking its quarter-hours dirty made the next
         # query rebuild them from every event in them, under the write lock, behind which all
         # pushes then waited (seconds on a server taking 10k calls a second).
         if changed:
-            left = _moved_from(rows, stored)
             _count_and_roll_up(conn, member, rows, prices, counted, old_ts, seen, stored_keys, recount, left)
         conn.execute(
             _RECORD_PUSH,
@@ -1082,14 +1081,21 @@ def _merge_pg(
     return changed, stored, refused, forgotten
 
 
-def _existing(rows: Sequence[PushedRow], stored: Stored) -> tuple[list[int], set[str], set[Key]]:
+def _existing(
+    rows: Sequence[PushedRow], stored: Stored
+) -> tuple[list[int], set[str], set[Key], list[tuple[str, str]]]:
     """The stored times of rows a batch may move or uncount (their quarter-hours are rebuilt too), the
-    Claude Code messages that already have a row (to recount), and the keys already stored."""
+    Claude Code messages that already have a row (to recount), the keys already stored, and the
+    (agent, session) pairs of the stored Codex and Gemini CLI log copies the batch's rows replace
+    under another session id (a copy that wins the key files the call under its own): the session
+    it leaves may hold no log copy after the batch, and is settled with the batch's."""
     times: list[int] = []
     seen: set[str] = set()
     keys: set[Key] = set()
+    left: list[tuple[str, str]] = []
+    agents = session_copies.AGENTS
     for r in rows:
-        for ts, request_id, sidechain, _owner, _session in stored.get((r.source, r.message_id), ()):
+        for ts, request_id, sidechain, _owner, session in stored.get((r.source, r.message_id), ()):
             if r.source == _LOG_SOURCE:
                 seen.add(r.message_id)
                 # The recount may uncount any stored copy of the message (a sidechain replay with
@@ -1100,21 +1106,9 @@ def _existing(rows: Sequence[PushedRow], stored: Stored) -> tuple[list[int], set
                 keys.add(_key(r))
                 if ts != r.ts_ms:
                     times.append(ts)
-    return times, seen, keys
-
-
-def _moved_from(rows: Sequence[PushedRow], stored: Stored) -> list[tuple[str, str]]:
-    """The (agent, session) pairs of the stored Codex and Gemini CLI log copies the batch's rows
-    replace under another session id (a copy that wins the key files the call under its own): the
-    session it leaves may hold no log copy after the batch, and is settled with the batch's."""
-    agents = session_copies.AGENTS
-    return [
-        (agents[r.source], session)
-        for r in rows
-        if r.source in agents
-        for _ts, request_id, sidechain, _owner, session in stored.get((r.source, r.message_id), ())
-        if request_id == r.request_id and sidechain == r.is_sidechain and session != r.session_id
-    ]
+                if r.source in agents and session != r.session_id:
+                    left.append((agents[r.source], session))
+    return times, seen, keys, left
 
 
 _TOMBSTONE_CHUNK = 500
