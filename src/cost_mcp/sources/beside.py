@@ -2,8 +2,8 @@
 
 The one mechanism both log readers use for a large read (Claude Code's logs in
 ``sources/claude_code.py``, the agents' logs in ``sources/agents/scanner.py``): :func:`may_fork`
-says whether a worker may be forked here, :func:`fork_beside` forks it, :func:`pump` moves its
-messages into a bounded queue (:data:`AHEAD_BATCHES`) and :func:`end_beside` ends it. What a worker
+says whether a worker may be forked here, :func:`fork_beside` forks it, :func:`pump_all` moves its
+messages into a bounded queue (:data:`AHEAD_BATCHES`) and :func:`end_all` ends it. What a worker
 sends and how its batches are written stays with each reader.
 """
 
@@ -47,8 +47,8 @@ def fork_beside(target: Callable[..., None], *args: Any) -> tuple[Any, Any]:
     its messages arrive on. The one way a reader parses on the second core (Claude Code's logs,
     and the agents' scanner for a large read): ``target`` starts with
     :func:`leave_interrupts_to_writer`, closes ``receive``, and sends bytes on ``send`` through
-    :func:`ship_then_exit`, which leaves the process; the writer reads them through :func:`pump`
-    and ends with :func:`end_beside`.
+    :func:`ship_then_exit`, which leaves the process; the writer reads them through :func:`pump_all`
+    and ends with :func:`end_all`.
     ``args`` are not pickled: the child has them as the fork copied them."""
     import multiprocessing
 
@@ -101,44 +101,12 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def pump(receive: Any) -> tuple[queue.Queue[bytes | None], threading.Thread]:
-    """A thread moving the worker's messages from the pipe into a bounded queue
-    (:data:`AHEAD_BATCHES`), then None."""
-    inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=AHEAD_BATCHES)
-
-    def run() -> None:
-        try:
-            while True:
-                inbox.put(receive.recv_bytes())
-        except (EOFError, OSError):
-            pass
-        inbox.put(None)
-
-    thread = threading.Thread(target=run, name="cost-mcp-parse-pump", daemon=True)
-    thread.start()
-    return inbox, thread
-
-
-def end_beside(
-    worker: Any, receive: Any, inbox: queue.Queue[bytes | None], thread: threading.Thread, done: bool
-) -> None:
-    """After the writer's last message from ``worker`` (or its failure): kill a worker not ``done``
-    (nothing more of it is wanted), drain and join the pump, close the pipe, reap the process."""
-    if not done:
-        worker.kill()
-    while thread.is_alive():  # ends at the end of the pipe; drained so that it is never stuck
-        with contextlib.suppress(queue.Empty):
-            inbox.get(timeout=0.05)
-    thread.join()
-    receive.close()
-    worker.join()
-
-
 def pump_all(
     receives: list[Any],
 ) -> tuple[queue.Queue[tuple[int, bytes | None]], list[threading.Thread]]:
-    """:func:`pump` for several workers into one bounded queue: each message with the index of
-    the pipe it came on, and each pipe's end as ``(index, None)``."""
+    """A thread per worker moving its messages from its pipe into one bounded queue
+    (:data:`AHEAD_BATCHES` a worker): each message with the index of the pipe it came on, and each
+    pipe's end as ``(index, None)``."""
     inbox: queue.Queue[tuple[int, bytes | None]] = queue.Queue(maxsize=AHEAD_BATCHES * len(receives))
 
     def run(which: int, receive: Any) -> None:
@@ -164,10 +132,13 @@ def end_all(
     threads: list[threading.Thread],
     done: bool,
 ) -> None:
-    """:func:`end_beside` for the ``(process, receiving end)`` pairs :func:`pump_all` read."""
+    """After the writer's last message from ``workers``, the ``(process, receiving end)`` pairs
+    :func:`pump_all` read (or its failure): kill workers not ``done`` (nothing more of them is
+    wanted), drain and join the pumps, close the pipes, reap the processes."""
     if not done:
         for worker, _ in workers:
             worker.kill()
+    # The pumps end at the ends of their pipes; drained so that none is ever stuck on a full queue.
     while any(thread.is_alive() for thread in threads):
         with contextlib.suppress(queue.Empty):
             inbox.get(timeout=0.05)
@@ -195,7 +166,7 @@ def leave_interrupts_to_writer() -> None:
     """In a forked worker: ignore Ctrl-C, which the terminal sends to the whole process group.
 
     The worker printed a KeyboardInterrupt traceback under the command's "aborted"; the writer
-    is the one that stops the load (and kills this process, see :func:`end_beside`), and the
+    is the one that stops the load (and kills this process, see :func:`end_all`), and the
     command says what happened. A worker whose writer is gone otherwise ends on its pipe.
     """
     import signal

@@ -843,12 +843,12 @@ def _read_beside(
     False if the worker failed before its end: what was written stays (exact and idempotent), and
     the caller reads the rest in turn, from the states stored."""
     worker, receive = beside.fork_beside(_parse_beside, fmt, listed, resume_from, shared)
-    inbox, thread = beside.pump(receive)
+    inbox, pumps = beside.pump_all([receive])
     stats = store.stats
     totals: AgentScan | None = None
     try:
         while totals is None:
-            raw = inbox.get()
+            _, raw = inbox.get()
             if raw is None:
                 break
             kind, body = pickle.loads(raw)
@@ -859,7 +859,7 @@ def _read_beside(
             store.write(batch)
             written.update(batch.files)
     finally:
-        beside.end_beside(worker, receive, inbox, thread, done=totals is not None)
+        beside.end_all([(worker, receive)], inbox, pumps, done=totals is not None)
     if totals is None:
         return False
     stats.files_read += totals.files_read
